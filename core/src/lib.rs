@@ -1,0 +1,28 @@
+//! Pigeonhole: serverless buddy requests, sequenced mailboxes and feeds for
+//! instant-messaging apps on a local network.
+//!
+//! A user sends a signed *buddy request* to someone who may be offline. The
+//! request is stored in a distributed hash table kept by the peers
+//! themselves; when the recipient comes back it fetches every pending request,
+//! checks each one's signature, format and syntax, and answers. Many records
+//! per recipient come from the *sequenced mailbox* ([`mailbox`]): a primary
+//! id plus an instance id, since a DHT keeps one value per key.
+//!
+//! Layers, bottom up:
+//! * [`codec`], [`identity`], [`contact`] — bytes, keys, contact codes;
+//! * [`record`] — the signed envelope, per-kind bodies and the one
+//!   [`record::Validator`] every peer runs;
+//! * [`slot_rule`] — who may write an occupied slot;
+//! * [`mailbox`] — publish / fetch / delete over a small [`mailbox::Dht`] trait;
+//! * [`store`] — SQLite persistence of the identity and held records.
+//!
+//! The byte-level protocol is written down in `docs/PROTOCOL.md`.
+
+pub mod clock;
+pub mod codec;
+pub mod contact;
+pub mod identity;
+pub mod mailbox;
+pub mod record;
+pub mod slot_rule;
+pub mod store;

@@ -1,0 +1,306 @@
+//! Persistence on SQLite: the user's identity and the records this node
+//! holds for other peers.
+//!
+//! One file per node, in WAL mode, schema versioned by [`schema`]. Every
+//! write runs in a transaction and a call returns success only after COMMIT,
+//! so a crash of the app never leaves a half-written row or reports a record
+//! stored that is not. (`synchronous = NORMAL`: a committed write survives an
+//! app crash; a power cut may roll back the last few commits, never corrupt.)
+//!
+//! Rows are not trusted when read back: each held record passes the
+//! [`Validator`] again on every read, and rows that fail (tampered, or
+//! expired since) are deleted instead of served. The held-record API is
+//! shaped for a libp2p Kademlia record store to sit on.
+
+pub mod outbox;
+pub mod schema;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::contact::InboxToken;
+use crate::identity::{Identity, PublicKey};
+use crate::record::{DhtKey, MailboxId, Record, RecordError, Validator};
+use crate::slot_rule::{self, SlotRejection, SlotWrite};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error (I/O, corruption, locked file…).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer build with a schema this one does not know.
+    #[error("database schema version {found} is newer than this build's {supported}")]
+    SchemaTooNew {
+        /// Version in the file.
+        found: usize,
+        /// Newest version this build knows.
+        supported: usize,
+    },
+    /// The record did not pass the validator.
+    #[error("record refused: {0}")]
+    Invalid(#[from] RecordError),
+    /// The slot rule refused the record.
+    #[error("record refused: {0}")]
+    SlotTaken(#[from] SlotRejection),
+    /// The stored identity row is damaged.
+    #[error("the stored identity is damaged")]
+    CorruptIdentity,
+}
+
+/// Count and size of the held records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Number of records.
+    pub records: u64,
+    /// Sum of their encoded sizes, in bytes.
+    pub bytes: u64,
+}
+
+/// A node's SQLite database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    validator: Validator,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it and
+    /// drops records that expired while it was closed.
+    pub fn open(
+        path: impl AsRef<Path>,
+        validator: Validator,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open(path.as_ref())?;
+        let store = Self::init(conn, validator, clock)?;
+        info!(path = %path.as_ref().display(), "store opened");
+        Ok(store)
+    }
+
+    /// A private in-memory database (tests, ephemeral nodes).
+    pub fn open_in_memory(validator: Validator, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, validator, clock)
+    }
+
+    fn init(
+        mut conn: Connection,
+        validator: Validator,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        let store = Self {
+            conn: Mutex::new(conn),
+            validator,
+            clock,
+        };
+        let swept = store.remove_expired()?;
+        if swept > 0 {
+            info!(swept, "dropped records that expired while closed");
+        }
+        Ok(store)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back on drop), so a poisoned lock is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The node's identity and inbox token, created and saved on first use.
+    pub fn load_or_create_identity(&self) -> Result<(Identity, InboxToken), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(Vec<u8>, Vec<u8>)> = tx
+            .query_row(
+                "SELECT secret, inbox_token FROM identity WHERE id = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let found = match row {
+            Some((secret, token)) => {
+                let secret: [u8; 32] =
+                    secret.try_into().map_err(|_| StoreError::CorruptIdentity)?;
+                let token: [u8; 4] = token.try_into().map_err(|_| StoreError::CorruptIdentity)?;
+                (Identity::from_secret_bytes(secret), InboxToken(token))
+            }
+            None => {
+                let identity = Identity::generate();
+                let token = InboxToken::random();
+                tx.execute(
+                    "INSERT INTO identity (id, secret, inbox_token, created_at) VALUES (1, ?1, ?2, ?3)",
+                    params![identity.secret_bytes(), token.0, self.clock.now() as i64],
+                )?;
+                info!(key = %identity.public_key(), "created a new identity");
+                (identity, token)
+            }
+        };
+        tx.commit()?;
+        Ok(found)
+    }
+
+    /// Replaces the inbox token (the identity must exist).
+    pub fn set_inbox_token(&self, token: InboxToken) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE identity SET inbox_token = ?1 WHERE id = 1",
+            params![token.0],
+        )?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::CorruptIdentity)
+        }
+    }
+
+    /// Validates `bytes` under `key` and stores them if the slot rule allows.
+    /// Returns what was done; an error means nothing was written.
+    pub fn put_bytes(&self, key: &DhtKey, bytes: &[u8]) -> Result<SlotWrite, StoreError> {
+        let record = self.validator.validate(key, bytes, self.clock.now())?;
+        self.put(&record)
+    }
+
+    /// Stores an already validated record if the slot rule allows.
+    pub fn put(&self, record: &Record) -> Result<SlotWrite, StoreError> {
+        let now = self.clock.now();
+        let key = record.dht_key();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let existing =
+            read_row(&tx, &key)?.and_then(|bytes| self.validator.validate(&key, &bytes, now).ok());
+        let write = slot_rule::decide(existing.as_ref(), record)?;
+        if write == SlotWrite::Store {
+            let header = &record.header;
+            tx.execute(
+                "INSERT OR REPLACE INTO held_records
+                 (key, mailbox, sender, kind, expires_at, size, bytes, stored_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key.0,
+                    header.mailbox.0,
+                    header.sender.0,
+                    header.kind as u8,
+                    header.expires_at as i64,
+                    record.bytes().len() as i64,
+                    record.bytes(),
+                    now as i64
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(write)
+    }
+
+    /// The record held under `key`, validated again; a row that no longer
+    /// validates is deleted and `None` returned.
+    pub fn get(&self, key: &DhtKey) -> Result<Option<Record>, StoreError> {
+        let conn = self.conn();
+        let Some(bytes) = read_row(&conn, key)? else {
+            return Ok(None);
+        };
+        match self.validator.validate(key, &bytes, self.clock.now()) {
+            Ok(record) => Ok(Some(record)),
+            Err(error) => {
+                warn!(?key, %error, "dropping a held record that no longer validates");
+                conn.execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Deletes the record under `key`; whether there was one.
+    pub fn remove(&self, key: &DhtKey) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?
+            > 0)
+    }
+
+    /// Every held record that still validates, ordered by key; rows that do
+    /// not are deleted.
+    pub fn list(&self) -> Result<Vec<Record>, StoreError> {
+        let now = self.clock.now();
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT key, bytes FROM held_records ORDER BY key")?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = Vec::with_capacity(rows.len());
+        for (key, bytes) in rows {
+            let key = DhtKey(key.try_into().unwrap_or([0; 32]));
+            match self.validator.validate(&key, &bytes, now) {
+                Ok(record) => records.push(record),
+                Err(error) => {
+                    warn!(?key, %error, "dropping a held record that no longer validates");
+                    conn.execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Deletes every record whose expiry has passed; how many.
+    pub fn remove_expired(&self) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM held_records WHERE expires_at <= ?1",
+            params![self.clock.now() as i64],
+        )?)
+    }
+
+    /// Count and bytes of everything held.
+    pub fn totals(&self) -> Result<Totals, StoreError> {
+        self.totals_where("1 = 1", params![])
+    }
+
+    /// Count and bytes held for `mailbox`.
+    pub fn mailbox_totals(&self, mailbox: &MailboxId) -> Result<Totals, StoreError> {
+        self.totals_where("mailbox = ?1", params![mailbox.0])
+    }
+
+    /// Count and bytes held for `mailbox` from `sender`.
+    pub fn sender_totals(
+        &self,
+        mailbox: &MailboxId,
+        sender: &PublicKey,
+    ) -> Result<Totals, StoreError> {
+        self.totals_where("mailbox = ?1 AND sender = ?2", params![mailbox.0, sender.0])
+    }
+
+    fn totals_where(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Totals, StoreError> {
+        let sql =
+            format!("SELECT count(*), coalesce(sum(size), 0) FROM held_records WHERE {filter}");
+        let (records, bytes): (i64, i64) = self
+            .conn()
+            .query_row(&sql, args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(Totals {
+            records: records as u64,
+            bytes: bytes as u64,
+        })
+    }
+}
+
+fn read_row(conn: &Connection, key: &DhtKey) -> Result<Option<Vec<u8>>, rusqlite::Error> {
+    conn.query_row(
+        "SELECT bytes FROM held_records WHERE key = ?1",
+        params![key.0],
+        |row| row.get(0),
+    )
+    .optional()
+}

@@ -1,0 +1,62 @@
+//! The SQLite schema and its migrations.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema up one version; the version
+//! reached is kept in `PRAGMA user_version`. Migrations only ever append, so
+//! a database made by any earlier build opens in a later one, and a database
+//! from a *newer* build is refused rather than misread.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Schema steps, in order. Never edit a shipped step; add a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: identity and the records this node holds for others.
+    "CREATE TABLE identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        secret BLOB NOT NULL CHECK (length(secret) = 32),
+        inbox_token BLOB NOT NULL CHECK (length(inbox_token) = 4),
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE held_records (
+        key BLOB PRIMARY KEY CHECK (length(key) = 32),
+        mailbox BLOB NOT NULL,
+        sender BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        stored_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX held_by_expiry ON held_records (expires_at);
+    CREATE INDEX held_by_mailbox ON held_records (mailbox, sender);",
+    // 2: the node's own published records, republished until they expire
+    // or are replaced (pigeonhole-node's outbox).
+    "CREATE TABLE outbox (
+        key BLOB PRIMARY KEY CHECK (length(key) = 32),
+        expires_at INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        queued_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_by_expiry ON outbox (expires_at);",
+];
+
+/// Brings `conn` up to the newest schema, one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: MIGRATIONS.len(),
+        });
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(found) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "store schema migrated");
+    }
+    Ok(())
+}
