@@ -66,6 +66,13 @@ impl Identity {
         self.signing.to_bytes()
     }
 
+    /// The X25519 secret scalar bytes matching this key (the first half of
+    /// SHA-512 of the seed, as RFC 8032 derives the signing scalar), used to
+    /// open bodies sealed to the public key. Keep it out of logs.
+    pub(crate) fn agreement_secret(&self) -> [u8; 32] {
+        self.signing.to_scalar_bytes()
+    }
+
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.signing.verifying_key().to_bytes())

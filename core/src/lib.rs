@@ -24,5 +24,6 @@ pub mod contact;
 pub mod identity;
 pub mod mailbox;
 pub mod record;
+pub mod seal;
 pub mod slot_rule;
 pub mod store;

@@ -14,6 +14,7 @@ use pigeonhole::record::body::{
     BodyRules, DirectoryEntry, FeedPost, Tombstone, directory_mailbox, doc_mailbox, feed_mailbox,
 };
 use pigeonhole::record::{DhtKey, Header, InstanceId, Kind};
+use pigeonhole::seal::{SealContext, open, seal_with};
 
 fn computed() -> Vec<(&'static str, String)> {
     let alice = Identity::from_secret_bytes([0x01; 32]);
@@ -63,7 +64,36 @@ fn computed() -> Vec<(&'static str, String)> {
         display_name: "Alice".into(),
     };
 
+    let seal_context = SealContext {
+        kind: Kind::BuddyRequest,
+        mailbox: inbox,
+        sender: bob.public_key(),
+    };
+    let sealed = seal_with(
+        &alice.public_key(),
+        &seal_context,
+        &sample_request().encode(),
+        [0x03; 32],
+        [0x04; 24],
+    )
+    .expect("seal");
+    assert_eq!(
+        open(&alice, &seal_context, &sealed).expect("open"),
+        sample_request().encode()
+    );
+    let request_header = Header {
+        kind: Kind::BuddyRequest,
+        mailbox: inbox,
+        instance,
+        sender: bob.public_key(),
+        created_at: NOW,
+        expires_at: NOW + 7 * DAY,
+    };
+    let request_bytes = request_header.sign(&bob, &sealed);
+
     vec![
+        ("seal.buddy_request", hex::encode(&sealed)),
+        ("buddy_request.record", hex::encode(&request_bytes)),
         ("alice.public_key", hex::encode(alice.public_key().0)),
         ("alice.contact_code", code.to_string()),
         ("alice.contact_code_bytes", hex::encode(code.to_bytes())),
