@@ -18,6 +18,7 @@
 //!
 //! The byte-level protocol is written down in `docs/PROTOCOL.md`.
 
+pub mod buddy;
 pub mod clock;
 pub mod codec;
 pub mod contact;

@@ -61,8 +61,18 @@ impl SealContext {
 }
 
 /// Seals `plaintext` to `recipient` for a record described by `context`.
-pub fn seal(recipient: &PublicKey, context: &SealContext, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-    seal_with(recipient, context, plaintext, rand::random(), rand::random())
+pub fn seal(
+    recipient: &PublicKey,
+    context: &SealContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    seal_with(
+        recipient,
+        context,
+        plaintext,
+        rand::random(),
+        rand::random(),
+    )
 }
 
 /// [`seal`] with a chosen ephemeral secret and nonce: for test vectors only;
@@ -100,7 +110,11 @@ pub fn seal_with(
 }
 
 /// Opens a body sealed to `identity` for a record described by `context`.
-pub fn open(identity: &Identity, context: &SealContext, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+pub fn open(
+    identity: &Identity,
+    context: &SealContext,
+    sealed: &[u8],
+) -> Result<Vec<u8>, SealError> {
     if sealed.len() < MIN_SEALED_BYTES || sealed[0] != SEALED_SCHEME_V1 {
         return Err(SealError::Malformed);
     }
@@ -170,7 +184,10 @@ mod tests {
             kind: Kind::BuddyResponse,
             ..ctx
         };
-        assert_eq!(open(&bob, &other_kind, &sealed), Err(SealError::DecryptFailed));
+        assert_eq!(
+            open(&bob, &other_kind, &sealed),
+            Err(SealError::DecryptFailed)
+        );
     }
 
     #[test]

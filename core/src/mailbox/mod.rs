@@ -127,6 +127,9 @@ pub struct FetchStats {
 pub struct Fetched {
     /// Valid, unexpired, undeleted records.
     pub records: Vec<Record>,
+    /// Tombstones found in the scanned slots, so readers can forget what
+    /// they kept of the records deleted (a withdrawn request, say).
+    pub tombstones: Vec<Record>,
     /// What it cost.
     pub stats: FetchStats,
 }
@@ -142,7 +145,7 @@ enum Probe {
 }
 
 enum Skipped {
-    Tombstone,
+    Tombstone(Box<Record>),
     Expired,
 }
 
@@ -253,8 +256,13 @@ impl<D: Dht> Mailbox<D> {
         let scans = (first..=last).map(|bucket| self.scan_bucket(mailbox, bucket, now));
         let mut fetched = Fetched::default();
         for scan in join_all(scans).await {
-            let (records, stats) = scan?;
+            let Fetched {
+                records,
+                tombstones,
+                stats,
+            } = scan?;
             fetched.records.extend(records);
+            fetched.tombstones.extend(tombstones);
             let total = &mut fetched.stats;
             total.buckets += 1;
             total.gets += stats.gets;
@@ -310,7 +318,7 @@ impl<D: Dht> Mailbox<D> {
         };
         Ok(match self.validator.validate(&key, &bytes, now) {
             Ok(record) if record.header.kind == Kind::Tombstone => {
-                Probe::Occupied(Skipped::Tombstone)
+                Probe::Occupied(Skipped::Tombstone(Box::new(record)))
             }
             Ok(record) => Probe::Live(Box::new(record)),
             Err(error) if error.kind() == ErrorKind::Expired => Probe::Occupied(Skipped::Expired),
@@ -376,9 +384,10 @@ impl<D: Dht> Mailbox<D> {
         mailbox: MailboxId,
         bucket: u32,
         now: u64,
-    ) -> Result<(Vec<Record>, FetchStats), MailboxError> {
+    ) -> Result<Fetched, MailboxError> {
         let mut stats = FetchStats::default();
         let mut records = Vec::new();
+        let mut tombstones = Vec::new();
         let (mut seq, mut window, mut misses) = (0u32, self.config.window.max(1), 0u32);
         while seq <= self.config.max_seq {
             let end = seq.saturating_add(window).min(self.config.max_seq + 1);
@@ -401,7 +410,10 @@ impl<D: Dht> Mailbox<D> {
                     Probe::Occupied(skipped) => {
                         misses = 0;
                         match skipped {
-                            Skipped::Tombstone => stats.tombstones += 1,
+                            Skipped::Tombstone(record) => {
+                                stats.tombstones += 1;
+                                tombstones.push(*record);
+                            }
                             Skipped::Expired => stats.expired += 1,
                         }
                     }
@@ -422,7 +434,11 @@ impl<D: Dht> Mailbox<D> {
             }
             seq = end;
         }
-        Ok((records, stats))
+        Ok(Fetched {
+            records,
+            tombstones,
+            stats,
+        })
     }
 
     fn hint(&self, mailbox: MailboxId, bucket: u32) -> u32 {

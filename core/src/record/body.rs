@@ -234,6 +234,12 @@ fn link(field: &'static str, value: &str) -> Result<String, FormatError> {
     Ok(value.to_owned())
 }
 
+/// Whether `name` is a valid display name (1–64 characters, one line, no
+/// control characters, no surrounding white space).
+pub fn check_display_name(name: &str) -> Result<(), FormatError> {
+    text("display_name", name, 1, MAX_DISPLAY_NAME_CHARS, false).map(drop)
+}
+
 /// Whether `name` is a valid directory name: 3 to 32 of `a-z 0-9 . _ -`,
 /// starting with a letter or digit.
 pub fn check_directory_name(name: &str) -> Result<(), FormatError> {

@@ -12,8 +12,10 @@
 //! expired since) are deleted instead of served. The held-record API is
 //! shaped for a libp2p Kademlia record store to sit on.
 
+pub mod buddies;
 pub mod outbox;
 pub mod schema;
+pub mod usage;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -149,6 +151,21 @@ impl Store {
         };
         tx.commit()?;
         Ok(found)
+    }
+
+    /// Replaces the stored identity and inbox token (restoring a backup, or
+    /// moving a user to a new device).
+    pub fn import_identity(
+        &self,
+        identity: &Identity,
+        token: InboxToken,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO identity (id, secret, inbox_token, created_at) VALUES (1, ?1, ?2, ?3)",
+            params![identity.secret_bytes(), token.0, self.clock.now() as i64],
+        )?;
+        info!(key = %identity.public_key(), "identity imported");
+        Ok(())
     }
 
     /// Replaces the inbox token (the identity must exist).

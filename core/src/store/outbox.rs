@@ -92,7 +92,7 @@ mod tests {
 
     use crate::clock::ManualClock;
     use crate::identity::Identity;
-    use crate::record::{Header, InstanceId, Kind, MailboxId, Policy, Validator};
+    use crate::record::{Header, InstanceId, Kind, Policy, Validator};
     use crate::store::Store;
 
     const NOW: u64 = 1_800_000_000;
@@ -142,6 +142,5 @@ mod tests {
         assert_eq!(store.outbox_list().unwrap(), vec![long.clone()]);
         assert!(store.outbox_remove(&long.dht_key()).unwrap());
         assert!(store.outbox_list().unwrap().is_empty());
-        let _ = MailboxId([0; 32]);
     }
 }

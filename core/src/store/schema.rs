@@ -39,6 +39,59 @@ pub const MIGRATIONS: &[&str] = &[
         queued_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX outbox_by_expiry ON outbox (expires_at);",
+    // 3: the buddy layer: requests received, answered and sent, the buddy
+    // list (the access-control list), blocked senders and the profile.
+    "CREATE TABLE profile (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        display_name TEXT NOT NULL,
+        directory_name TEXT
+    );
+    CREATE TABLE pending_requests (
+        request_id BLOB PRIMARY KEY CHECK (length(request_id) = 32),
+        sender BLOB NOT NULL UNIQUE,
+        inbox BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        record BLOB NOT NULL,
+        plaintext BLOB NOT NULL,
+        received_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE seen_requests (
+        request_id BLOB PRIMARY KEY,
+        sender BLOB NOT NULL,
+        seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_by_sender ON seen_requests (sender, seen_at);
+    CREATE TABLE answered_requests (
+        request_id BLOB PRIMARY KEY,
+        sender BLOB NOT NULL,
+        decision INTEGER NOT NULL,
+        answered_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE sent_requests (
+        request_id BLOB PRIMARY KEY,
+        recipient BLOB NOT NULL,
+        recipient_token BLOB NOT NULL,
+        reply_token BLOB NOT NULL,
+        record BLOB NOT NULL,
+        status INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        answered_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX sent_by_recipient ON sent_requests (recipient);
+    CREATE TABLE buddies (
+        public_key BLOB PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        inbox_token BLOB,
+        added_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE blocked (
+        public_key BLOB PRIMARY KEY,
+        blocked_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings `conn` up to the newest schema, one transaction per step.

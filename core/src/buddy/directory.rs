@@ -1,0 +1,82 @@
+//! The public-key directory: a name people can type, mapped to a key.
+//!
+//! The seed allows a request to carry only the requester's name, the key
+//! being looked up in a public-key directory. Here the directory lives in
+//! the same DHT: a signed key-directory record in the mailbox of the name.
+//! Anyone can claim any name, so a lookup returns every live claim with its
+//! key and never picks one: a request naming its sender is accepted only if
+//! one of the claims is the signer's key, and apps show conflicts to users.
+
+use crate::buddy::{BuddyBook, BuddyError};
+use crate::identity::PublicKey;
+use crate::mailbox::{Dht, Draft};
+use crate::record::Kind;
+use crate::record::body::{self, BodyRules, Content, DirectoryEntry};
+
+/// One claim to a directory name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryClaim {
+    /// The key that signed the claim.
+    pub public_key: PublicKey,
+    /// The display name it gave.
+    pub display_name: String,
+    /// When the claim expires.
+    pub expires_at: u64,
+}
+
+impl<D: Dht> BuddyBook<D> {
+    /// Publishes this user's directory entry (profile directory name →
+    /// key). Republish before it expires to keep the name.
+    pub async fn publish_directory_entry(&self) -> Result<DirectoryClaim, BuddyError> {
+        let (display_name, directory_name) = self.profile()?;
+        let name = directory_name.ok_or(BuddyError::ProfileMissing)?;
+        let entry = DirectoryEntry {
+            name: name.clone(),
+            display_name: display_name.clone(),
+        };
+        let record = self
+            .mailbox
+            .publish(
+                &self.identity,
+                Draft {
+                    kind: Kind::KeyDirectory,
+                    mailbox: body::directory_mailbox(&name),
+                    body: entry.encode(),
+                    lifetime_secs: self.config.directory_lifetime_secs,
+                },
+            )
+            .await?;
+        Ok(DirectoryClaim {
+            public_key: self.identity.public_key(),
+            display_name,
+            expires_at: record.header.expires_at,
+        })
+    }
+
+    /// Every live claim to `name`, one per key (a key's newest claim), in
+    /// the order found. Conflicting claims are all returned.
+    pub async fn lookup_directory(&self, name: &str) -> Result<Vec<DirectoryClaim>, BuddyError> {
+        body::check_directory_name(name)?;
+        let fetched = self
+            .mailbox
+            .fetch_all(body::directory_mailbox(name))
+            .await?;
+        let mut claims: Vec<DirectoryClaim> = Vec::new();
+        for record in fetched.records {
+            let Content::KeyDirectory(entry) = record.content else {
+                continue;
+            };
+            let claim = DirectoryClaim {
+                public_key: record.header.sender,
+                display_name: entry.display_name,
+                expires_at: record.header.expires_at,
+            };
+            match claims.iter_mut().find(|c| c.public_key == claim.public_key) {
+                Some(existing) if existing.expires_at < claim.expires_at => *existing = claim,
+                Some(_) => {}
+                None => claims.push(claim),
+            }
+        }
+        Ok(claims)
+    }
+}

@@ -1,0 +1,534 @@
+//! Buddy requests end to end — the feature the product exists for.
+//!
+//! An instant-messaging user asks someone who may be offline to become a
+//! buddy. The request is a sealed record in the recipient's inbox mailbox;
+//! the recipient's sync finds it, checks it (validator, decryption, the
+//! kind's format and syntax, the directory when the request names its
+//! sender), and keeps it as *pending* in SQLite. Accepting or declining
+//! publishes a sealed response into the requester's inbox; the requester's
+//! own sync sees it, updates its buddy list, and withdraws (tombstones) the
+//! request. Everything here runs over the core [`Dht`] trait, so it is
+//! tested on the in-memory DHT and on real libp2p nodes alike.
+//!
+//! * [`BuddyBook`] — the operations an app calls;
+//! * `sync` — what happens to each record found in an inbox;
+//! * `directory` — the public-key directory (display name → key).
+
+mod directory;
+mod sync;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tracing::info;
+
+use crate::clock::Clock;
+use crate::contact::{ContactCode, ContactCodeError, InboxToken};
+use crate::identity::{Identity, PublicKey};
+use crate::mailbox::{Dht, Draft, Mailbox, MailboxError};
+use crate::record::body::{
+    self, BodyRules, BuddyRequest, BuddyResponse, ContactField, Decision, FormatError,
+};
+use crate::record::{Header, InstanceId, Kind, MailboxId, Record, RecordError, Validator};
+use crate::seal::{self, SealContext, SealError};
+use crate::store::buddies::{BuddyRow, PendingRow, SentRow, SentStatus};
+use crate::store::{Store, StoreError};
+
+pub use directory::DirectoryClaim;
+pub use sync::{DropReason, SyncReport};
+
+/// Limits and lifetimes of the buddy layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuddyConfig {
+    /// How long a request waits for its recipient.
+    pub request_lifetime_secs: u64,
+    /// How long a response waits for the requester.
+    pub response_lifetime_secs: u64,
+    /// How long a directory entry lives before it must be republished.
+    pub directory_lifetime_secs: u64,
+    /// Most pending requests kept; further senders are dropped.
+    pub max_pending: u64,
+    /// Most distinct requests accepted from one sender per repeat window.
+    pub max_requests_per_sender: u64,
+    /// The window of `max_requests_per_sender`.
+    pub repeat_window_secs: u64,
+}
+
+impl Default for BuddyConfig {
+    fn default() -> Self {
+        Self {
+            request_lifetime_secs: 7 * 86_400,
+            response_lifetime_secs: 7 * 86_400,
+            directory_lifetime_secs: 30 * 86_400,
+            max_pending: 200,
+            max_requests_per_sender: 3,
+            repeat_window_secs: 86_400,
+        }
+    }
+}
+
+/// Why a buddy operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuddyError {
+    /// The contact code could not be read.
+    #[error("bad contact code: {0}")]
+    ContactCode(#[from] ContactCodeError),
+    /// The DHT or mailbox failed.
+    #[error(transparent)]
+    Mailbox(#[from] MailboxError),
+    /// The local database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Encryption failed (a bad recipient key).
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// An input does not have the shape the protocol requires (a message
+    /// too long, a display name with control characters…).
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] RecordError),
+    /// No display name set yet: call `set_profile` first.
+    #[error("set a display name before sending or accepting requests")]
+    ProfileMissing,
+    /// No pending request has this id.
+    #[error("no pending request with this id")]
+    UnknownRequest,
+    /// The contact code is this user's own.
+    #[error("that is your own contact code")]
+    OwnCode,
+}
+
+impl From<FormatError> for BuddyError {
+    fn from(error: FormatError) -> Self {
+        BuddyError::InvalidInput(RecordError::Format(error))
+    }
+}
+
+/// Something apps show or react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuddyEvent {
+    /// A new request is pending.
+    RequestReceived {
+        /// The request's id.
+        request_id: [u8; 32],
+        /// Who sent it.
+        from: PublicKey,
+        /// The name they gave.
+        display_name: String,
+    },
+    /// A request this user sent was answered.
+    RequestAnswered {
+        /// The request's id.
+        request_id: [u8; 32],
+        /// Who answered.
+        by: PublicKey,
+        /// Accepted or declined.
+        accepted: bool,
+    },
+    /// Someone joined the buddy list.
+    BuddyAdded {
+        /// Their key.
+        public_key: PublicKey,
+        /// Their display name.
+        display_name: String,
+    },
+    /// Someone left the buddy list.
+    BuddyRemoved {
+        /// Their key.
+        public_key: PublicKey,
+    },
+    /// A sync could not complete.
+    SyncFailed {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// A checked request waiting for an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// Its id: pass it to [`BuddyBook::accept`] or [`BuddyBook::decline`].
+    pub id: [u8; 32],
+    /// The requester's key.
+    pub from: PublicKey,
+    /// The checked body.
+    pub body: BuddyRequest,
+    /// When it was sent.
+    pub created_at: u64,
+    /// When it expires.
+    pub expires_at: u64,
+}
+
+/// A request this user sent and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentRequest {
+    /// Its id.
+    pub id: [u8; 32],
+    /// Who it went to.
+    pub to: PublicKey,
+    /// Where it stands.
+    pub status: SentStatus,
+    /// When it was sent.
+    pub created_at: u64,
+    /// When it expires.
+    pub expires_at: u64,
+}
+
+impl From<&SentRow> for SentRequest {
+    fn from(row: &SentRow) -> Self {
+        Self {
+            id: row.request_id,
+            to: row.recipient,
+            status: row.status,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// A buddy: a key allowed to contact this user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Buddy {
+    /// Their key.
+    pub public_key: PublicKey,
+    /// Their display name.
+    pub display_name: String,
+    /// Their contact code, when their inbox token is known.
+    pub contact_code: Option<ContactCode>,
+    /// When they were added.
+    pub added_at: u64,
+}
+
+/// The buddy layer of one user over one DHT and one store.
+pub struct BuddyBook<D> {
+    identity: Identity,
+    store: Arc<Store>,
+    mailbox: Mailbox<D>,
+    validator: Validator,
+    clock: Arc<dyn Clock>,
+    config: BuddyConfig,
+    events: broadcast::Sender<BuddyEvent>,
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl<D: Dht> BuddyBook<D> {
+    /// The buddy layer for the identity kept in `store`, publishing and
+    /// fetching through `mailbox`.
+    pub fn new(
+        store: Arc<Store>,
+        mailbox: Mailbox<D>,
+        clock: Arc<dyn Clock>,
+        config: BuddyConfig,
+    ) -> Result<Self, BuddyError> {
+        let (identity, _) = store.load_or_create_identity()?;
+        let validator = mailbox.validator().clone();
+        let (events, _) = broadcast::channel(256);
+        Ok(Self {
+            identity,
+            store,
+            mailbox,
+            validator,
+            clock,
+            config,
+            events,
+            sync_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// This user's key.
+    pub fn public_key(&self) -> PublicKey {
+        self.identity.public_key()
+    }
+
+    /// The mailbox client underneath (feeds and notices use it too).
+    pub fn mailbox(&self) -> &Mailbox<D> {
+        &self.mailbox
+    }
+
+    /// Events from now on. A receiver that falls more than 256 events
+    /// behind loses the oldest (it is told so by `RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<BuddyEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: BuddyEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
+    }
+
+    /// This user's current contact code.
+    pub fn contact_code(&self) -> Result<ContactCode, BuddyError> {
+        let (_, token) = self.store.load_or_create_identity()?;
+        Ok(ContactCode::new(self.identity.public_key(), token))
+    }
+
+    /// Sets the display name shown with requests and answers, and the
+    /// directory name requests are verified under (if any).
+    pub fn set_profile(
+        &self,
+        display_name: &str,
+        directory_name: Option<&str>,
+    ) -> Result<(), BuddyError> {
+        body::check_display_name(display_name)?;
+        if let Some(name) = directory_name {
+            body::check_directory_name(name)?;
+        }
+        self.store.set_profile(display_name, directory_name)?;
+        Ok(())
+    }
+
+    fn profile(&self) -> Result<(String, Option<String>), BuddyError> {
+        self.store.profile()?.ok_or(BuddyError::ProfileMissing)
+    }
+
+    /// Sends a buddy request to the owner of `contact_code` (its text form),
+    /// with `message` and the contact details to share. The body is sealed
+    /// to the recipient; the request waits in its inbox until answered,
+    /// withdrawn or expired.
+    pub async fn send_request(
+        &self,
+        contact_code: &str,
+        message: &str,
+        contacts: Vec<ContactField>,
+    ) -> Result<SentRequest, BuddyError> {
+        let to = ContactCode::parse(contact_code)?;
+        if to.public_key == self.identity.public_key() {
+            return Err(BuddyError::OwnCode);
+        }
+        let (display_name, directory_name) = self.profile()?;
+        let my_code = self.contact_code()?;
+        let request = BuddyRequest {
+            display_name,
+            message: message.to_owned(),
+            reply_token: my_code.inbox_token,
+            sender_name: directory_name,
+            contacts,
+        };
+        let inbox = to.inbox_id();
+        let sealed =
+            self.seal_checked(Kind::BuddyRequest, inbox, &to.public_key, &request.encode())?;
+        let record = self
+            .mailbox
+            .publish(
+                &self.identity,
+                Draft {
+                    kind: Kind::BuddyRequest,
+                    mailbox: inbox,
+                    body: sealed,
+                    lifetime_secs: self.config.request_lifetime_secs,
+                },
+            )
+            .await?;
+        let row = SentRow {
+            request_id: record.id(),
+            recipient: to.public_key,
+            recipient_token: to.inbox_token,
+            reply_token: my_code.inbox_token,
+            record: record.bytes().to_vec(),
+            status: SentStatus::Pending,
+            created_at: record.header.created_at,
+            expires_at: record.header.expires_at,
+        };
+        self.store.insert_sent(&row)?;
+        info!(to = %to.public_key, "buddy request sent");
+        Ok(SentRequest::from(&row))
+    }
+
+    /// Checks `plaintext` with the kind's rules as the reader will, then
+    /// seals it: a bad input fails here with its reason, not at the reader.
+    fn seal_checked(
+        &self,
+        kind: Kind,
+        mailbox: MailboxId,
+        recipient: &PublicKey,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BuddyError> {
+        let now = self.clock.now();
+        let header = Header {
+            kind,
+            mailbox,
+            instance: InstanceId { bucket: 0, seq: 0 },
+            sender: self.identity.public_key(),
+            created_at: now,
+            expires_at: now + 1,
+        };
+        body::check_plaintext(&header, plaintext)?;
+        let context = SealContext {
+            kind,
+            mailbox,
+            sender: self.identity.public_key(),
+        };
+        Ok(seal::seal(recipient, &context, plaintext)?)
+    }
+
+    /// Pending requests, checked again from the database, oldest first.
+    /// Works without the network; [`BuddyBook::sync_now`] refreshes it.
+    pub fn pending_requests(&self) -> Result<Vec<PendingRequest>, BuddyError> {
+        let mut pending = Vec::new();
+        for row in self.store.pending()? {
+            match self.recheck_pending(&row) {
+                Some(request) => pending.push(request),
+                None => {
+                    tracing::warn!("dropping a stored pending request that no longer checks");
+                    self.store.remove_pending(&row.request_id)?;
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    fn recheck_pending(&self, row: &PendingRow) -> Option<PendingRequest> {
+        let now = self.clock.now();
+        let record = validate_stored(&self.validator, &row.record, now)?;
+        if record.id() != row.request_id || record.header.sender != row.sender {
+            return None;
+        }
+        match self.validator.open_sealed(&record, &row.plaintext).ok()? {
+            body::Content::BuddyRequest(body) => Some(PendingRequest {
+                id: row.request_id,
+                from: row.sender,
+                body,
+                created_at: record.header.created_at,
+                expires_at: record.header.expires_at,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Accepts pending request `request_id`: answers the requester and adds
+    /// them to the buddy list.
+    pub async fn accept(&self, request_id: &[u8; 32]) -> Result<Buddy, BuddyError> {
+        let (display_name, _) = self.profile()?;
+        let request = self
+            .answer(request_id, Decision::Accept, display_name)
+            .await?;
+        let buddy = BuddyRow {
+            public_key: request.from,
+            display_name: request.body.display_name.clone(),
+            inbox_token: Some(request.body.reply_token),
+            added_at: self.clock.now(),
+        };
+        self.store.add_buddy(&buddy)?;
+        self.emit(BuddyEvent::BuddyAdded {
+            public_key: buddy.public_key,
+            display_name: buddy.display_name.clone(),
+        });
+        Ok(buddy_from_row(buddy))
+    }
+
+    /// Declines pending request `request_id`; the decline reveals no name.
+    pub async fn decline(&self, request_id: &[u8; 32]) -> Result<(), BuddyError> {
+        self.answer(request_id, Decision::Decline, String::new())
+            .await?;
+        Ok(())
+    }
+
+    async fn answer(
+        &self,
+        request_id: &[u8; 32],
+        decision: Decision,
+        display_name: String,
+    ) -> Result<PendingRequest, BuddyError> {
+        let row = self
+            .store
+            .pending_by_id(request_id)?
+            .ok_or(BuddyError::UnknownRequest)?;
+        let Some(request) = self.recheck_pending(&row) else {
+            self.store.remove_pending(request_id)?;
+            return Err(BuddyError::UnknownRequest);
+        };
+        let response = BuddyResponse {
+            request_id: *request_id,
+            decision,
+            display_name,
+        };
+        let inbox = ContactCode::new(request.from, request.body.reply_token).inbox_id();
+        let sealed = self.seal_checked(
+            Kind::BuddyResponse,
+            inbox,
+            &request.from,
+            &response.encode(),
+        )?;
+        self.mailbox
+            .publish(
+                &self.identity,
+                Draft {
+                    kind: Kind::BuddyResponse,
+                    mailbox: inbox,
+                    body: sealed,
+                    lifetime_secs: self.config.response_lifetime_secs,
+                },
+            )
+            .await?;
+        self.store.mark_answered(
+            request_id,
+            &request.from,
+            decision as u8,
+            request.expires_at,
+        )?;
+        info!(from = %request.from, ?decision, "buddy request answered");
+        Ok(request)
+    }
+
+    /// The buddy list (the access-control list), by display name.
+    pub fn buddies(&self) -> Result<Vec<Buddy>, BuddyError> {
+        Ok(self
+            .store
+            .buddies()?
+            .into_iter()
+            .map(buddy_from_row)
+            .collect())
+    }
+
+    /// Removes `key` from the buddy list; whether it was there.
+    pub fn remove_buddy(&self, key: &PublicKey) -> Result<bool, BuddyError> {
+        let removed = self.store.remove_buddy(key)?;
+        if removed {
+            self.emit(BuddyEvent::BuddyRemoved { public_key: *key });
+        }
+        Ok(removed)
+    }
+
+    /// Requests this user sent, newest first.
+    pub fn sent_requests(&self) -> Result<Vec<SentRequest>, BuddyError> {
+        Ok(self.store.sent()?.iter().map(SentRequest::from).collect())
+    }
+
+    /// Blocks `key`: its requests are dropped unread and not stored.
+    pub fn block(&self, key: &PublicKey) -> Result<(), BuddyError> {
+        self.store.block(key)?;
+        Ok(())
+    }
+
+    /// Unblocks `key`; whether it was blocked.
+    pub fn unblock(&self, key: &PublicKey) -> Result<bool, BuddyError> {
+        Ok(self.store.unblock(key)?)
+    }
+
+    /// Makes a new inbox token and returns the new contact code. Requests
+    /// sent to the old code are no longer fetched or shown.
+    pub fn rotate_inbox_token(&self) -> Result<ContactCode, BuddyError> {
+        self.store.set_inbox_token(InboxToken::random())?;
+        let code = self.contact_code()?;
+        let dropped = self.store.remove_pending_outside(&code.inbox_id())?;
+        info!(dropped, "inbox token rotated");
+        Ok(code)
+    }
+}
+
+fn buddy_from_row(row: BuddyRow) -> Buddy {
+    Buddy {
+        public_key: row.public_key,
+        display_name: row.display_name,
+        contact_code: row
+            .inbox_token
+            .map(|token| ContactCode::new(row.public_key, token)),
+        added_at: row.added_at,
+    }
+}
+
+/// Validates record bytes kept on disk under the key their own header
+/// names (the validator still checks every rule, the binding included).
+pub(crate) fn validate_stored(validator: &Validator, bytes: &[u8], now: u64) -> Option<Record> {
+    let key = crate::record::decode(bytes).ok()?.header.dht_key();
+    validator.validate(&key, bytes, now).ok()
+}

@@ -1,0 +1,296 @@
+//! What a sync does with each record found in this user's inboxes.
+//!
+//! Every record has already passed the validator (the mailbox validates what
+//! it fetches). Here the sealed body is opened, checked with the kind's
+//! format and syntax, and then judged against this user's state: blocked
+//! senders, answered requests, caps, the directory. Anything that fails is
+//! dropped and counted by reason, never shown.
+
+use std::collections::HashMap;
+
+use tracing::{debug, warn};
+
+use crate::buddy::{BuddyBook, BuddyError, BuddyEvent};
+use crate::contact::ContactCode;
+use crate::identity::PublicKey;
+use crate::mailbox::Dht;
+use crate::record::body::{BuddyRequest, BuddyResponse, Content, Decision};
+use crate::record::{Kind, Record};
+use crate::seal::{self, SealContext};
+use crate::store::buddies::{BuddyRow, PendingRow, PendingUpsert, SentStatus};
+
+/// Why a record found in an inbox was not shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// The sender is blocked.
+    Blocked,
+    /// The sealed body did not open (not for us, altered, or moved).
+    Undecryptable,
+    /// The decrypted body broke its kind's format or syntax.
+    Invalid,
+    /// The request names a directory entry whose key is not the signer's.
+    DirectoryMismatch,
+    /// The request was already answered (a replay).
+    AlreadyAnswered,
+    /// The sender is already a buddy.
+    AlreadyBuddy,
+    /// Over the per-sender or pending cap.
+    OverCap,
+    /// A response to no request of ours, or from someone we did not ask.
+    Unsolicited,
+    /// A kind that does not belong in an inbox.
+    WrongKind,
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// New pending requests (including newer ones replacing older).
+    pub requests_received: u32,
+    /// Answers to this user's requests processed.
+    pub answers_received: u32,
+    /// Requests that were withdrawn by their senders.
+    pub withdrawn: u32,
+    /// Records dropped, by reason.
+    pub dropped: HashMap<DropReason, u32>,
+}
+
+impl SyncReport {
+    fn drop(&mut self, reason: DropReason) {
+        debug!(?reason, "inbox record dropped");
+        *self.dropped.entry(reason).or_default() += 1;
+    }
+
+    fn dropped(&mut self, reason: DropReason) -> Result<(), BuddyError> {
+        self.drop(reason);
+        Ok(())
+    }
+
+    /// Total records dropped.
+    pub fn dropped_total(&self) -> u32 {
+        self.dropped.values().sum()
+    }
+}
+
+impl<D: Dht> BuddyBook<D> {
+    /// Fetches this user's inbox (and the inboxes answers to its pending
+    /// requests go to), checks everything found, stores new pending
+    /// requests, processes answers, and emits events. One sync runs at a
+    /// time; a failure is also reported as [`BuddyEvent::SyncFailed`].
+    pub async fn sync_now(&self) -> Result<SyncReport, BuddyError> {
+        let _one_at_a_time = self.sync_lock.lock().await;
+        let result = self.sync_inner().await;
+        if let Err(error) = &result {
+            warn!(%error, "buddy sync failed");
+            self.emit(BuddyEvent::SyncFailed {
+                reason: error.to_string(),
+            });
+        }
+        result
+    }
+
+    async fn sync_inner(&self) -> Result<SyncReport, BuddyError> {
+        let mut report = SyncReport::default();
+        let code = self.contact_code()?;
+        let inbox = code.inbox_id();
+        let fetched = self.mailbox.fetch_all(inbox).await?;
+        let mut directory_cache = HashMap::new();
+        for record in &fetched.records {
+            match record.header.kind {
+                Kind::BuddyRequest => {
+                    self.receive_request(record, &mut report, &mut directory_cache)
+                        .await?
+                }
+                Kind::BuddyResponse => self.receive_response(record, &mut report).await?,
+                _ => report.drop(DropReason::WrongKind),
+            }
+        }
+        for tombstone in &fetched.tombstones {
+            if let Content::Tombstone(stone) = &tombstone.content
+                && let Some(row) = self.store.pending_by_id(&stone.replaced)?
+                && row.sender == tombstone.header.sender
+            {
+                self.store.remove_pending(&stone.replaced)?;
+                report.withdrawn += 1;
+            }
+        }
+        // Answers to requests sent before a token rotation arrive in the
+        // inbox of the token they carried.
+        let mut other_inboxes: Vec<_> = self
+            .store
+            .sent()?
+            .into_iter()
+            .filter(|row| row.status == SentStatus::Pending && row.reply_token != code.inbox_token)
+            .map(|row| ContactCode::new(self.identity.public_key(), row.reply_token).inbox_id())
+            .collect();
+        other_inboxes.sort();
+        other_inboxes.dedup();
+        for other in other_inboxes {
+            for record in self.mailbox.fetch_all(other).await?.records {
+                if record.header.kind == Kind::BuddyResponse {
+                    self.receive_response(&record, &mut report).await?;
+                }
+            }
+        }
+        self.store.sweep_buddy_tables()?;
+        debug!(?report, "buddy sync done");
+        Ok(report)
+    }
+
+    fn open_body(&self, record: &Record) -> Result<Content, DropReason> {
+        let context = SealContext {
+            kind: record.header.kind,
+            mailbox: record.header.mailbox,
+            sender: record.header.sender,
+        };
+        let plaintext = seal::open(&self.identity, &context, &record.body)
+            .map_err(|_| DropReason::Undecryptable)?;
+        self.validator
+            .open_sealed(record, &plaintext)
+            .map_err(|_| DropReason::Invalid)
+    }
+
+    async fn receive_request(
+        &self,
+        record: &Record,
+        report: &mut SyncReport,
+        directory_cache: &mut HashMap<String, Vec<PublicKey>>,
+    ) -> Result<(), BuddyError> {
+        let sender = record.header.sender;
+        let id = record.id();
+        if sender == self.identity.public_key() {
+            return Ok(());
+        }
+        if self.store.is_blocked(&sender)? {
+            report.drop(DropReason::Blocked);
+            return Ok(());
+        }
+        if self.store.is_answered(&id)? {
+            report.drop(DropReason::AlreadyAnswered);
+            return Ok(());
+        }
+        if self.store.pending_by_id(&id)?.is_some() {
+            return Ok(()); // already pending: nothing new
+        }
+        let request: BuddyRequest = match self.open_body(record) {
+            Ok(Content::BuddyRequest(request)) => request,
+            Ok(_) => return report.dropped(DropReason::Invalid),
+            Err(reason) => return report.dropped(reason),
+        };
+        if let Some(name) = &request.sender_name {
+            if !directory_cache.contains_key(name) {
+                let claims = self.lookup_directory(name).await?;
+                let keys = claims.into_iter().map(|claim| claim.public_key).collect();
+                directory_cache.insert(name.clone(), keys);
+            }
+            if !directory_cache[name].contains(&sender) {
+                return report.dropped(DropReason::DirectoryMismatch);
+            }
+        }
+        if self
+            .store
+            .buddies()?
+            .iter()
+            .any(|buddy| buddy.public_key == sender)
+        {
+            return report.dropped(DropReason::AlreadyBuddy);
+        }
+        let now = self.clock.now();
+        self.store
+            .mark_seen(&id, &sender, record.header.expires_at)?;
+        let window_start = now.saturating_sub(self.config.repeat_window_secs);
+        if self.store.seen_from_since(&sender, window_start)? > self.config.max_requests_per_sender
+        {
+            return report.dropped(DropReason::OverCap);
+        }
+        let pending = self.store.pending()?;
+        let has_row = pending.iter().any(|row| row.sender == sender);
+        if !has_row && pending.len() as u64 >= self.config.max_pending {
+            return report.dropped(DropReason::OverCap);
+        }
+        let plaintext = crate::record::body::BodyRules::encode(&request);
+        let row = PendingRow {
+            request_id: id,
+            sender,
+            inbox: record.header.mailbox,
+            created_at: record.header.created_at,
+            expires_at: record.header.expires_at,
+            record: record.bytes().to_vec(),
+            plaintext,
+        };
+        if self.store.upsert_pending(&row)? != PendingUpsert::KeptExisting {
+            report.requests_received += 1;
+            self.emit(BuddyEvent::RequestReceived {
+                request_id: id,
+                from: sender,
+                display_name: request.display_name,
+            });
+        }
+        Ok(())
+    }
+
+    async fn receive_response(
+        &self,
+        record: &Record,
+        report: &mut SyncReport,
+    ) -> Result<(), BuddyError> {
+        let response: BuddyResponse = match self.open_body(record) {
+            Ok(Content::BuddyResponse(response)) => response,
+            Ok(_) => return report.dropped(DropReason::Invalid),
+            Err(reason) => return report.dropped(reason),
+        };
+        let Some(sent) = self.store.sent_by_id(&response.request_id)? else {
+            return report.dropped(DropReason::Unsolicited);
+        };
+        let by = record.header.sender;
+        if sent.recipient != by {
+            return report.dropped(DropReason::Unsolicited);
+        }
+        if sent.status != SentStatus::Pending {
+            return Ok(()); // processed in an earlier sync
+        }
+        let accepted = response.decision == Decision::Accept;
+        if accepted {
+            self.store.add_buddy(&BuddyRow {
+                public_key: by,
+                display_name: response.display_name.clone(),
+                inbox_token: Some(sent.recipient_token),
+                added_at: self.clock.now(),
+            })?;
+        }
+        let status = if accepted {
+            SentStatus::Accepted
+        } else {
+            SentStatus::Declined
+        };
+        self.store.set_sent_status(&sent.request_id, status)?;
+        report.answers_received += 1;
+        self.emit(BuddyEvent::RequestAnswered {
+            request_id: sent.request_id,
+            by,
+            accepted,
+        });
+        if accepted {
+            self.emit(BuddyEvent::BuddyAdded {
+                public_key: by,
+                display_name: response.display_name,
+            });
+        }
+        self.withdraw(&sent.record).await;
+        Ok(())
+    }
+
+    /// Tombstones a request this user sent once it is answered. A failure
+    /// is logged, not fatal: the request expires anyway, and the recipient
+    /// already remembers that it answered it.
+    async fn withdraw(&self, request_bytes: &[u8]) {
+        let Some(request) =
+            super::validate_stored(&self.validator, request_bytes, self.clock.now())
+        else {
+            return; // expired already
+        };
+        if let Err(error) = self.mailbox.delete(&self.identity, &request).await {
+            warn!(%error, "could not withdraw an answered request");
+        }
+    }
+}
