@@ -57,9 +57,10 @@ impl<D: Dht> BuddyBook<D> {
     /// the order found. Conflicting claims are all returned.
     pub async fn lookup_directory(&self, name: &str) -> Result<Vec<DirectoryClaim>, BuddyError> {
         body::check_directory_name(name)?;
+        let longest = self.validator.policy().max_lifetime(Kind::KeyDirectory);
         let fetched = self
             .mailbox
-            .fetch_all(body::directory_mailbox(name))
+            .fetch_within(body::directory_mailbox(name), longest)
             .await?;
         let mut claims: Vec<DirectoryClaim> = Vec::new();
         for record in fetched.records {

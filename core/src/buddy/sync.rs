@@ -14,8 +14,9 @@ use crate::buddy::{BuddyBook, BuddyError, BuddyEvent};
 use crate::contact::ContactCode;
 use crate::identity::PublicKey;
 use crate::mailbox::Dht;
+use crate::mailbox::Fetched;
 use crate::record::body::{BuddyRequest, BuddyResponse, Content, Decision};
-use crate::record::{Kind, Record};
+use crate::record::{Kind, MailboxId, Record};
 use crate::seal::{self, SealContext};
 use crate::store::buddies::{BuddyRow, PendingRow, PendingUpsert, SentStatus};
 
@@ -93,7 +94,7 @@ impl<D: Dht> BuddyBook<D> {
         let mut report = SyncReport::default();
         let code = self.contact_code()?;
         let inbox = code.inbox_id();
-        let fetched = self.mailbox.fetch_all(inbox).await?;
+        let fetched = self.fetch_inbox(inbox).await?;
         let mut directory_cache = HashMap::new();
         for record in &fetched.records {
             match record.header.kind {
@@ -126,7 +127,7 @@ impl<D: Dht> BuddyBook<D> {
         other_inboxes.sort();
         other_inboxes.dedup();
         for other in other_inboxes {
-            for record in self.mailbox.fetch_all(other).await?.records {
+            for record in self.fetch_inbox(other).await?.records {
                 if record.header.kind == Kind::BuddyResponse {
                     self.receive_response(&record, &mut report).await?;
                 }
@@ -135,6 +136,16 @@ impl<D: Dht> BuddyBook<D> {
         self.store.sweep_buddy_tables()?;
         debug!(?report, "buddy sync done");
         Ok(report)
+    }
+
+    /// Fetches an inbox, scanning only the buckets that buddy requests and
+    /// responses can be in under the policy.
+    async fn fetch_inbox(&self, inbox: MailboxId) -> Result<Fetched, BuddyError> {
+        let policy = self.validator.policy();
+        let longest = policy
+            .max_lifetime(Kind::BuddyRequest)
+            .max(policy.max_lifetime(Kind::BuddyResponse));
+        Ok(self.mailbox.fetch_within(inbox, longest).await?)
     }
 
     fn open_body(&self, record: &Record) -> Result<Content, DropReason> {

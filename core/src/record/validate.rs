@@ -33,7 +33,7 @@ impl Default for Policy {
             clock_skew_secs: 300,
             // buddy-request, buddy-response, feed-post, doc-notice,
             // key-directory, tombstone
-            max_lifetime_secs: [30 * DAY, 30 * DAY, 30 * DAY, 7 * DAY, 30 * DAY, 30 * DAY],
+            max_lifetime_secs: [14 * DAY, 14 * DAY, 30 * DAY, 7 * DAY, 30 * DAY, 30 * DAY],
         }
     }
 }

@@ -174,4 +174,5 @@ pub fn memory_dht(clock: &Arc<ManualClock>) -> Arc<MemoryDht> {
 pub fn config() -> MailboxConfig {
     MailboxConfig::default()
 }
+pub mod buddy_cases;
 pub mod mailbox_cases;
