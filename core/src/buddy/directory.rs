@@ -46,11 +46,31 @@ impl<D: Dht> BuddyBook<D> {
                 },
             )
             .await?;
+        self.store.set_directory_expiry(record.header.expires_at)?;
         Ok(DirectoryClaim {
             public_key: self.identity.public_key(),
             display_name,
             expires_at: record.header.expires_at,
         })
+    }
+
+    /// Publishes the directory entry again when the profile names one and
+    /// the last entry is missing or has less than a third of its lifetime
+    /// left; whether it did. The sync calls this, so a user keeps its name
+    /// for as long as it keeps using the app.
+    pub async fn refresh_directory_entry(&self) -> Result<bool, BuddyError> {
+        let Some((_, Some(_))) = self.store.profile()? else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let fresh_until = self.config.directory_lifetime_secs / 3;
+        match self.store.directory_expiry()? {
+            Some(expires_at) if expires_at.saturating_sub(now) > fresh_until => Ok(false),
+            _ => {
+                self.publish_directory_entry().await?;
+                Ok(true)
+            }
+        }
     }
 
     /// Every live claim to `name`, one per key (a key's newest claim), in

@@ -54,6 +54,8 @@ pub struct SyncReport {
     pub withdrawn: u32,
     /// Records dropped, by reason.
     pub dropped: HashMap<DropReason, u32>,
+    /// Whether this user's directory entry was published again.
+    pub directory_republished: bool,
 }
 
 impl SyncReport {
@@ -134,6 +136,7 @@ impl<D: Dht> BuddyBook<D> {
             }
         }
         self.store.sweep_buddy_tables()?;
+        report.directory_republished = self.refresh_directory_entry().await?;
         debug!(?report, "buddy sync done");
         Ok(report)
     }

@@ -173,6 +173,29 @@ impl Store {
         Ok(())
     }
 
+    /// When this user's published directory entry expires, if one was
+    /// published since the profile was last set.
+    pub fn directory_expiry(&self) -> Result<Option<u64>, StoreError> {
+        let expiry: Option<Option<i64>> = self
+            .conn()
+            .query_row(
+                "SELECT directory_expires_at FROM profile WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(expiry.flatten().map(|at| at as u64))
+    }
+
+    /// Records when the directory entry just published expires.
+    pub fn set_directory_expiry(&self, expires_at: u64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE profile SET directory_expires_at = ?1 WHERE id = 1",
+            params![expires_at as i64],
+        )?;
+        Ok(())
+    }
+
     /// Keeps `row` as its sender's pending request unless a newer one is
     /// already kept.
     pub fn upsert_pending(&self, row: &PendingRow) -> Result<PendingUpsert, StoreError> {

@@ -44,7 +44,8 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE TABLE profile (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         display_name TEXT NOT NULL,
-        directory_name TEXT
+        directory_name TEXT,
+        directory_expires_at INTEGER
     );
     CREATE TABLE pending_requests (
         request_id BLOB PRIMARY KEY CHECK (length(request_id) = 32),

@@ -128,6 +128,11 @@ macro_rules! buddy_cases {
             let net = $net;
             common::buddy_cases::replays_and_copies_are_refused(&net).await;
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn syncs_keep_the_directory_entry_alive() {
+            let net = $net;
+            common::buddy_cases::syncs_keep_the_directory_entry_alive(&net).await;
+        }
     };
 }
 
@@ -502,4 +507,23 @@ pub async fn replays_and_copies_are_refused(net: &BuddyNet) {
     assert!(carol.pending_requests().unwrap().is_empty());
     let last = net.clients.last().unwrap();
     assert_eq!(last.get(copy_key).await.unwrap(), None);
+}
+
+/// A user with a directory name keeps its entry alive through its syncs:
+/// published on the first sync, again once a third of its lifetime is left.
+pub async fn syncs_keep_the_directory_entry_alive(net: &BuddyNet) {
+    let alice = net.user("Alice", 0);
+    alice.set_profile("Alice", Some("alice.k")).unwrap();
+    assert!(alice.sync_now().await.unwrap().directory_republished);
+    assert!(!alice.sync_now().await.unwrap().directory_republished);
+    net.clock.advance(25 * DAY);
+    assert!(alice.sync_now().await.unwrap().directory_republished);
+    net.clock.advance(10 * DAY);
+    let claims = net
+        .user("Bob", 1)
+        .lookup_directory("alice.k")
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1, "one claim per key");
+    assert_eq!(claims[0].public_key, alice.public_key());
 }
