@@ -102,10 +102,12 @@ impl ContactCode {
     /// letters are accepted, since people retype codes.
     pub fn parse(text: &str) -> Result<Self, ContactCodeError> {
         let text = text.trim();
-        let body = text
-            .strip_prefix(CONTACT_CODE_PREFIX)
-            .or_else(|| text.strip_prefix("ph-"))
-            .ok_or(ContactCodeError::MissingPrefix)?;
+        let body = match text.get(..CONTACT_CODE_PREFIX.len()) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(CONTACT_CODE_PREFIX) => {
+                &text[CONTACT_CODE_PREFIX.len()..]
+            }
+            _ => return Err(ContactCodeError::MissingPrefix),
+        };
         let upper = body.to_ascii_uppercase();
         if let Some((position, character)) = upper
             .chars()
@@ -117,24 +119,39 @@ impl ContactCode {
                 character,
             });
         }
-        let bytes = decode_base32(&upper)?;
-        if let Some(&version) = bytes.first()
-            && version != CONTACT_CODE_VERSION
-        {
-            return Err(ContactCodeError::Version(version));
+        // The version is the first byte: the first two characters hold it,
+        // so a code from a newer app is recognised whatever its length.
+        if let Some(first) = upper.get(..2) {
+            let version = base32_lenient().decode(first.as_bytes()).map_err(|_| {
+                ContactCodeError::Length {
+                    expected: CODE_LEN,
+                    found: 0,
+                }
+            })?[0];
+            if version != CONTACT_CODE_VERSION {
+                return Err(ContactCodeError::Version(version));
+            }
         }
-        if bytes.len() != CODE_LEN {
+        let text_len = base32_len(CODE_LEN);
+        if upper.len() != text_len {
             return Err(ContactCodeError::Length {
                 expected: CODE_LEN,
-                found: bytes.len(),
+                found: upper.len() * 5 / 8,
             });
         }
-        if checksum(&bytes[..PAYLOAD_LEN]) != bytes[PAYLOAD_LEN..] {
+        // Unused trailing bits of the last character are covered by no
+        // checksum byte: a typo there is reported as a checksum error too.
+        let canonical = data_encoding::BASE32_NOPAD.decode(upper.as_bytes()).is_ok();
+        let bytes = base32_lenient()
+            .decode(upper.as_bytes())
+            .map_err(|_| ContactCodeError::Checksum)?;
+        if !canonical || checksum(&bytes[..PAYLOAD_LEN]) != bytes[PAYLOAD_LEN..] {
             return Err(ContactCodeError::Checksum);
         }
         let public_key = PublicKey(bytes[1..33].try_into().expect("32 bytes"));
-        if public_key.verifying_key().is_none() {
-            return Err(ContactCodeError::BadKey);
+        match public_key.verifying_key() {
+            Some(key) if !key.is_weak() => {}
+            _ => return Err(ContactCodeError::BadKey),
         }
         Ok(Self {
             public_key,
@@ -176,15 +193,21 @@ fn checksum(payload: &[u8]) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
-/// Decodes base32 whose alphabet was already checked; a length that is not a
-/// whole number of bytes is a length error.
-fn decode_base32(text: &str) -> Result<Vec<u8>, ContactCodeError> {
-    data_encoding::BASE32_NOPAD
-        .decode(text.as_bytes())
-        .map_err(|_| ContactCodeError::Length {
-            expected: CODE_LEN,
-            found: text.len() * 5 / 8,
-        })
+/// Base32 (RFC 4648, no padding) that ignores unused trailing bits, so
+/// that every character string of a valid length decodes.
+fn base32_lenient() -> &'static data_encoding::Encoding {
+    static ENCODING: std::sync::LazyLock<data_encoding::Encoding> =
+        std::sync::LazyLock::new(|| {
+            let mut spec = data_encoding::BASE32_NOPAD.specification();
+            spec.check_trailing_bits = false;
+            spec.encoding().expect("a valid base32 specification")
+        });
+    &ENCODING
+}
+
+/// Characters of unpadded base32 for `bytes` bytes.
+fn base32_len(bytes: usize) -> usize {
+    (bytes * 8).div_ceil(5)
 }
 
 #[cfg(test)]
@@ -249,6 +272,42 @@ mod tests {
     }
 
     #[test]
+    fn prefix_case_trailing_bits_and_version_first() {
+        let text = sample().to_string();
+        assert_eq!(
+            ContactCode::parse(&format!("Ph-{}", &text[3..])).unwrap(),
+            sample()
+        );
+        // The last character carries 2 unused bits: changing only them is
+        // a typo the checksum does not cover, reported as a checksum error.
+        let mut trailing = text.clone();
+        let last = trailing.pop().unwrap();
+        let index = data_encoding::BASE32_NOPAD
+            .specification()
+            .symbols
+            .find(last)
+            .unwrap();
+        let other = data_encoding::BASE32_NOPAD
+            .specification()
+            .symbols
+            .as_bytes()[index ^ 1] as char;
+        trailing.push(other);
+        assert_eq!(
+            ContactCode::parse(&trailing),
+            Err(ContactCodeError::Checksum)
+        );
+        // A newer version is recognised even when its length differs.
+        let mut bytes = sample().to_bytes().to_vec();
+        bytes[0] = 2;
+        bytes.push(0);
+        let newer = format!("PH-{}", data_encoding::BASE32_NOPAD.encode(&bytes));
+        assert_eq!(
+            ContactCode::parse(&newer),
+            Err(ContactCodeError::Version(2))
+        );
+    }
+
+    #[test]
     fn invalid_key_is_reported() {
         // y = 2 is not on the curve for any x: decompression fails.
         let mut key = [0u8; 32];
@@ -256,6 +315,14 @@ mod tests {
         let code = ContactCode::new(PublicKey(key), InboxToken([0; 4]));
         assert_eq!(
             ContactCode::parse(&code.to_string()),
+            Err(ContactCodeError::BadKey)
+        );
+        // The identity point is a valid encoding but of small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = ContactCode::new(PublicKey(identity), InboxToken([0; 4]));
+        assert_eq!(
+            ContactCode::parse(&weak.to_string()),
             Err(ContactCodeError::BadKey)
         );
     }

@@ -30,10 +30,11 @@ pub enum SlotRejection {
     /// The slot holds a tombstone, which is final.
     #[error("slot holds a tombstone")]
     Deleted,
-    /// A tombstone must live at least as long as the record it deletes, or
-    /// the deleted record could be replayed into the slot afterwards.
-    #[error("tombstone expires before the record it deletes")]
-    TombstoneTooShort,
+    /// A replacement (update or tombstone) must live at least as long as
+    /// the record it replaces, or that record could be replayed into the
+    /// slot once the replacement expired.
+    #[error("replacement expires before the record it replaces")]
+    ShortensLifetime,
 }
 
 /// Decides whether `incoming` may be stored over `existing` (the record held
@@ -56,8 +57,8 @@ pub fn decide(existing: Option<&Record>, incoming: &Record) -> Result<SlotWrite,
     if new.created_at <= old.created_at {
         return Err(SlotRejection::NotNewer);
     }
-    if new.kind == Kind::Tombstone && new.expires_at < old.expires_at {
-        return Err(SlotRejection::TombstoneTooShort);
+    if new.expires_at < old.expires_at {
+        return Err(SlotRejection::ShortensLifetime);
     }
     Ok(SlotWrite::Store)
 }

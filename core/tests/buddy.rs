@@ -198,3 +198,33 @@ async fn replays_and_copies_are_not_shown() {
     assert_eq!(report.dropped.get(&DropReason::Undecryptable), Some(&1));
     assert!(carol.pending_requests().unwrap().is_empty());
 }
+
+/// Inboxes of rotated-away tokens are polled for answers only while an
+/// answer can still arrive.
+#[tokio::test]
+async fn old_inboxes_are_not_polled_after_answers_can_no_longer_come() {
+    use common::mailbox_cases::CountingDht;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let clock = clock();
+    let inner: Client = memory_dht(&clock);
+    let counting = Arc::new(CountingDht {
+        inner: inner.clone(),
+        gets: AtomicU64::new(0),
+    });
+    let counted: Client = counting.clone();
+    let alice = user("Alice", &counted, &clock);
+    let bob = user("Bob", &inner, &clock);
+    alice.send_request(&code(&bob), "hi", vec![]).await.unwrap();
+    alice.rotate_inbox_token().unwrap();
+    let gets_of_a_sync = |counting: &CountingDht| counting.gets.swap(0, Ordering::Relaxed);
+    gets_of_a_sync(&counting);
+    alice.sync_now().await.unwrap();
+    let with_old_inbox = gets_of_a_sync(&counting);
+    clock.advance(30 * DAY);
+    alice.sync_now().await.unwrap();
+    let after_expiry = gets_of_a_sync(&counting);
+    assert!(
+        after_expiry * 2 <= with_old_inbox,
+        "{after_expiry} gets after expiry vs {with_old_inbox} while answerable"
+    );
+}

@@ -20,6 +20,8 @@ pub struct DirectoryClaim {
     pub public_key: PublicKey,
     /// The display name it gave.
     pub display_name: String,
+    /// When the claim was made.
+    pub created_at: u64,
     /// When the claim expires.
     pub expires_at: u64,
 }
@@ -50,6 +52,7 @@ impl<D: Dht> BuddyBook<D> {
         Ok(DirectoryClaim {
             public_key: self.identity.public_key(),
             display_name,
+            created_at: record.header.created_at,
             expires_at: record.header.expires_at,
         })
     }
@@ -90,10 +93,11 @@ impl<D: Dht> BuddyBook<D> {
             let claim = DirectoryClaim {
                 public_key: record.header.sender,
                 display_name: entry.display_name,
+                created_at: record.header.created_at,
                 expires_at: record.header.expires_at,
             };
             match claims.iter_mut().find(|c| c.public_key == claim.public_key) {
-                Some(existing) if existing.expires_at < claim.expires_at => *existing = claim,
+                Some(existing) if existing.created_at < claim.created_at => *existing = claim,
                 Some(_) => {}
                 None => claims.push(claim),
             }

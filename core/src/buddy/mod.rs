@@ -295,6 +295,23 @@ impl<D: Dht> BuddyBook<D> {
             return Err(BuddyError::OwnCode);
         }
         let (display_name, directory_name) = self.profile()?;
+        // Check what the caller gave before encoding (the encoding itself
+        // cannot hold over-long fields).
+        body::check_message(message)?;
+        if contacts.len() > body::MAX_CONTACT_FIELDS {
+            return Err(FormatError {
+                field: "contacts",
+                problem: format!(
+                    "{} fields, at most {}",
+                    contacts.len(),
+                    body::MAX_CONTACT_FIELDS
+                ),
+            }
+            .into());
+        }
+        for contact in &contacts {
+            ContactField::check(contact.kind as u8, &contact.value)?;
+        }
         let my_code = self.contact_code()?;
         let request = BuddyRequest {
             display_name,
@@ -360,15 +377,28 @@ impl<D: Dht> BuddyBook<D> {
         Ok(seal::seal(recipient, &context, plaintext)?)
     }
 
-    /// Pending requests, checked again from the database, oldest first.
-    /// Works without the network; [`BuddyBook::sync_now`] refreshes it.
+    /// Pending requests, checked again from the database, oldest first:
+    /// each record is validated and decrypted again, and requests that no
+    /// longer belong (expired, blocked sender, sender now a buddy, sent to
+    /// an inbox token that was rotated away) are dropped. Works without the
+    /// network; [`BuddyBook::sync_now`] refreshes it.
     pub fn pending_requests(&self) -> Result<Vec<PendingRequest>, BuddyError> {
+        let inbox = self.contact_code()?.inbox_id();
+        let buddies: Vec<PublicKey> = self
+            .store
+            .buddies()?
+            .into_iter()
+            .map(|b| b.public_key)
+            .collect();
         let mut pending = Vec::new();
         for row in self.store.pending()? {
-            match self.recheck_pending(&row) {
+            let belongs = row.inbox == inbox
+                && !buddies.contains(&row.sender)
+                && !self.store.is_blocked(&row.sender)?;
+            match self.recheck_pending(&row).filter(|_| belongs) {
                 Some(request) => pending.push(request),
                 None => {
-                    tracing::warn!("dropping a stored pending request that no longer checks");
+                    tracing::debug!("dropping a stored pending request that no longer belongs");
                     self.store.remove_pending(&row.request_id)?;
                 }
             }
@@ -379,10 +409,13 @@ impl<D: Dht> BuddyBook<D> {
     fn recheck_pending(&self, row: &PendingRow) -> Option<PendingRequest> {
         let now = self.clock.now();
         let record = validate_stored(&self.validator, &row.record, now)?;
-        if record.id() != row.request_id || record.header.sender != row.sender {
+        if record.id() != row.request_id
+            || record.header.sender != row.sender
+            || record.header.mailbox != row.inbox
+        {
             return None;
         }
-        match self.validator.open_sealed(&record, &row.plaintext).ok()? {
+        match self.open_body(&record).ok()? {
             body::Content::BuddyRequest(body) => Some(PendingRequest {
                 id: row.request_id,
                 from: row.sender,
@@ -398,16 +431,10 @@ impl<D: Dht> BuddyBook<D> {
     /// them to the buddy list.
     pub async fn accept(&self, request_id: &[u8; 32]) -> Result<Buddy, BuddyError> {
         let (display_name, _) = self.profile()?;
-        let request = self
+        let buddy = self
             .answer(request_id, Decision::Accept, display_name)
             .await?;
-        let buddy = BuddyRow {
-            public_key: request.from,
-            display_name: request.body.display_name.clone(),
-            inbox_token: Some(request.body.reply_token),
-            added_at: self.clock.now(),
-        };
-        self.store.add_buddy(&buddy)?;
+        let buddy = buddy.expect("an accept makes a buddy");
         self.emit(BuddyEvent::BuddyAdded {
             public_key: buddy.public_key,
             display_name: buddy.display_name.clone(),
@@ -422,12 +449,14 @@ impl<D: Dht> BuddyBook<D> {
         Ok(())
     }
 
+    /// Publishes the answer, then records it (and the buddy, on accept) in
+    /// one transaction. Returns the new buddy on accept.
     async fn answer(
         &self,
         request_id: &[u8; 32],
         decision: Decision,
         display_name: String,
-    ) -> Result<PendingRequest, BuddyError> {
+    ) -> Result<Option<BuddyRow>, BuddyError> {
         let row = self
             .store
             .pending_by_id(request_id)?
@@ -459,14 +488,21 @@ impl<D: Dht> BuddyBook<D> {
                 },
             )
             .await?;
+        let buddy = (decision == Decision::Accept).then(|| BuddyRow {
+            public_key: request.from,
+            display_name: request.body.display_name.clone(),
+            inbox_token: Some(request.body.reply_token),
+            added_at: self.clock.now(),
+        });
         self.store.mark_answered(
             request_id,
             &request.from,
             decision as u8,
             request.expires_at,
+            buddy.as_ref(),
         )?;
         info!(from = %request.from, ?decision, "buddy request answered");
-        Ok(request)
+        Ok(buddy)
     }
 
     /// The buddy list (the access-control list), by display name.

@@ -123,7 +123,16 @@ impl<D: Dht> BuddyBook<D> {
             .store
             .sent()?
             .into_iter()
-            .filter(|row| row.status == SentStatus::Pending && row.reply_token != code.inbox_token)
+            .filter(|row| {
+                // An answer can come until the request expires, and lives
+                // at most a response lifetime after that.
+                let answerable_until = row
+                    .expires_at
+                    .saturating_add(self.config.response_lifetime_secs);
+                row.status == SentStatus::Pending
+                    && row.reply_token != code.inbox_token
+                    && answerable_until > self.clock.now()
+            })
             .map(|row| ContactCode::new(self.identity.public_key(), row.reply_token).inbox_id())
             .collect();
         other_inboxes.sort();
@@ -151,7 +160,7 @@ impl<D: Dht> BuddyBook<D> {
         Ok(self.mailbox.fetch_within(inbox, longest).await?)
     }
 
-    fn open_body(&self, record: &Record) -> Result<Content, DropReason> {
+    pub(crate) fn open_body(&self, record: &Record) -> Result<Content, DropReason> {
         let context = SealContext {
             kind: record.header.kind,
             mailbox: record.header.mailbox,
@@ -222,7 +231,6 @@ impl<D: Dht> BuddyBook<D> {
         if !has_row && pending.len() as u64 >= self.config.max_pending {
             return report.dropped(DropReason::OverCap);
         }
-        let plaintext = crate::record::body::BodyRules::encode(&request);
         let row = PendingRow {
             request_id: id,
             sender,
@@ -230,7 +238,6 @@ impl<D: Dht> BuddyBook<D> {
             created_at: record.header.created_at,
             expires_at: record.header.expires_at,
             record: record.bytes().to_vec(),
-            plaintext,
         };
         if self.store.upsert_pending(&row)? != PendingUpsert::KeptExisting {
             report.requests_received += 1;
@@ -264,20 +271,19 @@ impl<D: Dht> BuddyBook<D> {
             return Ok(()); // processed in an earlier sync
         }
         let accepted = response.decision == Decision::Accept;
-        if accepted {
-            self.store.add_buddy(&BuddyRow {
-                public_key: by,
-                display_name: response.display_name.clone(),
-                inbox_token: Some(sent.recipient_token),
-                added_at: self.clock.now(),
-            })?;
-        }
+        let buddy = accepted.then(|| BuddyRow {
+            public_key: by,
+            display_name: response.display_name.clone(),
+            inbox_token: Some(sent.recipient_token),
+            added_at: self.clock.now(),
+        });
         let status = if accepted {
             SentStatus::Accepted
         } else {
             SentStatus::Declined
         };
-        self.store.set_sent_status(&sent.request_id, status)?;
+        self.store
+            .record_answer(&sent.request_id, status, buddy.as_ref())?;
         report.answers_received += 1;
         self.emit(BuddyEvent::RequestAnswered {
             request_id: sent.request_id,

@@ -23,7 +23,7 @@
 mod dht;
 mod memory;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
@@ -36,7 +36,8 @@ use crate::clock::Clock;
 use crate::identity::Identity;
 use crate::record::body::{BodyRules, Tombstone};
 use crate::record::{
-    DhtKey, ErrorKind, Header, InstanceId, Kind, MailboxId, Record, RecordError, Validator,
+    DhtKey, ErrorKind, HEADER_LEN, Header, InstanceId, Kind, MAX_BODY_BYTES, MailboxId, Record,
+    RecordError, SIGNATURE_LEN, Validator,
 };
 
 /// Tuning of the slot search and the scan.
@@ -157,6 +158,25 @@ pub struct Mailbox<D> {
     config: MailboxConfig,
     /// Next slot to try per (mailbox, bucket), learned from earlier publishes.
     hints: Mutex<HashMap<(MailboxId, u32), u32>>,
+    /// Slots a publish of this process is trying right now.
+    claimed: Mutex<HashSet<Slot>>,
+}
+
+type Slot = (MailboxId, u32, u32);
+
+/// A slot reserved for one publish of this process; released on drop.
+struct SlotClaim<'a> {
+    claimed: &'a Mutex<HashSet<Slot>>,
+    slot: Slot,
+    seq: u32,
+}
+
+impl Drop for SlotClaim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut claimed) = self.claimed.lock() {
+            claimed.remove(&self.slot);
+        }
+    }
 }
 
 impl<D: Dht> Mailbox<D> {
@@ -168,6 +188,7 @@ impl<D: Dht> Mailbox<D> {
             clock,
             config,
             hints: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(HashSet::new()),
         }
     }
 
@@ -184,6 +205,12 @@ impl<D: Dht> Mailbox<D> {
     /// Signs `draft` as `identity` into a free slot and confirms it by
     /// reading it back. Returns the stored record.
     pub async fn publish(&self, identity: &Identity, draft: Draft) -> Result<Record, MailboxError> {
+        if draft.body.len() > MAX_BODY_BYTES {
+            return Err(MailboxError::Invalid(RecordError::TooLarge {
+                size: HEADER_LEN + draft.body.len() + SIGNATURE_LEN,
+                max: self.validator.policy().max_record_bytes,
+            }));
+        }
         let now = self.clock.now();
         let expires_at = now.saturating_add(draft.lifetime_secs);
         let bucket = InstanceId::bucket_of(expires_at);
@@ -206,9 +233,10 @@ impl<D: Dht> Mailbox<D> {
             )
             .map_err(MailboxError::Invalid)?;
 
-        let hint = self.hint(draft.mailbox, bucket);
-        let mut seq = self.find_free(draft.mailbox, bucket, hint).await?;
+        let mut start = self.hint(draft.mailbox, bucket);
         for attempt in 1..=self.config.max_attempts {
+            let claim = self.claim_free(draft.mailbox, bucket, start).await?;
+            let seq = claim.seq;
             let header = header_at(seq);
             let key = header.dht_key();
             let bytes = header.sign(identity, &draft.body);
@@ -226,12 +254,38 @@ impl<D: Dht> Mailbox<D> {
                 debug!(kind = %draft.kind, bucket, seq, attempt, "published");
                 return Ok(self.validator.validate(&key, &bytes, now)?);
             }
-            seq = self.find_free(draft.mailbox, bucket, seq + 1).await?;
+            start = seq.saturating_add(1);
         }
         warn!(bucket, "publish gave up: slots kept being taken");
         Err(MailboxError::Contention {
             attempts: self.config.max_attempts,
         })
+    }
+
+    /// A free slot at or after `start` that no other publish of this
+    /// process is trying: concurrent publishes here never race each other
+    /// for one slot (the slot rule would let a same-sender newer record
+    /// overwrite the one just read back).
+    async fn claim_free(
+        &self,
+        mailbox: MailboxId,
+        bucket: u32,
+        mut start: u32,
+    ) -> Result<SlotClaim<'_>, MailboxError> {
+        loop {
+            let seq = self.find_free(mailbox, bucket, start).await?;
+            let mut claimed = self.claimed.lock().expect("poisoned");
+            if claimed.insert((mailbox, bucket, seq)) {
+                return Ok(SlotClaim {
+                    claimed: &self.claimed,
+                    slot: (mailbox, bucket, seq),
+                    seq,
+                });
+            }
+            start = seq
+                .checked_add(1)
+                .ok_or(MailboxError::BucketFull { bucket })?;
+        }
     }
 
     /// Every live record of `mailbox` whose lifetime is within the policy's
@@ -390,7 +444,12 @@ impl<D: Dht> Mailbox<D> {
         let mut tombstones = Vec::new();
         let (mut seq, mut window, mut misses) = (0u32, self.config.window.max(1), 0u32);
         while seq <= self.config.max_seq {
-            let end = seq.saturating_add(window).min(self.config.max_seq + 1);
+            let end = seq
+                .saturating_add(window)
+                .min(self.config.max_seq.saturating_add(1));
+            if end <= seq {
+                break;
+            }
             let probes = (seq..end).map(|s| {
                 self.probe(
                     DhtKey::for_slot(&mailbox, InstanceId { bucket, seq: s }),
@@ -430,7 +489,7 @@ impl<D: Dht> Mailbox<D> {
                 break;
             }
             if all_hits {
-                window = (window * 2).min(self.config.max_window.max(1));
+                window = window.saturating_mul(2).min(self.config.max_window.max(1));
             }
             seq = end;
         }

@@ -228,7 +228,8 @@ fn link(field: &'static str, value: &str) -> Result<String, FormatError> {
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"))
         .ok_or_else(|| FormatError::new(field, "must start with https:// or http://"))?;
-    if rest.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(FormatError::new(field, "no host, or white space in link"));
     }
     Ok(value.to_owned())
@@ -238,6 +239,12 @@ fn link(field: &'static str, value: &str) -> Result<String, FormatError> {
 /// control characters, no surrounding white space).
 pub fn check_display_name(name: &str) -> Result<(), FormatError> {
     text("display_name", name, 1, MAX_DISPLAY_NAME_CHARS, false).map(drop)
+}
+
+/// Whether `message` is a valid buddy-request message (0–1000 characters,
+/// newlines allowed, no other control characters).
+pub fn check_message(message: &str) -> Result<(), FormatError> {
+    text("message", message, 0, MAX_MESSAGE_CHARS, true).map(drop)
 }
 
 /// Whether `name` is a valid directory name: 3 to 32 of `a-z 0-9 . _ -`,
@@ -287,7 +294,8 @@ pub struct ContactField {
 }
 
 impl ContactField {
-    fn check(kind_byte: u8, value: &str) -> Result<Self, FormatError> {
+    /// Checks a contact field's kind and value shape.
+    pub fn check(kind_byte: u8, value: &str) -> Result<Self, FormatError> {
         let field = "contact";
         let kind = match kind_byte {
             1 => ContactFieldKind::Email,

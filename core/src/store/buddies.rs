@@ -3,9 +3,9 @@
 //! again), requests sent (to match answers and withdraw), the buddy list
 //! and blocked senders.
 //!
-//! Rows hold the record and decrypted body bytes rather than parsed fields,
-//! so that the buddy layer re-checks them with the validator's rules when
-//! it reads them back: nothing on disk is trusted.
+//! Pending rows hold the request record rather than parsed fields, so that
+//! the buddy layer validates and decrypts it again when it reads it back:
+//! nothing on disk is trusted.
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -27,10 +27,8 @@ pub struct PendingRow {
     pub created_at: u64,
     /// The record's expiry.
     pub expires_at: u64,
-    /// The record bytes.
+    /// The record bytes (decrypted and checked again whenever read).
     pub record: Vec<u8>,
-    /// The decrypted body bytes.
-    pub plaintext: Vec<u8>,
 }
 
 /// What [`Store::upsert_pending`] did: a sender has at most one pending
@@ -120,15 +118,21 @@ fn pending_row(row: &Row<'_>) -> rusqlite::Result<PendingRow> {
         created_at: row.get::<_, i64>(3)? as u64,
         expires_at: row.get::<_, i64>(4)? as u64,
         record: row.get(5)?,
-        plaintext: row.get(6)?,
     })
 }
 
 fn sent_row(row: &Row<'_>) -> rusqlite::Result<SentRow> {
     let status = match row.get::<_, i64>(5)? {
+        0 => SentStatus::Pending,
         1 => SentStatus::Accepted,
         2 => SentStatus::Declined,
-        _ => SentStatus::Pending,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                5,
+                rusqlite::types::Type::Integer,
+                format!("unknown sent status {other}").into(),
+            ));
+        }
     };
     Ok(SentRow {
         request_id: key32(row, 0)?,
@@ -142,8 +146,19 @@ fn sent_row(row: &Row<'_>) -> rusqlite::Result<SentRow> {
     })
 }
 
-const PENDING_COLUMNS: &str =
-    "request_id, sender, inbox, created_at, expires_at, record, plaintext";
+fn insert_buddy(conn: &rusqlite::Connection, row: &BuddyRow) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT OR REPLACE INTO buddies (public_key, display_name, inbox_token, added_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            row.public_key.0,
+            row.display_name,
+            row.inbox_token.map(|t| t.0.to_vec()),
+            row.added_at as i64
+        ],
+    )
+}
+
+const PENDING_COLUMNS: &str = "request_id, sender, inbox, created_at, expires_at, record";
 const SENT_COLUMNS: &str =
     "request_id, recipient, recipient_token, reply_token, record, status, created_at, expires_at";
 
@@ -201,20 +216,50 @@ impl Store {
     pub fn upsert_pending(&self, row: &PendingRow) -> Result<PendingUpsert, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let existing: Option<(Vec<u8>, i64)> = tx
+        let blocked = tx
             .query_row(
-                "SELECT request_id, created_at FROM pending_requests WHERE sender = ?1",
+                "SELECT 1 FROM blocked WHERE public_key = ?1",
                 params![row.sender.0],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if blocked {
+            // Blocked while the sync was deciding: keep nothing.
+            return Ok(PendingUpsert::KeptExisting);
+        }
+        let existing: Option<(Vec<u8>, i64, i64)> = tx
+            .query_row(
+                "SELECT request_id, created_at, expires_at FROM pending_requests WHERE sender = ?1",
+                params![row.sender.0],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let outcome = match existing {
-            Some((id, created)) if id == row.request_id || created as u64 >= row.created_at => {
+        let outcome = match &existing {
+            Some((id, created, _))
+                if *id == row.request_id || *created as u64 >= row.created_at =>
+            {
                 PendingUpsert::KeptExisting
             }
             Some(_) => PendingUpsert::Replaced,
             None => PendingUpsert::Inserted,
         };
+        // The losing request is superseded: it must never come back, even
+        // after the winner is answered (it is still live in the DHT).
+        let superseded = match (&existing, outcome) {
+            (Some((id, _, expires)), PendingUpsert::Replaced) => Some((id.clone(), *expires)),
+            (Some((id, _, _)), PendingUpsert::KeptExisting) if *id != row.request_id => {
+                Some((row.request_id.to_vec(), row.expires_at as i64))
+            }
+            _ => None,
+        };
+        if let Some((id, expires)) = superseded {
+            tx.execute(
+                "INSERT OR IGNORE INTO answered_requests (request_id, sender, decision, answered_at, expires_at)
+                 VALUES (?1, ?2, 0, ?3, ?4)",
+                params![id, row.sender.0, self.clock.now() as i64, expires],
+            )?;
+        }
         if outcome != PendingUpsert::KeptExisting {
             tx.execute(
                 "DELETE FROM pending_requests WHERE sender = ?1",
@@ -222,7 +267,7 @@ impl Store {
             )?;
             tx.execute(
                 &format!(
-                    "INSERT INTO pending_requests ({PENDING_COLUMNS}, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO pending_requests ({PENDING_COLUMNS}, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                 ),
                 params![
                     row.request_id,
@@ -231,7 +276,6 @@ impl Store {
                     row.created_at as i64,
                     row.expires_at as i64,
                     row.record,
-                    row.plaintext,
                     self.clock.now() as i64
                 ],
             )?;
@@ -313,14 +357,17 @@ impl Store {
         Ok(count as u64)
     }
 
-    /// Records that request `request_id` was answered with `decision`
-    /// (1 accept, 2 decline) and removes it from pending, atomically.
+    /// Records that request `request_id` from `sender` was answered with
+    /// `decision` (1 accept, 2 decline), removes it from pending and, on
+    /// accept, adds `buddy` — one transaction, so a crash never leaves an
+    /// answered request without its buddy.
     pub fn mark_answered(
         &self,
         request_id: &[u8; 32],
         sender: &PublicKey,
         decision: u8,
         expires_at: u64,
+        buddy: Option<&BuddyRow>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -333,6 +380,35 @@ impl Store {
             "DELETE FROM pending_requests WHERE request_id = ?1",
             params![request_id],
         )?;
+        if let Some(buddy) = buddy {
+            insert_buddy(&tx, buddy)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the answer to a request this user sent: its new status and,
+    /// on accept, the new buddy (whose own pending request, if any, is
+    /// dropped) — one transaction.
+    pub fn record_answer(
+        &self,
+        request_id: &[u8; 32],
+        status: SentStatus,
+        buddy: Option<&BuddyRow>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE sent_requests SET status = ?2, answered_at = ?3 WHERE request_id = ?1",
+            params![request_id, status as i64, self.clock.now() as i64],
+        )?;
+        if let Some(buddy) = buddy {
+            insert_buddy(&tx, buddy)?;
+            tx.execute(
+                "DELETE FROM pending_requests WHERE sender = ?1",
+                params![buddy.public_key.0],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -392,30 +468,9 @@ impl Store {
             .optional()?)
     }
 
-    /// Sets the status of sent request `request_id`.
-    pub fn set_sent_status(
-        &self,
-        request_id: &[u8; 32],
-        status: SentStatus,
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE sent_requests SET status = ?2, answered_at = ?3 WHERE request_id = ?1",
-            params![request_id, status as i64, self.clock.now() as i64],
-        )?;
-        Ok(())
-    }
-
     /// Adds or updates a buddy.
     pub fn add_buddy(&self, row: &BuddyRow) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO buddies (public_key, display_name, inbox_token, added_at) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                row.public_key.0,
-                row.display_name,
-                row.inbox_token.map(|t| t.0.to_vec()),
-                row.added_at as i64
-            ],
-        )?;
+        insert_buddy(&self.conn(), row)?;
         Ok(())
     }
 

@@ -54,7 +54,6 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         record BLOB NOT NULL,
-        plaintext BLOB NOT NULL,
         received_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE seen_requests (

@@ -133,6 +133,16 @@ macro_rules! buddy_cases {
             let net = $net;
             common::buddy_cases::syncs_keep_the_directory_entry_alive(&net).await;
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_superseded_request_never_comes_back() {
+            let net = $net;
+            common::buddy_cases::a_superseded_request_never_comes_back(&net).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn crossing_requests_leave_nothing_pending() {
+            let net = $net;
+            common::buddy_cases::crossing_requests_leave_nothing_pending(&net).await;
+        }
     };
 }
 
@@ -369,6 +379,16 @@ pub async fn bad_inputs_fail_with_their_reason(net: &BuddyNet) {
     let clock = &net.clock;
     let alice = net.user("Alice", 0);
     let bob = net.user("Bob", 1);
+    let huge = "x".repeat(70_000);
+    assert!(matches!(
+        alice.send_request(&code(&bob), &huge, vec![]).await,
+        Err(BuddyError::InvalidInput(_))
+    ));
+    let too_many = vec![email()[0].clone(); 9];
+    assert!(matches!(
+        alice.send_request(&code(&bob), "hi", too_many).await,
+        Err(BuddyError::InvalidInput(_))
+    ));
     let long = "x".repeat(1001);
     assert!(matches!(
         alice.send_request(&code(&bob), &long, vec![]).await,
@@ -526,4 +546,49 @@ pub async fn syncs_keep_the_directory_entry_alive(net: &BuddyNet) {
         .unwrap();
     assert_eq!(claims.len(), 1, "one claim per key");
     assert_eq!(claims[0].public_key, alice.public_key());
+}
+
+/// A request replaced by a newer one from the same sender never comes
+/// back, not even after the newer one is declined.
+pub async fn a_superseded_request_never_comes_back(net: &BuddyNet) {
+    let alice = net.user("Alice", 0);
+    let bob = net.user("Bob", 1);
+    alice
+        .send_request(&code(&bob), "try 1", vec![])
+        .await
+        .unwrap();
+    net.clock.advance(10);
+    alice
+        .send_request(&code(&bob), "try 2", vec![])
+        .await
+        .unwrap();
+    bob.sync_now().await.unwrap();
+    let pending = bob.pending_requests().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].body.message, "try 2");
+    bob.decline(&pending[0].id).await.unwrap();
+    bob.sync_now().await.unwrap();
+    assert!(bob.pending_requests().unwrap().is_empty());
+}
+
+/// When two people request each other and one accepts, the other's
+/// pending request from the new buddy disappears.
+pub async fn crossing_requests_leave_nothing_pending(net: &BuddyNet) {
+    let alice = net.user("Alice", 0);
+    let bob = net.user("Bob", 1);
+    alice
+        .send_request(&code(&bob), "add me", vec![])
+        .await
+        .unwrap();
+    let from_bob = bob
+        .send_request(&code(&alice), "add me too", vec![])
+        .await
+        .unwrap();
+    alice.sync_now().await.unwrap();
+    bob.sync_now().await.unwrap();
+    assert_eq!(bob.pending_requests().unwrap().len(), 1);
+    alice.accept(&from_bob.id).await.unwrap();
+    bob.sync_now().await.unwrap();
+    assert_eq!(bob.buddies().unwrap()[0].public_key, alice.public_key());
+    assert!(bob.pending_requests().unwrap().is_empty());
 }

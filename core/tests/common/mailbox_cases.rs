@@ -228,3 +228,37 @@ pub async fn only_the_sender_writes_its_slot(clients: &[Client], clock: &Arc<Man
 }
 
 use pigeonhole::clock::Clock;
+
+/// Concurrent publishes of one identity in one process never take the
+/// same slot (the slot rule would let the newer overwrite the older).
+pub async fn one_sender_publishing_concurrently_loses_nothing(
+    clients: &[Client],
+    clock: &Arc<ManualClock>,
+) {
+    let inbox = inbox_of(82);
+    let writer = Arc::new(mailbox(&clients[0], clock));
+    let sender = identity(90);
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let (writer, sender) = (writer.clone(), sender.clone());
+        tasks.push(tokio::spawn(async move {
+            // Different lifetimes within one day: different bytes, one bucket.
+            writer
+                .publish(&sender, request_draft(inbox, 3600 + i))
+                .await
+                .expect("publish")
+        }));
+        clock.advance(1);
+    }
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap().id());
+    }
+    let fetched = mailbox(clients.last().unwrap(), clock)
+        .fetch_all(inbox)
+        .await
+        .unwrap();
+    let found: HashSet<_> = fetched.records.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), 20);
+    assert_eq!(found, ids);
+}
