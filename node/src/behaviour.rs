@@ -1,0 +1,130 @@
+//! The libp2p behaviour of a node and how its swarm is built.
+//!
+//! TCP + noise + yamux on tokio (QUIC adds little on a LAN and a second
+//! transport to test). Kademlia is fixed in server mode: a LAN node never
+//! gets an external address confirmed, so in the default automatic mode it
+//! would stay a client and store nothing. Its protocol name is our own, so
+//! that we never talk records with an unrelated IPFS swarm on the same
+//! Wi-Fi, and its message limit fits the largest valid record plus the
+//! closer-peers list of a response. Kad's own republish / replication jobs
+//! and its TTL are off: the node republishes its outbox and re-replicates
+//! held records itself, and expiry is the record's signed `expires_at`.
+//! Identify tells us the listen addresses of peers that dialled us (kad
+//! does not add inbound peers by itself). mDNS sits in a `Toggle`, off by
+//! config. The slot protocol asks one peer about one slot.
+
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{StreamProtocol, Swarm, SwarmBuilder, identify, kad, mdns, noise, tcp, yamux};
+use pigeonhole::record::MAX_RECORD_BYTES;
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::record_store::SqliteRecordStore;
+use crate::slot_protocol::{SLOT_PROTOCOL, SlotCodec};
+
+/// Our Kademlia protocol name.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");
+/// Our identify protocol name.
+pub const IDENTIFY_PROTOCOL: &str = "/pigeonhole/id/1.0.0";
+/// Largest Kademlia message: the largest valid record plus room for the
+/// key, framing and the closer-peers list a response carries.
+pub const MAX_KAD_PACKET: usize = MAX_RECORD_BYTES + 8 * 1024;
+
+pub use derived::{Behaviour, BehaviourEvent};
+
+mod derived {
+    // The derive generates `BehaviourEvent`, one variant per field, with
+    // no doc comments of its own.
+    #![allow(missing_docs)]
+
+    use super::*;
+
+    /// The node's behaviour: kad, identify and optional mDNS.
+    #[derive(NetworkBehaviour)]
+    pub struct Behaviour {
+        /// Kademlia with the SQLite record store.
+        pub kad: kad::Behaviour<SqliteRecordStore>,
+        /// Identify, to learn peers' listen addresses and protocols.
+        pub identify: identify::Behaviour,
+        /// mDNS discovery, when enabled.
+        pub mdns: Toggle<mdns::tokio::Behaviour>,
+        /// Direct one-peer slot requests (see [`crate::slot_protocol`]).
+        pub slot: request_response::Behaviour<SlotCodec>,
+    }
+}
+
+/// Concurrent slot requests per connection: a mailbox scan keeps many
+/// gets in flight to the same few peers.
+const SLOT_STREAMS: usize = 1024;
+
+/// The Kademlia configuration for `config`.
+pub fn kad_config(config: &NodeConfig) -> kad::Config {
+    let replication = &config.replication;
+    let mut kad = kad::Config::new(KAD_PROTOCOL);
+    kad.set_max_packet_size(MAX_KAD_PACKET)
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        .set_record_ttl(None)
+        .set_publication_interval(None)
+        .set_replication_interval(None)
+        .set_provider_publication_interval(None)
+        .set_replication_factor(replication.factor)
+        .set_parallelism(replication.parallelism)
+        .set_query_timeout(replication.query_timeout)
+        .set_caching(kad::Caching::Disabled);
+    kad
+}
+
+/// Builds the swarm (must run inside the tokio runtime: mDNS opens sockets).
+pub fn build_swarm(
+    keypair: Keypair,
+    config: &NodeConfig,
+    store: SqliteRecordStore,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    let setup = |error: &dyn std::fmt::Display| NodeError::Setup(error.to_string());
+    let kad_cfg = kad_config(config);
+    let slot_timeout = config.replication.query_timeout;
+    let mdns_cfg = config.mdns.then(|| mdns::Config {
+        query_interval: config.mdns_query_interval,
+        ..Default::default()
+    });
+    let swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_behaviour(move |key| {
+            let peer_id = key.public().to_peer_id();
+            let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
+            kad.set_mode(Some(kad::Mode::Server));
+            let identify = identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                    .with_agent_version(format!("pigeonhole-node/{}", env!("CARGO_PKG_VERSION"))),
+            );
+            let mdns = match mdns_cfg {
+                Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
+                None => None,
+            };
+            let slot = request_response::Behaviour::new(
+                [(SLOT_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(slot_timeout)
+                    .with_max_concurrent_streams(SLOT_STREAMS),
+            );
+            Ok(Behaviour {
+                kad,
+                identify,
+                mdns: Toggle::from(mdns),
+                slot,
+            })
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,124 @@
+//! `pigeonhole-peer`: runs one DHT peer from the command line — an
+//! always-on holder (a laptop at a meetup) or a probe for tests.
+//!
+//! ```text
+//! pigeonhole-peer [--listen ADDR]... [--peer ADDR]... [--data-dir DIR] [--no-mdns]
+//!                 [--wait-peers N [--hold]] [--timeout-secs S]
+//! ```
+//! It prints `PEER_ID`, one `LISTEN <addr>` per bound address (waiting up
+//! to 2 s for a LAN address on a wildcard listener) and `READY`. With
+//! `--wait-peers N` it then prints `DISCOVERED <n> <milliseconds since
+//! start>` as soon as its routing table holds N peers and exits 0 (with
+//! `--hold`, only once its stdin is closed, so that a test can keep both
+//! sides up until both have reported), or exits 1 after the timeout;
+//! without it, it runs until Ctrl-C.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use pigeonhole_node::{Multiaddr, Node, NodeConfig};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: pigeonhole-peer [--listen ADDR]... [--peer ADDR]... [--data-dir DIR] [--no-mdns] \
+         [--wait-peers N [--hold]] [--timeout-secs S]"
+    );
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let started = Instant::now();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mut config = NodeConfig::default();
+    let mut listen: Vec<Multiaddr> = Vec::new();
+    let mut wait_peers = None;
+    let mut hold = false;
+    let mut timeout = Duration::from_secs(30);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next();
+        match arg.as_str() {
+            "--listen" => match value().and_then(|v| v.parse().ok()) {
+                Some(addr) => listen.push(addr),
+                None => return usage(),
+            },
+            "--peer" => match value().and_then(|v| v.parse().ok()) {
+                Some(addr) => config.bootstrap_peers.push(addr),
+                None => return usage(),
+            },
+            "--data-dir" => match value() {
+                Some(dir) => config.data_dir = Some(dir.into()),
+                None => return usage(),
+            },
+            "--no-mdns" => config.mdns = false,
+            "--hold" => hold = true,
+            "--wait-peers" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => wait_peers = Some(n),
+                None => return usage(),
+            },
+            "--timeout-secs" => match value().and_then(|v| v.parse().ok()) {
+                Some(s) => timeout = Duration::from_secs(s),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    if !listen.is_empty() {
+        config.listen_addrs = listen;
+    }
+    let node = match Node::start(config).await {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("PEER_ID {}", node.peer_id());
+    // On a wildcard address, wait (briefly) for a LAN address to be bound:
+    // that is the one to show, and the one mDNS advertises.
+    let lan = |addr: &Multiaddr| {
+        addr.iter().any(|p| match p {
+            Protocol::Ip4(ip) => !ip.is_loopback() && !ip.is_unspecified(),
+            Protocol::Ip6(ip) => !ip.is_loopback() && !ip.is_unspecified(),
+            _ => false,
+        })
+    };
+    for addr in node.wait_for_listen_addr(lan, Duration::from_secs(2)).await {
+        println!("LISTEN {addr}");
+    }
+    println!("READY");
+    let code = match wait_peers {
+        Some(n) => {
+            let status = node.wait_for_peers(n, timeout).await;
+            if status.routing_peers >= n {
+                println!(
+                    "DISCOVERED {} {}",
+                    status.routing_peers,
+                    started.elapsed().as_millis()
+                );
+                if hold {
+                    // Stay reachable until the caller closes our stdin.
+                    let _ = tokio::task::spawn_blocking(|| {
+                        std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())
+                    })
+                    .await;
+                }
+                ExitCode::SUCCESS
+            } else {
+                println!("TIMEOUT {}", status.routing_peers);
+                ExitCode::FAILURE
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+    };
+    node.stop().await;
+    code
+}

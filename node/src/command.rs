@@ -1,0 +1,45 @@
+//! Requests from [`crate::Node`] handles to the swarm task.
+//!
+//! The task owns the swarm and the store; handles only send commands and
+//! await one-shot replies, so no lock is ever held across the network.
+
+use libp2p::Multiaddr;
+use pigeonhole::record::DhtKey;
+use pigeonhole::store::Totals;
+use tokio::sync::oneshot;
+
+use crate::error::NodeError;
+
+/// A reply channel.
+pub type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// One request to the swarm task.
+#[derive(Debug)]
+pub enum Command {
+    /// Look the slot up on the network.
+    Get {
+        key: DhtKey,
+        reply: Reply<Option<Vec<u8>>>,
+    },
+    /// Publish a value (own record) under a slot.
+    Put {
+        key: DhtKey,
+        value: Vec<u8>,
+        reply: Reply<()>,
+    },
+    /// Connect to a peer found another way.
+    AddPeer { addr: Multiaddr, reply: Reply<()> },
+    /// Run a Kademlia bootstrap now.
+    Bootstrap { reply: Reply<()> },
+    /// What this node itself holds under a slot (no network).
+    Held {
+        key: DhtKey,
+        reply: Reply<Option<Vec<u8>>>,
+    },
+    /// Count and bytes this node holds.
+    HeldTotals { reply: Reply<Totals> },
+    /// Republish the outbox and sweep expired records now.
+    Maintain { reply: Reply<()> },
+    /// Stop the task (the store is closed when it ends).
+    Stop,
+}

@@ -1,0 +1,122 @@
+//! What a node is started with.
+//!
+//! Every field has a default that is safe on a phone on a shared Wi-Fi:
+//! listen on all interfaces on an ephemeral port, mDNS on, bounded storage,
+//! a quorum that a LAN of two nodes can meet. Tests and the CLI override
+//! fields directly (all are public); [`NodeConfig::loopback`] is the preset
+//! for in-process clusters.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use pigeonhole::clock::{Clock, SystemClock};
+use pigeonhole::record::Policy;
+
+use crate::quota::Limits;
+
+/// How records are spread over the network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// How many of the peers closest to a key hold its record (Kademlia's
+    /// *k* for records). Small LANs hold every record on every node up to
+    /// this many.
+    pub factor: NonZeroUsize,
+    /// How many remote peers must acknowledge a put, capped at the number
+    /// of peers the node knows: on a LAN of two nodes, one; alone, none
+    /// (the record then waits in the outbox for peers to appear). libp2p's
+    /// own `Quorum::All`/`Majority` count against `factor`, which a small
+    /// LAN can never meet; this is the LAN-friendly replacement.
+    pub min_acks: usize,
+    /// Requests a lookup keeps in flight at once (Kademlia's alpha). On a
+    /// LAN round trips are cheap and peers few, so a lookup asks all
+    /// `factor` candidates in one round.
+    pub parallelism: NonZeroUsize,
+    /// Longest time one get or put may take.
+    pub query_timeout: Duration,
+    /// How often the node republishes its own records (the outbox).
+    pub republish_interval: Duration,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            factor: NonZeroUsize::new(20).expect("non-zero"),
+            min_acks: 1,
+            parallelism: NonZeroUsize::new(8).expect("non-zero"),
+            query_timeout: Duration::from_secs(5),
+            republish_interval: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Everything a node is started with.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Addresses to listen on; port 0 picks a free port.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Directory for the SQLite file and the peer key; `None` keeps both in
+    /// memory (nothing survives a restart).
+    pub data_dir: Option<PathBuf>,
+    /// Find peers on the local link with mDNS. Off where multicast is not
+    /// allowed (iOS without the entitlement, Android without a
+    /// MulticastLock); peers then come from [`NodeConfig::bootstrap_peers`]
+    /// and `Node::add_peer`.
+    pub mdns: bool,
+    /// How often mDNS queries once it has settled. It also queries at
+    /// start-up and whenever an interface comes up, whatever this says;
+    /// this period bounds how long two nodes that start in the same instant
+    /// (and so miss each other's first query) stay unaware of each other.
+    pub mdns_query_interval: Duration,
+    /// Peers to connect to at start (`/ip4/…/tcp/…/p2p/<peer id>`; the
+    /// `/p2p` part may be left out).
+    pub bootstrap_peers: Vec<Multiaddr>,
+    /// Replication and quorum.
+    pub replication: ReplicationConfig,
+    /// Storage quotas.
+    pub limits: Limits,
+    /// The validation policy; all peers of a network should agree on it.
+    pub policy: Policy,
+    /// The time source for validation and expiry (a `ManualClock` in tests).
+    pub clock: Arc<dyn Clock>,
+    /// How often expired records are swept from the store.
+    pub sweep_interval: Duration,
+    /// How long an unused connection stays open.
+    pub idle_connection_timeout: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen_addrs: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")],
+            data_dir: None,
+            mdns: true,
+            mdns_query_interval: Duration::from_secs(10),
+            bootstrap_peers: Vec::new(),
+            replication: ReplicationConfig::default(),
+            limits: Limits::default(),
+            policy: Policy::default(),
+            clock: Arc::new(SystemClock),
+            sweep_interval: Duration::from_secs(60),
+            idle_connection_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// A node listening on 127.0.0.1 with mDNS off, for in-process clusters.
+    pub fn loopback() -> Self {
+        Self::on_ip("127.0.0.1")
+    }
+
+    /// A node listening on `ip` (port 0) with mDNS off.
+    pub fn on_ip(ip: &str) -> Self {
+        Self {
+            listen_addrs: vec![format!("/ip4/{ip}/tcp/0").parse().expect("valid ip")],
+            mdns: false,
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The Pigeonhole DHT peer: what phones and laptops run to find each other
+//! on a local network with no internet, hold records for one another, and
+//! let the sequenced mailbox publish and fetch through real Kademlia.
+//!
+//! Why a separate crate: the `pigeonhole` core knows nothing of libp2p, so
+//! that the record rules and the mailbox algorithm stay small, testable in
+//! memory and free of networking dependencies. This crate plugs libp2p in
+//! underneath through the core's [`pigeonhole::mailbox::Dht`] trait.
+//!
+//! Shape: [`Node::start`] spawns one task that owns the libp2p `Swarm`
+//! (kad + identify + optional mDNS) and the SQLite store; the cloneable
+//! [`Node`] handle talks to it through a command channel with one-shot
+//! replies. Nothing else touches the swarm, so there are no locks around it.
+//!
+//! Modules, each doing one thing:
+//! * [`config`] — what a node is started with, with safe defaults;
+//! * [`error`] — the typed errors of the node;
+//! * [`quota`] — storage limits and how an inbound record is checked against them;
+//! * [`record_store`] — libp2p's Kademlia record store on the core's SQLite store;
+//! * `cache` — recently stored, validated records kept in memory;
+//! * [`behaviour`] — the libp2p behaviour and swarm construction;
+//! * `keys` — conversions between core and libp2p keys, the persisted peer key;
+//! * `command`, `runner` — the task: commands in, events handled;
+//! * `queries`, `protocol` — the slot read/write protocol;
+//! * [`slot_protocol`] — the one-peer, one-round-trip slot request it uses;
+//! * [`node`] — the public handle and its `Dht` implementation.
+
+#![warn(missing_docs)]
+
+pub mod behaviour;
+mod cache;
+mod command;
+pub mod config;
+pub mod error;
+mod keys;
+pub mod node;
+mod protocol;
+mod queries;
+pub mod quota;
+pub mod record_store;
+mod runner;
+pub mod slot_protocol;
+
+pub use config::{NodeConfig, ReplicationConfig};
+pub use error::NodeError;
+pub use libp2p::{Multiaddr, PeerId};
+pub use node::{Node, NodeStatus};
+pub use quota::Limits;

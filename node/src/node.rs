@@ -1,0 +1,308 @@
+//! The public handle of a running node, and its [`Dht`] implementation.
+//!
+//! [`Node::start`] opens the store, builds the swarm, binds the listen
+//! addresses and spawns the swarm task; the handle is cheap to clone and
+//! every method is a command to that task. [`Node::stop`] ends the task and
+//! waits for it, so that when it returns the swarm is gone and the SQLite
+//! file is closed (a new node may open it at once).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId};
+use pigeonhole::mailbox::{Dht, DhtError};
+use pigeonhole::record::{DhtKey, Validator};
+use pigeonhole::store::{Store, Totals};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::behaviour::build_swarm;
+use crate::command::Command;
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::keys::load_or_create_keypair;
+use crate::record_store::SqliteRecordStore;
+use crate::runner::Runner;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "pigeonhole.sqlite3";
+/// How long start-up waits for the listen addresses to be bound.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Commands queued before senders wait.
+const COMMAND_QUEUE: usize = 1024;
+
+/// What the node currently sees of the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Peers in the Kademlia routing table.
+    pub routing_peers: usize,
+    /// Peers with an open connection.
+    pub connected_peers: usize,
+    /// Inbound records accepted into the store since start (a counter that
+    /// tests and apps can wait on).
+    pub records_accepted: u64,
+}
+
+struct Shared {
+    peer_id: PeerId,
+    listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<NodeStatus>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A running DHT peer. Clone it freely; all clones talk to one task.
+#[derive(Clone)]
+pub struct Node {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer_id", &self.shared.peer_id)
+            .field("listen_addrs", &*self.shared.listen_addrs.borrow())
+            .finish()
+    }
+}
+
+impl Node {
+    /// Starts a node: opens (or creates) its store, binds its listen
+    /// addresses and connects to the configured bootstrap peers. Must be
+    /// called inside a tokio runtime.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let validator = Validator::new(config.policy.clone());
+        if let Some(dir) = &config.data_dir {
+            std::fs::create_dir_all(dir).map_err(|error| {
+                NodeError::Store(format!("cannot create {}: {error}", dir.display()))
+            })?;
+        }
+        let store = match &config.data_dir {
+            Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), config.clock.clone())?,
+            None => Store::open_in_memory(validator.clone(), config.clock.clone())?,
+        };
+        let store = SqliteRecordStore::new(
+            store,
+            validator.clone(),
+            config.clock.clone(),
+            config.limits,
+        )?;
+        let keypair = load_or_create_keypair(config.data_dir.as_deref())?;
+        let mut swarm = build_swarm(keypair, &config, store)?;
+        let peer_id = *swarm.local_peer_id();
+
+        let mut listeners = Vec::new();
+        for addr in &config.listen_addrs {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|error| NodeError::Listen {
+                    addr: addr.to_string(),
+                    reason: error.to_string(),
+                })?;
+            listeners.push(id);
+        }
+        // Wait until every listener has bound at least one address.
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        while !listeners.is_empty() {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .map_err(|_| NodeError::Listen {
+                    addr: format!("{:?}", config.listen_addrs),
+                    reason: "no address bound in time".into(),
+                })?;
+            match event {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    listeners.retain(|id| *id != listener_id);
+                    listen_addrs.push(address);
+                }
+                SwarmEvent::ListenerError { error, .. }
+                | SwarmEvent::ListenerClosed {
+                    reason: Err(error), ..
+                } => {
+                    return Err(NodeError::Listen {
+                        addr: format!("{:?}", config.listen_addrs),
+                        reason: error.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        info!(%peer_id, ?listen_addrs, "node started");
+
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let (status_tx, status) = watch::channel(NodeStatus::default());
+        let (addrs_tx, addrs) = watch::channel(listen_addrs);
+        let runner = Runner::new(swarm, receiver, status_tx, addrs_tx, config, validator);
+        let task = tokio::spawn(runner.run());
+        Ok(Node {
+            shared: Arc::new(Shared {
+                peer_id,
+                listen_addrs: addrs,
+                commands,
+                status,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.peer_id
+    }
+
+    /// The addresses the node listens on now, each with this node's
+    /// `/p2p` suffix, ready to hand to another node's [`Node::add_peer`]
+    /// (or to show as a QR code). A wildcard listen address (`0.0.0.0`)
+    /// expands to one address per interface, and follows interfaces as
+    /// they come and go.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.shared
+            .listen_addrs
+            .borrow()
+            .iter()
+            .map(|addr| {
+                addr.clone()
+                    .with_p2p(self.shared.peer_id)
+                    .unwrap_or_else(|addr| addr)
+            })
+            .collect()
+    }
+
+    /// Waits until some listen address satisfies `condition` (e.g. a LAN
+    /// address has been bound), or `timeout` passes; returns the addresses
+    /// then (with `/p2p` suffixes, as [`Node::listen_addrs`]).
+    pub async fn wait_for_listen_addr(
+        &self,
+        mut condition: impl FnMut(&Multiaddr) -> bool,
+        timeout: Duration,
+    ) -> Vec<Multiaddr> {
+        let mut addrs = self.shared.listen_addrs.clone();
+        let _ = tokio::time::timeout(
+            timeout,
+            addrs.wait_for(|all| all.iter().any(&mut condition)),
+        )
+        .await;
+        self.listen_addrs()
+    }
+
+    /// What the node sees of the network now.
+    pub fn status(&self) -> NodeStatus {
+        *self.shared.status.borrow()
+    }
+
+    /// Waits until the routing table holds at least `peers` peers, or
+    /// `timeout` passes; returns the status reached either way.
+    pub async fn wait_for_peers(&self, peers: usize, timeout: Duration) -> NodeStatus {
+        self.wait_for_status(|s| s.routing_peers >= peers, timeout)
+            .await
+    }
+
+    /// Waits until the status satisfies `condition`, or `timeout` passes;
+    /// returns the status reached either way.
+    pub async fn wait_for_status(
+        &self,
+        condition: impl FnMut(&NodeStatus) -> bool,
+        timeout: Duration,
+    ) -> NodeStatus {
+        let mut status = self.shared.status.clone();
+        let _ = tokio::time::timeout(timeout, status.wait_for(condition)).await;
+        *status.borrow()
+    }
+
+    /// Connects to a peer found another way (QR code, NWBrowser,
+    /// NsdManager). With a `/p2p/<peer id>` suffix the peer enters the
+    /// routing table at once; without, once identify has run.
+    pub async fn add_peer(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.request(|reply| Command::AddPeer { addr, reply }).await
+    }
+
+    /// Runs a Kademlia bootstrap (refreshes the routing table) and waits
+    /// for it to finish.
+    pub async fn bootstrap(&self) -> Result<(), NodeError> {
+        self.request(|reply| Command::Bootstrap { reply }).await
+    }
+
+    /// Looks a slot up on the network: the value of the closest holder.
+    pub async fn get(&self, key: DhtKey) -> Result<Option<Vec<u8>>, NodeError> {
+        self.request(|reply| Command::Get { key, reply }).await
+    }
+
+    /// Publishes a record under a slot: stores it locally (validated),
+    /// sends it to the closest peers, waits for them, and queues it for
+    /// republishing. Readers should read back to learn whether it won.
+    pub async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<(), NodeError> {
+        self.request(|reply| Command::Put { key, value, reply })
+            .await
+    }
+
+    /// What this node itself holds under a slot (no network).
+    pub async fn held(&self, key: DhtKey) -> Result<Option<Vec<u8>>, NodeError> {
+        self.request(|reply| Command::Held { key, reply }).await
+    }
+
+    /// Count and bytes of the records this node holds.
+    pub async fn held_totals(&self) -> Result<Totals, NodeError> {
+        self.request(|reply| Command::HeldTotals { reply }).await
+    }
+
+    /// Sweeps expired records and republishes the outbox now, instead of
+    /// waiting for the timers.
+    pub async fn maintain(&self) -> Result<(), NodeError> {
+        self.request(|reply| Command::Maintain { reply }).await
+    }
+
+    /// Stops the node and waits until its task has ended: when this
+    /// returns the swarm is dropped (listeners closed; libp2p's per-connection
+    /// tasks see their channels close and end on their own) and the
+    /// database is closed. Other clones of the handle then fail with
+    /// [`NodeError::Stopped`]; calling `stop` again returns at once.
+    pub async fn stop(&self) {
+        let _ = self.shared.commands.send(Command::Stop).await;
+        let task = self
+            .shared
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        info!(peer = %self.shared.peer_id, "node stopped");
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, NodeError>>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (reply, response) = oneshot::channel();
+        self.shared
+            .commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        response.await.map_err(|_| NodeError::Stopped)?
+    }
+}
+
+#[async_trait]
+impl Dht for Node {
+    async fn get(&self, key: DhtKey) -> Result<Option<Vec<u8>>, DhtError> {
+        Node::get(self, key)
+            .await
+            .map_err(NodeError::into_dht_error)
+    }
+
+    async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<(), DhtError> {
+        Node::put(self, key, value)
+            .await
+            .map_err(NodeError::into_dht_error)
+    }
+}

@@ -1,0 +1,446 @@
+//! The swarm task: the only owner of the libp2p swarm and the store.
+//!
+//! One `select!` loop takes commands from handles, swarm events, and three
+//! timers: the expiry sweep, the outbox republish, and a short debounce that
+//! re-replicates held records to peers that just joined (so that a record
+//! published while its recipient was away reaches the recipient even after
+//! the publisher has left). Everything is handled inline and briefly; the
+//! SQLite calls are short transactions on a local file. The read and write
+//! protocol itself lives in [`crate::protocol`].
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::kad::{self, GetRecordOk, KBucketKey, PeerRecord, QueryId, QueryResult, Quorum};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
+use pigeonhole::record::{DhtKey, Validator};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+use tracing::{debug, info, trace, warn};
+
+use crate::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use crate::command::Command;
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::keys::{dht_key, record_key};
+use crate::node::NodeStatus;
+use crate::queries::{Pending, SlotPending};
+use crate::record_store::{Refusal, to_kad};
+
+/// How long new peers are collected before held records are pushed to them.
+const REPLICATE_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// The task's state.
+pub struct Runner {
+    pub(crate) swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    status: watch::Sender<NodeStatus>,
+    listen_addrs: watch::Sender<Vec<Multiaddr>>,
+    pub(crate) config: NodeConfig,
+    pub(crate) validator: Validator,
+    pub(crate) local: PeerId,
+    pub(crate) pending: HashMap<QueryId, Pending>,
+    pub(crate) slot_pending: HashMap<OutboundRequestId, SlotPending>,
+    new_peers: HashSet<PeerId>,
+    records_accepted: u64,
+}
+
+impl Runner {
+    /// A runner for an already listening swarm.
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        status: watch::Sender<NodeStatus>,
+        listen_addrs: watch::Sender<Vec<Multiaddr>>,
+        config: NodeConfig,
+        validator: Validator,
+    ) -> Self {
+        let local = *swarm.local_peer_id();
+        Self {
+            swarm,
+            commands,
+            status,
+            listen_addrs,
+            config,
+            validator,
+            local,
+            pending: HashMap::new(),
+            slot_pending: HashMap::new(),
+            new_peers: HashSet::new(),
+            records_accepted: 0,
+        }
+    }
+
+    /// Runs until a `Stop` command or until every handle is dropped. The
+    /// swarm and the store are dropped (connections closed, database
+    /// closed) when this returns.
+    pub async fn run(mut self) {
+        for addr in self.config.bootstrap_peers.clone() {
+            if let Err(error) = self.add_peer(addr) {
+                warn!(%error, "bootstrap peer skipped");
+            }
+        }
+        let start = Instant::now();
+        let mut sweep = interval_at(
+            start + self.config.sweep_interval,
+            self.config.sweep_interval,
+        );
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let republish_every = self.config.replication.republish_interval;
+        let mut republish = interval_at(start + republish_every, republish_every);
+        republish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut replicate = interval_at(start + REPLICATE_DEBOUNCE, REPLICATE_DEBOUNCE);
+        replicate.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop) => break,
+                    Some(command) => self.on_command(command),
+                },
+                event = self.swarm.select_next_some() => self.on_event(event),
+                _ = sweep.tick() => self.sweep(),
+                _ = republish.tick() => self.republish(),
+                _ = replicate.tick(), if !self.new_peers.is_empty() => self.replicate_to_new_peers(),
+            }
+        }
+        info!(peer = %self.local, "node stopping");
+        // Pending replies are dropped: their handles see `NodeError::Stopped`.
+    }
+
+    pub(crate) fn kad(&mut self) -> &mut kad::Behaviour<crate::record_store::SqliteRecordStore> {
+        &mut self.swarm.behaviour_mut().kad
+    }
+
+    pub(crate) fn routing_size(&mut self) -> usize {
+        self.kad()
+            .kbuckets()
+            .map(|bucket| bucket.num_entries())
+            .sum()
+    }
+
+    fn publish_status(&mut self) {
+        let status = NodeStatus {
+            routing_peers: self.routing_size(),
+            connected_peers: self.swarm.connected_peers().count(),
+            records_accepted: self.records_accepted,
+        };
+        self.status.send_if_modified(|old| {
+            let changed = *old != status;
+            *old = status;
+            changed
+        });
+    }
+
+    /// Counts an inbound record accepted into the store.
+    pub(crate) fn note_accepted(&mut self) {
+        self.records_accepted += 1;
+        self.publish_status();
+    }
+
+    /// The peers closest to `key` in our routing table, closest first.
+    pub(crate) fn closest_known(&mut self, key: &DhtKey) -> Vec<PeerId> {
+        let factor = self.config.replication.factor.get();
+        let target = KBucketKey::new(record_key(key));
+        self.kad()
+            .get_closest_local_peers(&target)
+            .take(factor)
+            .map(|peer| *peer.preimage())
+            .collect()
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Get { key, reply } => self.start_get(key, reply),
+            Command::Put { key, value, reply } => self.start_put(key, value, reply),
+            Command::AddPeer { addr, reply } => {
+                let _ = reply.send(self.add_peer(addr));
+            }
+            Command::Bootstrap { reply } => match self.kad().bootstrap() {
+                Ok(id) => {
+                    self.pending.insert(id, Pending::Bootstrap(reply));
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(NodeError::Unavailable("no known peers".into())));
+                }
+            },
+            Command::Held { key, reply } => {
+                let held = self.kad().store_mut().get_valid(&key);
+                let _ = reply.send(
+                    held.map(|record| record.map(|r| r.bytes().to_vec()))
+                        .map_err(NodeError::from),
+                );
+            }
+            Command::HeldTotals { reply } => {
+                let _ = reply.send(self.kad().store_mut().totals().map_err(NodeError::from));
+            }
+            Command::Maintain { reply } => {
+                self.sweep();
+                self.republish();
+                let _ = reply.send(Ok(()));
+            }
+            Command::Stop => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn add_peer(&mut self, addr: Multiaddr) -> Result<(), NodeError> {
+        let peer = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(peer),
+            _ => None,
+        };
+        if peer == Some(self.local) {
+            return Ok(());
+        }
+        if let Some(peer) = peer {
+            let transport_addr: Multiaddr = addr
+                .iter()
+                .filter(|p| !matches!(p, Protocol::P2p(_)))
+                .collect();
+            self.kad().add_address(&peer, transport_addr);
+        }
+        // Dial now: identify then tells both sides each other's listen
+        // addresses, and kad bootstraps from the new routing entry.
+        self.swarm
+            .dial(addr.clone())
+            .map_err(|error| NodeError::BadAddress {
+                addr: addr.to_string(),
+                reason: error.to_string(),
+            })?;
+        debug!(%addr, "peer added");
+        Ok(())
+    }
+
+    // ---- events ---------------------------------------------------------
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Slot(event)) => match event {
+                request_response::Event::Message {
+                    peer,
+                    message:
+                        request_response::Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                } => self.on_slot_request(peer, request, channel),
+                request_response::Event::Message {
+                    peer,
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                } => self.on_slot_response(request_id, peer, response),
+                request_response::Event::OutboundFailure {
+                    peer,
+                    request_id,
+                    error,
+                    ..
+                } => self.on_slot_failure(request_id, peer, error.to_string()),
+                _ => {}
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for addr in info.listen_addrs {
+                        self.kad().add_address(&peer_id, addr);
+                    }
+                } else {
+                    trace!(%peer_id, "peer does not speak our kad protocol");
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                // mDNS's service name is shared by every libp2p app on the
+                // LAN: dial, and let identify's protocol check decide
+                // whether the peer enters kad. Both sides usually discover
+                // each other in the same instant and dial at once; with the
+                // default port reuse the two dials become one TCP
+                // simultaneous open that the noise handshake (two
+                // initiators) rejects, so dial from a fresh port.
+                for (peer, addr) in found {
+                    if peer != self.local && !self.swarm.is_connected(&peer) {
+                        debug!(%peer, %addr, "mDNS discovered a peer");
+                        let dial = DialOpts::peer_id(peer)
+                            .addresses(vec![addr])
+                            .allocate_new_port()
+                            .build();
+                        if let Err(error) = self.swarm.dial(dial) {
+                            debug!(%peer, %error, "dial after mDNS failed");
+                        }
+                    }
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                // A new interface address: the network changed. mDNS probes
+                // the new interface by itself; refresh the routing table.
+                debug!(%address, "listening");
+                self.listen_addrs.send_if_modified(|addrs| {
+                    let new = !addrs.contains(&address);
+                    if new {
+                        addrs.push(address);
+                    }
+                    new
+                });
+                if self.routing_size() > 0 {
+                    let _ = self.kad().bootstrap();
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                debug!(%address, "no longer listening");
+                self.listen_addrs.send_if_modified(|addrs| {
+                    let before = addrs.len();
+                    addrs.retain(|a| *a != address);
+                    addrs.len() != before
+                });
+            }
+            SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
+                self.publish_status();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => {
+                // kad has already acknowledged (FilterBoth); this is where
+                // the record is judged — by the store's one write path.
+                let store = self.kad().store_mut();
+                let outcome = match dht_key(&record.key) {
+                    Some(key) => store.put_checked(&key, &record.value).map(|_| ()),
+                    None => Err(Refusal::BadKey),
+                };
+                match outcome {
+                    Ok(()) => {
+                        trace!(%source, "inbound record accepted");
+                        self.note_accepted();
+                    }
+                    Err(refusal) => debug!(%source, %refusal, "inbound record refused"),
+                }
+            }
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => match result {
+                QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(PeerRecord {
+                    peer: Some(peer),
+                    record,
+                }))) => self.on_found(id, peer, record.value),
+                QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
+                QueryResult::PutRecord(result) => self.on_put_result(id, result),
+                QueryResult::Bootstrap(result) if step.last => {
+                    if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {
+                        let _ = reply.send(
+                            result
+                                .map(|_| ())
+                                .map_err(|error| NodeError::Unavailable(error.to_string())),
+                        );
+                    }
+                }
+                _ => {}
+            },
+            kad::Event::RoutingUpdated {
+                peer, is_new_peer, ..
+            } => {
+                if is_new_peer {
+                    self.new_peers.insert(peer);
+                }
+                self.publish_status();
+            }
+            _ => {}
+        }
+    }
+
+    // ---- maintenance ----------------------------------------------------
+
+    fn sweep(&mut self) {
+        match self.kad().store_mut().sweep() {
+            Ok(0) => {}
+            Ok(swept) => info!(swept, "expired records swept"),
+            Err(error) => warn!(%error, "sweep failed"),
+        }
+    }
+
+    /// Sends every live outbox record to the closest peers again.
+    fn republish(&mut self) {
+        let queued = match self.kad().store_mut().inner().outbox_list() {
+            Ok(queued) => queued,
+            Err(error) => {
+                warn!(%error, "outbox unreadable");
+                return;
+            }
+        };
+        for record in queued {
+            let targets = self.closest_known(&record.dht_key());
+            if !targets.is_empty() {
+                self.kad()
+                    .put_record_to(to_kad(&record), targets.into_iter(), Quorum::One);
+            }
+        }
+    }
+
+    /// Sends every held (and queued) record to those new peers that are now
+    /// among the record's closest.
+    fn replicate_to_new_peers(&mut self) {
+        let new_peers: HashSet<PeerId> = std::mem::take(&mut self.new_peers);
+        let store = self.kad().store_mut();
+        let mut records: Vec<(DhtKey, Vec<u8>)> = match store.inner().held_unexpired_raw() {
+            Ok(records) => records,
+            Err(error) => {
+                warn!(%error, "store unreadable");
+                return;
+            }
+        };
+        let held: HashSet<DhtKey> = records.iter().map(|(key, _)| *key).collect();
+        if let Ok(queued) = store.inner().outbox_list() {
+            records.extend(
+                queued
+                    .into_iter()
+                    .filter(|r| !held.contains(&r.dht_key()))
+                    .map(|r| (r.dht_key(), r.bytes().to_vec())),
+            );
+        }
+        let mut sent = 0usize;
+        for (key, value) in records {
+            let targets: Vec<PeerId> = self
+                .closest_known(&key)
+                .into_iter()
+                .filter(|p| new_peers.contains(p))
+                .collect();
+            if !targets.is_empty() {
+                sent += targets.len();
+                let record = kad::Record {
+                    key: record_key(&key),
+                    value,
+                    publisher: None,
+                    expires: None,
+                };
+                self.kad()
+                    .put_record_to(record, targets.into_iter(), Quorum::One);
+            }
+        }
+        if sent > 0 {
+            debug!(
+                peers = new_peers.len(),
+                sent, "re-replicated held records to new peers"
+            );
+        }
+    }
+}

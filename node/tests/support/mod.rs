@@ -1,0 +1,253 @@
+//! Helpers for node tests: loopback clusters on a shared manual clock, a
+//! raw plain-Kademlia client, bounded waits.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::kad::{self, Quorum, store::MemoryStore};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
+use pigeonhole::clock::ManualClock;
+use pigeonhole::mailbox::{Mailbox, MailboxConfig};
+use pigeonhole::record::{DhtKey, Policy, Validator};
+use pigeonhole_node::behaviour::KAD_PROTOCOL;
+use pigeonhole_node::{Node, NodeConfig};
+
+/// Upper bound for any single wait in a test.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A loopback node config on `clock`.
+pub fn node_config(clock: &Arc<ManualClock>) -> NodeConfig {
+    NodeConfig {
+        clock: clock.clone(),
+        ..NodeConfig::loopback()
+    }
+}
+
+/// Starts `n` loopback nodes, all introduced to the first, and waits until
+/// every routing table holds every other node.
+pub async fn cluster(n: usize, clock: &Arc<ManualClock>) -> Vec<Node> {
+    let mut nodes = Vec::with_capacity(n);
+    for _ in 0..n {
+        nodes.push(Node::start(node_config(clock)).await.expect("start"));
+    }
+    connect_all(&nodes).await;
+    nodes
+}
+
+/// Introduces every node to the first and waits for full routing tables.
+pub async fn connect_all(nodes: &[Node]) {
+    let first = nodes[0].listen_addrs()[0].clone();
+    for node in &nodes[1..] {
+        node.add_peer(first.clone()).await.expect("add peer");
+    }
+    let n = nodes.len();
+    for attempt in 0..3 {
+        let mut complete = true;
+        for node in nodes {
+            let status = node.wait_for_peers(n - 1, Duration::from_secs(5)).await;
+            complete &= status.routing_peers >= n - 1;
+        }
+        if complete {
+            return;
+        }
+        // A node that bootstrapped before later nodes joined learns them
+        // from a fresh lookup.
+        for node in nodes {
+            let _ = node.bootstrap().await;
+        }
+        eprintln!("routing tables incomplete after attempt {attempt}; bootstrapped again");
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        assert!(
+            node.status().routing_peers >= n - 1,
+            "node {i} knows only {:?}",
+            node.status()
+        );
+    }
+}
+
+pub async fn stop_all(nodes: &[Node]) {
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+pub fn mailbox(node: &Node, clock: &Arc<ManualClock>) -> Mailbox<Node> {
+    Mailbox::new(
+        node.clone(),
+        Validator::new(Policy::default()),
+        clock.clone(),
+        MailboxConfig::default(),
+    )
+}
+
+/// A plain rust-libp2p Kademlia peer speaking our protocol name, with the
+/// in-memory store and no validation: what a hostile or buggy peer sends.
+#[derive(NetworkBehaviour)]
+pub struct RawBehaviour {
+    pub kad: kad::Behaviour<MemoryStore>,
+}
+
+pub struct RawClient {
+    pub swarm: Swarm<RawBehaviour>,
+}
+
+impl RawClient {
+    pub async fn new() -> Self {
+        let mut swarm = SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|key| {
+                let id = key.public().to_peer_id();
+                let mut cfg = kad::Config::new(KAD_PROTOCOL);
+                cfg.set_max_packet_size(1024 * 1024);
+                let mut kad = kad::Behaviour::with_config(id, MemoryStore::new(id), cfg);
+                kad.set_mode(Some(kad::Mode::Client));
+                RawBehaviour { kad }
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        Self { swarm }
+    }
+
+    /// Sends every `(key, value)` straight to `target`, `window` at a time,
+    /// and waits for every put to be answered. Returns how many the target
+    /// acknowledged.
+    pub async fn put_all(
+        &mut self,
+        target: PeerId,
+        addr: Multiaddr,
+        records: Vec<(DhtKey, Vec<u8>)>,
+        window: usize,
+    ) -> usize {
+        let addr: Multiaddr = addr
+            .iter()
+            .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+            .collect();
+        self.swarm.behaviour_mut().kad.add_address(&target, addr);
+        let mut queue = records.into_iter();
+        let mut in_flight = std::collections::HashSet::new();
+        let mut acked = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            while in_flight.len() < window {
+                let Some((key, value)) = queue.next() else {
+                    break;
+                };
+                let record = kad::Record::new(key.0.to_vec(), value);
+                let id = self.swarm.behaviour_mut().kad.put_record_to(
+                    record,
+                    std::iter::once(target),
+                    Quorum::One,
+                );
+                in_flight.insert(id);
+            }
+            if in_flight.is_empty() {
+                return acked;
+            }
+            let event = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
+                .await
+                .expect("raw client timed out");
+            if let SwarmEvent::Behaviour(RawBehaviourEvent::Kad(
+                kad::Event::OutboundQueryProgressed {
+                    id,
+                    result: kad::QueryResult::PutRecord(result),
+                    ..
+                },
+            )) = event
+                && in_flight.remove(&id)
+                && result.is_ok()
+            {
+                acked += 1;
+            }
+        }
+    }
+}
+
+/// A bare peer speaking only our slot protocol, with no validation of its
+/// own: sends whatever it is given.
+pub struct RawSlotClient {
+    pub swarm:
+        Swarm<libp2p::request_response::Behaviour<pigeonhole_node::slot_protocol::SlotCodec>>,
+}
+
+impl RawSlotClient {
+    pub async fn new() -> Self {
+        use libp2p::request_response::{self, ProtocolSupport};
+        use pigeonhole_node::slot_protocol::SLOT_PROTOCOL;
+        let swarm = SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| {
+                request_response::Behaviour::new(
+                    [(SLOT_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default(),
+                )
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        Self { swarm }
+    }
+
+    /// Sends one slot request to `target` and returns its answer.
+    pub async fn request(
+        &mut self,
+        target: PeerId,
+        addr: Multiaddr,
+        request: pigeonhole_node::slot_protocol::SlotRequest,
+    ) -> Option<pigeonhole_node::slot_protocol::SlotResponse> {
+        use libp2p::request_response::{Event, Message};
+        let id =
+            self.swarm
+                .behaviour_mut()
+                .send_request_with_addresses(&target, request, vec![addr]);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
+                .await
+                .expect("slot client timed out");
+            match event {
+                SwarmEvent::Behaviour(Event::Message {
+                    message:
+                        Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                }) if request_id == id => return Some(response),
+                SwarmEvent::Behaviour(Event::OutboundFailure { request_id, .. })
+                    if request_id == id =>
+                {
+                    return None;
+                }
+                _ => {}
+            }
+        }
+    }
+}

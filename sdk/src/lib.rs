@@ -1,0 +1,179 @@
+//! The one object an app holds: [`Node`] — a Pigeonhole DHT peer on the local
+//! network plus the buddy layer on top of it, a background sync, and an
+//! event stream. The bindings (Kotlin, Swift) and the CLI wrap this.
+//!
+//! Why a crate of its own: `pigeonhole` (core) has the rules and algorithms
+//! and no networking; `pigeonhole-node` is the libp2p peer and knows nothing
+//! of buddies. The facade is where the two meet: it starts the peer, opens
+//! the user's database next to the peer's, gives the buddy layer the peer as
+//! its DHT, and runs the sync timer. Nothing here re-implements either side.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pigeonhole::buddy::{BuddyBook, BuddyConfig, BuddyError, BuddyEvent, SyncReport};
+use pigeonhole::mailbox::{Mailbox, MailboxConfig};
+use pigeonhole::record::Validator;
+use pigeonhole::store::{Store, StoreError};
+use pigeonhole_node::node::DB_FILE;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info};
+
+pub use pigeonhole_node::{
+    Multiaddr, Node as Peer, NodeConfig as PeerConfig, NodeError as PeerError,
+};
+
+/// Everything a [`Node`] is started with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The DHT peer: listen addresses, data directory, mDNS, replication,
+    /// quotas, validation policy and clock.
+    pub peer: PeerConfig,
+    /// Lifetimes and abuse limits of the buddy layer.
+    pub buddy: BuddyConfig,
+    /// Slot search and scan tuning of the mailbox.
+    pub mailbox: MailboxConfig,
+    /// How often the inbox is synced in the background; `None` syncs only
+    /// when the app calls [`Node::sync_now`].
+    pub sync_interval: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            peer: PeerConfig::default(),
+            buddy: BuddyConfig::default(),
+            mailbox: MailboxConfig::default(),
+            sync_interval: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration keeping its files in `dir`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::default();
+        config.peer.data_dir = Some(dir.into());
+        config
+    }
+}
+
+/// Why the facade failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    /// The DHT peer failed (listen, store, network).
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// The user's database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A buddy operation failed.
+    #[error(transparent)]
+    Buddy(#[from] BuddyError),
+}
+
+struct Background {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// A running Pigeonhole node: the peer, the buddy layer, the sync timer.
+pub struct Node {
+    peer: Peer,
+    book: Arc<BuddyBook<Peer>>,
+    background: Mutex<Option<Background>>,
+}
+
+impl Node {
+    /// Starts the peer, opens the user's database (the same SQLite file as
+    /// the peer's, in the data directory; in memory without one) and, if
+    /// configured, the background sync. Must be called inside a tokio
+    /// runtime.
+    pub async fn start(config: Config) -> Result<Node, SdkError> {
+        let peer = Peer::start(config.peer.clone()).await?;
+        let validator = Validator::new(config.peer.policy.clone());
+        let clock = config.peer.clock.clone();
+        let store = match &config.peer.data_dir {
+            Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), clock.clone())?,
+            None => Store::open_in_memory(validator.clone(), clock.clone())?,
+        };
+        let mailbox = Mailbox::new(peer.clone(), validator, clock.clone(), config.mailbox);
+        let book = Arc::new(BuddyBook::new(
+            Arc::new(store),
+            mailbox,
+            clock,
+            config.buddy,
+        )?);
+        let background = config
+            .sync_interval
+            .map(|interval| spawn_sync(book.clone(), interval));
+        info!(key = %book.public_key(), peer = %peer.peer_id(), "pigeonhole node started");
+        Ok(Node {
+            peer,
+            book,
+            background: Mutex::new(background),
+        })
+    }
+
+    /// The DHT peer (addresses, status, `add_peer`).
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The buddy layer: contact code, requests, answers, the buddy list,
+    /// blocking, the directory.
+    pub fn buddies(&self) -> &BuddyBook<Peer> {
+        &self.book
+    }
+
+    /// Syncs the inbox now (an app that just woke up calls this).
+    pub async fn sync_now(&self) -> Result<SyncReport, SdkError> {
+        Ok(self.book.sync_now().await?)
+    }
+
+    /// Buddy events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<BuddyEvent> {
+        self.book.subscribe()
+    }
+
+    /// Stops the background sync, then the peer; when it returns no task of
+    /// this node is running and the peer's database is closed.
+    pub async fn stop(&self) {
+        let background = self
+            .background
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(background) = background {
+            let _ = background.stop.send(());
+            let _ = background.task.await;
+        }
+        self.peer.stop().await;
+        info!("pigeonhole node stopped");
+    }
+}
+
+fn spawn_sync(book: Arc<BuddyBook<Peer>>, interval: Duration) -> Background {
+    let (stop, mut stopped) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        // Ticks every `interval` from the start of one sync to the next
+        // (a sync longer than the interval delays the next tick).
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = ticks.tick() => {
+                    // Failures are reported to subscribers as SyncFailed.
+                    if let Ok(report) = book.sync_now().await {
+                        debug!(?report, "background sync");
+                    }
+                }
+            }
+        }
+    });
+    Background { stop, task }
+}
