@@ -3,7 +3,7 @@
 //! * Delivery: the time from `send_request` returning on a sender's node to
 //!   the `RequestReceived` event on an online recipient whose background
 //!   sync runs every `SYNC_INTERVAL` (the latency is about half the
-//!   interval plus one inbox sync).
+//!   interval plus one inbox sync; sends are spread over the sync period).
 //! * `pending_requests()` with 1, 10 and 100 pending (a local read that
 //!   re-validates and re-checks each stored request), and the `sync_now()`
 //!   that fetched them.
@@ -85,6 +85,10 @@ async fn main() {
     let mut latencies = Vec::new();
     for i in 0..DELIVERIES {
         let sender = user(others[i % others.len()].peer(), &format!("Sender {i}"));
+        // Send at a spread of moments within the sync period, not always
+        // right after the previous delivery's sync.
+        let spread = (i as u32 * 7) % DELIVERIES as u32;
+        tokio::time::sleep(SYNC_INTERVAL * spread / DELIVERIES as u32).await;
         sender
             .send_request(&code, "hello", vec![])
             .await
