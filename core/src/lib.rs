@@ -18,6 +18,8 @@
 //!
 //! The byte-level protocol is written down in `docs/PROTOCOL.md`.
 
+#![deny(missing_docs)]
+
 pub mod buddy;
 pub mod clock;
 pub mod codec;

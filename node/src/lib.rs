@@ -25,7 +25,7 @@
 //! * [`slot_protocol`] — the one-peer, one-round-trip slot request it uses;
 //! * [`node`] — the public handle and its `Dht` implementation.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod behaviour;
 mod cache;

@@ -1,7 +1,7 @@
 //! A direct request to one peer about one slot: "what do you hold here?"
 //! and "store this here, then tell me what you hold".
 //!
-//! Why, next to Kademlia: the write protocol (see [`crate::protocol`])
+//! Why, next to Kademlia: the write protocol (the private `protocol` module)
 //! makes the slot's primary authoritative, so a read or a write needs one
 //! answer from one known peer. Kademlia has no targeted get — a
 //! `get_record` asks *k* peers and, when nothing is found, cannot stop

@@ -8,6 +8,8 @@
 //! the user's database next to the peer's, gives the buddy layer the peer as
 //! its DHT, and runs the sync timer. Nothing here re-implements either side.
 
+#![deny(missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
