@@ -171,3 +171,19 @@ fn a_database_from_a_newer_build_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_clock_stepping_back_hides_records_but_keeps_them() {
+    let clock = clock();
+    let store = Store::open_in_memory(validator(), clock.clone()).unwrap();
+    let (key, bytes) = record(1, 0, DAY);
+    store.put_bytes(&key, &bytes).unwrap();
+    clock.set(NOW - 3600);
+    assert!(
+        store.get(&key).unwrap().is_none(),
+        "created in the future now"
+    );
+    assert!(store.list().unwrap().is_empty());
+    clock.set(NOW);
+    assert_eq!(store.get(&key).unwrap().unwrap().bytes(), &bytes[..]);
+}

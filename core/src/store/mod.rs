@@ -228,6 +228,7 @@ impl Store {
         };
         match self.validator.validate(key, &bytes, self.clock.now()) {
             Ok(record) => Ok(Some(record)),
+            Err(error) if is_clock_dependent(&error) => Ok(None),
             Err(error) => {
                 warn!(?key, %error, "dropping a held record that no longer validates");
                 conn.execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?;
@@ -260,6 +261,7 @@ impl Store {
             let key = DhtKey(key.try_into().unwrap_or([0; 32]));
             match self.validator.validate(&key, &bytes, now) {
                 Ok(record) => records.push(record),
+                Err(error) if is_clock_dependent(&error) => {}
                 Err(error) => {
                     warn!(?key, %error, "dropping a held record that no longer validates");
                     conn.execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?;
@@ -311,6 +313,12 @@ impl Store {
             bytes: bytes as u64,
         })
     }
+}
+
+/// A record "created in the future" is only so until the clock catches up
+/// (or after the clock stepped back): not served now, but not deleted.
+fn is_clock_dependent(error: &RecordError) -> bool {
+    error.kind() == crate::record::ErrorKind::CreatedInFuture
 }
 
 fn read_row(conn: &Connection, key: &DhtKey) -> Result<Option<Vec<u8>>, rusqlite::Error> {
