@@ -248,23 +248,38 @@ impl Store {
     /// Every held record that still validates, ordered by key; rows that do
     /// not are deleted.
     pub fn list(&self) -> Result<Vec<Record>, StoreError> {
+        self.validated_rows("held_records")
+    }
+
+    /// Every row of `table` (columns `key`, `bytes`) that still validates,
+    /// ordered by key. Rows that fail for good (tampered, expired, a
+    /// malformed key) are deleted; rows only "created in the future" (the
+    /// clock stepped back) are skipped and kept.
+    pub(crate) fn validated_rows(&self, table: &'static str) -> Result<Vec<Record>, StoreError> {
         let now = self.clock.now();
         let conn = self.conn();
-        let mut statement = conn.prepare("SELECT key, bytes FROM held_records ORDER BY key")?;
+        let mut statement =
+            conn.prepare(&format!("SELECT key, bytes FROM {table} ORDER BY key"))?;
         let rows = statement
             .query_map([], |row| {
                 Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut records = Vec::with_capacity(rows.len());
-        for (key, bytes) in rows {
-            let key = DhtKey(key.try_into().unwrap_or([0; 32]));
-            match self.validator.validate(&key, &bytes, now) {
+        for (raw_key, bytes) in rows {
+            let checked = match <[u8; 32]>::try_from(raw_key.as_slice()) {
+                Ok(key) => self.validator.validate(&DhtKey(key), &bytes, now),
+                Err(_) => Err(RecordError::KeyMismatch),
+            };
+            match checked {
                 Ok(record) => records.push(record),
                 Err(error) if is_clock_dependent(&error) => {}
                 Err(error) => {
-                    warn!(?key, %error, "dropping a held record that no longer validates");
-                    conn.execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?;
+                    warn!(table, %error, "dropping a stored record that no longer validates");
+                    conn.execute(
+                        &format!("DELETE FROM {table} WHERE key = ?1"),
+                        params![raw_key],
+                    )?;
                 }
             }
         }

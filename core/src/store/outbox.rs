@@ -54,27 +54,10 @@ impl Store {
     }
 
     /// Every queued record that still validates, ordered by key; entries
-    /// that do not (expired, damaged) are deleted.
+    /// that do not (expired, damaged) are deleted, by the same rule as
+    /// [`Store::list`].
     pub fn outbox_list(&self) -> Result<Vec<Record>, StoreError> {
-        let now = self.clock.now();
-        let conn = self.conn();
-        let mut statement = conn.prepare("SELECT key, bytes FROM outbox ORDER BY key")?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut records = Vec::with_capacity(rows.len());
-        for (key, bytes) in rows {
-            let key = DhtKey(key.try_into().unwrap_or([0; 32]));
-            match self.validator.validate(&key, &bytes, now) {
-                Ok(record) => records.push(record),
-                Err(_) => {
-                    conn.execute("DELETE FROM outbox WHERE key = ?1", params![key.0])?;
-                }
-            }
-        }
-        Ok(records)
+        self.validated_rows("outbox")
     }
 
     /// Deletes outbox entries whose expiry has passed; how many.
