@@ -155,21 +155,11 @@ async fn replays_and_copies_are_not_shown() {
     let clock = clock();
     let raw = Arc::new(RawDht::default());
     let dht: Client = raw.clone();
-    let alice = user("Alice", &dht, &clock);
-    let bob = user("Bob", &dht, &clock);
-    let carol = user("Carol", &dht, &clock);
-    let sent = alice.send_request(&code(&bob), "hi", vec![]).await.unwrap();
-    let inbox = bob.contact_code().unwrap().inbox_id();
-    let request = bob
-        .mailbox()
-        .fetch_all(inbox)
-        .await
-        .unwrap()
-        .records
-        .remove(0);
-    bob.sync_now().await.unwrap();
-    bob.accept(&sent.id).await.unwrap();
-    alice.sync_now().await.unwrap();
+    let net = BuddyNet {
+        clients: vec![dht],
+        clock,
+    };
+    let (bob, carol, request) = common::buddy_cases::answered_request(&net).await;
 
     // A peer that ignores tombstones puts the answered request back.
     raw.put(request.dht_key(), request.bytes().to_vec())

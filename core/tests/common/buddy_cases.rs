@@ -494,9 +494,16 @@ pub async fn tampered_requests_are_never_shown(net: &BuddyNet) {
     assert_eq!(bob.pending_requests().unwrap()[0].from, alice.public_key());
 }
 
-/// After an answer, the request put back into its slot or copied into
-/// another inbox is refused by the storing peers and never shown.
-pub async fn replays_and_copies_are_refused(net: &BuddyNet) {
+/// Bob (node 1) has accepted Alice's (node 0) request and Alice has seen
+/// the answer; Carol (node 2) is a bystander. Returns Bob, Carol and the
+/// request record as it was stored.
+pub async fn answered_request(
+    net: &BuddyNet,
+) -> (
+    BuddyBook<Client>,
+    BuddyBook<Client>,
+    pigeonhole::record::Record,
+) {
     let alice = net.user("Alice", 0);
     let bob = net.user("Bob", 1);
     let carol = net.user("Carol", 2);
@@ -509,9 +516,17 @@ pub async fn replays_and_copies_are_refused(net: &BuddyNet) {
         .unwrap()
         .records
         .remove(0);
+    assert_eq!(request.id(), sent.id);
     bob.sync_now().await.unwrap();
     bob.accept(&sent.id).await.unwrap();
     alice.sync_now().await.unwrap();
+    (bob, carol, request)
+}
+
+/// After an answer, the request put back into its slot or copied into
+/// another inbox is refused by the storing peers and never shown.
+pub async fn replays_and_copies_are_refused(net: &BuddyNet) {
+    let (bob, carol, request) = answered_request(net).await;
 
     let replay = net.clients[0]
         .put(request.dht_key(), request.bytes().to_vec())
