@@ -35,6 +35,9 @@ pub enum NodeError {
     /// The record was refused (invalid, slot taken, over quota).
     #[error("record refused: {0}")]
     Rejected(String),
+    /// The slot holds another sender's record; another slot may succeed.
+    #[error("the slot holds another record")]
+    SlotTaken,
     /// No peer could be reached or the operation timed out.
     #[error("network unavailable: {0}")]
     Unavailable(String),
@@ -54,6 +57,7 @@ impl NodeError {
     pub fn into_dht_error(self) -> DhtError {
         match self {
             NodeError::Rejected(reason) => DhtError::Rejected(reason),
+            NodeError::SlotTaken => DhtError::Taken,
             other => DhtError::Unavailable(other.to_string()),
         }
     }

@@ -152,9 +152,7 @@ impl Runner {
             match self.kad().store_mut().put_validated(&state.record) {
                 Ok(_) => self.fan_out(state, None),
                 Err(refusal) => {
-                    let _ = state
-                        .reply
-                        .send(Err(NodeError::Rejected(refusal.to_string())));
+                    let _ = state.reply.send(Err(refusal.into_node_error()));
                 }
             }
             return;
@@ -291,9 +289,7 @@ impl Runner {
             Some(SlotPending::Put(state, primary)) => match response.0 {
                 Some(held) if held == state.record.bytes() => self.fan_out(state, Some(primary)),
                 Some(_) => {
-                    let _ = state.reply.send(Err(NodeError::Rejected(
-                        "the slot's primary holds another record".into(),
-                    )));
+                    let _ = state.reply.send(Err(NodeError::SlotTaken));
                 }
                 None => {
                     let _ = state.reply.send(Err(NodeError::Rejected(

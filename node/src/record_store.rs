@@ -46,6 +46,21 @@ pub enum Refusal {
     Admit(#[from] AdmitError),
 }
 
+impl Refusal {
+    /// The error a writer sees: a slot held by another sender's record is
+    /// [`NodeError::SlotTaken`] (another slot may succeed), anything else
+    /// [`NodeError::Rejected`].
+    pub fn into_node_error(self) -> crate::error::NodeError {
+        use pigeonhole::slot_rule::SlotRejection;
+        match self {
+            Refusal::Store(StoreError::SlotTaken(SlotRejection::TakenByOtherSender)) => {
+                crate::error::NodeError::SlotTaken
+            }
+            other => crate::error::NodeError::Rejected(other.to_string()),
+        }
+    }
+}
+
 /// A Kademlia record store on SQLite, validating every write and read.
 #[derive(Debug)]
 pub struct SqliteRecordStore {

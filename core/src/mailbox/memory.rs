@@ -96,6 +96,7 @@ impl Dht for MemoryDht {
                 Ok(())
             }
             Ok(slot_rule::SlotWrite::Unchanged) => Ok(()),
+            Err(slot_rule::SlotRejection::TakenByOtherSender) => Err(DhtError::Taken),
             Err(rejection) => Err(DhtError::Rejected(rejection.to_string())),
         }
     }

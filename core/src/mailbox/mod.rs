@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use futures::future::join_all;
 use tracing::{debug, warn};
 
-pub use dht::{Dht, DhtError};
+pub use dht::{Dht, DhtError, ListCursor, ListPage};
 pub use memory::MemoryDht;
 
 use crate::clock::Clock;
@@ -243,8 +243,8 @@ impl<D: Dht> Mailbox<D> {
             let put = self.dht.put(key, bytes.clone()).await;
             let won = match put {
                 Ok(()) => self.dht.get(key).await?.as_deref() == Some(&bytes[..]),
-                Err(DhtError::Rejected(reason)) => {
-                    debug!(seq, %reason, "slot refused");
+                Err(DhtError::Taken) => {
+                    debug!(seq, "slot taken");
                     false
                 }
                 Err(error) => return Err(error.into()),
