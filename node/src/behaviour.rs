@@ -11,13 +11,17 @@
 //! held records itself, and expiry is the record's signed `expires_at`.
 //! Identify tells us the listen addresses of peers that dialled us (kad
 //! does not add inbound peers by itself). mDNS sits in a `Toggle`, off by
-//! config. The slot protocol asks one peer about one slot.
+//! config. The slot protocol asks one peer about one slot. libp2p `ping`
+//! answers liveness checks: other libp2p DHT clients (js-libp2p's kad-dht)
+//! ping a new peer before admitting it to their routing table, and it lets
+//! us notice a dead connection before a request times out on it. The
+//! reconcile protocol repairs replicas (see [`crate::reconcile`]).
 
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, Swarm, SwarmBuilder, identify, kad, mdns, noise, tcp, yamux};
+use libp2p::{StreamProtocol, Swarm, SwarmBuilder, identify, kad, mdns, noise, ping, tcp, yamux};
 use pigeonhole::record::MAX_RECORD_BYTES;
 
 use crate::config::NodeConfig;
@@ -27,7 +31,11 @@ use crate::slot_protocol::{SLOT_PROTOCOL, SlotCodec};
 
 /// Our Kademlia protocol name.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");
-/// Our identify protocol name.
+/// The `protocolVersion` field this node sends in its identify messages
+/// (libp2p identify's free-form "protocol family" string). It is not a wire
+/// protocol name: identify itself always runs over the standard
+/// `/ipfs/id/1.0.0`, and peers learn which protocols we speak from the
+/// identify `protocols` list (where [`KAD_PROTOCOL`] is checked).
 pub const IDENTIFY_PROTOCOL: &str = "/pigeonhole/id/1.0.0";
 /// Largest Kademlia message: the largest valid record plus room for the
 /// key, framing and the closer-peers list a response carries.
@@ -42,7 +50,7 @@ mod derived {
 
     use super::*;
 
-    /// The node's behaviour: kad, identify and optional mDNS.
+    /// The node's behaviour: kad, identify, optional mDNS, slot requests and ping.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
         /// Kademlia with the SQLite record store.
@@ -53,6 +61,8 @@ mod derived {
         pub mdns: Toggle<mdns::tokio::Behaviour>,
         /// Direct one-peer slot requests (see [`crate::slot_protocol`]).
         pub slot: request_response::Behaviour<SlotCodec>,
+        /// libp2p ping: answers (and sends) liveness checks.
+        pub ping: ping::Behaviour,
     }
 }
 
@@ -121,6 +131,7 @@ pub fn build_swarm(
                 identify,
                 mdns: Toggle::from(mdns),
                 slot,
+                ping: ping::Behaviour::new(ping::Config::new()),
             })
         })
         .map_err(|e| setup(&e))?

@@ -105,8 +105,13 @@ impl Node {
                 })?;
             listeners.push(id);
         }
-        // Wait until every listener has bound at least one address.
+        // Wait until every listener has bound at least one address. Every
+        // other event is kept for the runner: an mDNS answer can arrive in
+        // this window, and libp2p's mDNS reports a peer only once, so a
+        // dropped `Discovered` left the node alone until the next periodic
+        // query (10 s by default).
         let mut listen_addrs = Vec::new();
+        let mut early_events = Vec::new();
         let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
         while !listeners.is_empty() {
             let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
@@ -132,7 +137,7 @@ impl Node {
                         reason: error.to_string(),
                     });
                 }
-                _ => {}
+                other => early_events.push(other),
             }
         }
         info!(%peer_id, ?listen_addrs, "node started");
@@ -141,7 +146,7 @@ impl Node {
         let (status_tx, status) = watch::channel(NodeStatus::default());
         let (addrs_tx, addrs) = watch::channel(listen_addrs);
         let runner = Runner::new(swarm, receiver, status_tx, addrs_tx, config, validator);
-        let task = tokio::spawn(runner.run());
+        let task = tokio::spawn(runner.run_after(early_events));
         Ok(Node {
             shared: Arc::new(Shared {
                 peer_id,

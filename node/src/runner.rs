@@ -76,6 +76,17 @@ impl Runner {
         }
     }
 
+    // ---- recon7: start-up events (issue 7, item 8) -------------------------
+    /// Handles the swarm events that arrived while `Node::start` waited for
+    /// its listen addresses (an early mDNS answer among them), then runs.
+    pub async fn run_after(mut self, early: Vec<SwarmEvent<BehaviourEvent>>) {
+        for event in early {
+            self.on_event(event);
+        }
+        self.run().await
+    }
+    // ---- end recon7 ---------------------------------------------------------
+
     /// Runs until a `Stop` command or until every handle is dropped. The
     /// swarm and the store are dropped (connections closed, database
     /// closed) when this returns.
