@@ -26,6 +26,7 @@ use pigeonhole::record::MAX_RECORD_BYTES;
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
+use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
 use crate::record_store::SqliteRecordStore;
 use crate::slot_protocol::{SLOT_PROTOCOL, SlotCodec};
 
@@ -63,12 +64,18 @@ mod derived {
         pub slot: request_response::Behaviour<SlotCodec>,
         /// libp2p ping: answers (and sends) liveness checks.
         pub ping: ping::Behaviour,
+        /// Replica repair by set reconciliation (see [`crate::reconcile`]).
+        pub reconcile: request_response::Behaviour<ReconcileCodec>,
     }
 }
 
 /// Concurrent slot requests per connection: a mailbox scan keeps many
 /// gets in flight to the same few peers.
 const SLOT_STREAMS: usize = 1024;
+
+/// Concurrent reconcile requests per connection: one pass runs a session
+/// per shared mailbox, each with its fetches and offers.
+const RECONCILE_STREAMS: usize = 256;
 
 /// The Kademlia configuration for `config`.
 pub fn kad_config(config: &NodeConfig) -> kad::Config {
@@ -132,6 +139,12 @@ pub fn build_swarm(
                 mdns: Toggle::from(mdns),
                 slot,
                 ping: ping::Behaviour::new(ping::Config::new()),
+                reconcile: request_response::Behaviour::new(
+                    [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(slot_timeout)
+                        .with_max_concurrent_streams(RECONCILE_STREAMS),
+                ),
             })
         })
         .map_err(|e| setup(&e))?

@@ -23,6 +23,8 @@
 //! * `command`, `runner` — the task: commands in, events handled;
 //! * `queries`, `protocol` — the slot read/write protocol;
 //! * [`slot_protocol`] — the one-peer, one-round-trip slot request it uses;
+//! * [`reconcile`], [`reconcile_codec`], `reconcile_driver` — replica repair
+//!   by set reconciliation (negentropy) when peers (re)connect;
 //! * [`node`] — the public handle and its `Dht` implementation.
 
 #![deny(missing_docs)]
@@ -37,6 +39,9 @@ pub mod node;
 mod protocol;
 mod queries;
 pub mod quota;
+pub mod reconcile;
+pub mod reconcile_codec;
+mod reconcile_driver;
 pub mod record_store;
 mod runner;
 pub mod slot_protocol;

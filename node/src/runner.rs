@@ -48,6 +48,8 @@ pub struct Runner {
     pub(crate) slot_pending: HashMap<OutboundRequestId, SlotPending>,
     new_peers: HashSet<PeerId>,
     records_accepted: u64,
+    // recon7: replica repair state (see reconcile_driver.rs).
+    pub(crate) reconciler: crate::reconcile_driver::Reconciler,
 }
 
 impl Runner {
@@ -73,6 +75,7 @@ impl Runner {
             slot_pending: HashMap::new(),
             new_peers: HashSet::new(),
             records_accepted: 0,
+            reconciler: Default::default(),
         }
     }
 
@@ -107,6 +110,9 @@ impl Runner {
         republish.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut replicate = interval_at(start + REPLICATE_DEBOUNCE, REPLICATE_DEBOUNCE);
         replicate.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // recon7: due reconcile passes.
+        let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
+        reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -117,6 +123,7 @@ impl Runner {
                 _ = sweep.tick() => self.sweep(),
                 _ = republish.tick() => self.republish(),
                 _ = replicate.tick(), if !self.new_peers.is_empty() => self.replicate_to_new_peers(),
+                _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
             }
         }
         info!(peer = %self.local, "node stopping");
@@ -315,7 +322,13 @@ impl Runner {
                     addrs.len() != before
                 });
             }
-            SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::Behaviour(BehaviourEvent::Reconcile(event)) => self.on_reconcile(event),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                // recon7: every (re)connection asks for a replica-repair pass.
+                self.reconciler.on_connected(peer_id);
+                self.publish_status();
+            }
+            SwarmEvent::ConnectionClosed { .. } => {
                 self.publish_status();
             }
             _ => {}

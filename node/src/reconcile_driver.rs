@@ -1,0 +1,462 @@
+//! Runs replica repair inside the swarm task: when to reconcile with whom,
+//! and what to do with each message of `/pigeonhole/reconcile/1.0.0`.
+//!
+//! Why here: the runner owns the swarm and the store, so the protocol's
+//! state lives next to them and every store call is a short inline
+//! transaction, like the rest of the task.
+//!
+//! Triggers: every `ConnectionEstablished` asks for a pass with that peer
+//! (a phone that slept comes back under its old peer id and stays in the
+//! routing table, so "new to the routing table" would miss it). A pass
+//! starts one [`Session`] per held mailbox whose replica set (the `factor`
+//! peers closest to the mailbox id, this node included, as this node sees
+//! the network) contains the peer: both replicas then compare that mailbox
+//! and this node also hands a mailbox over to a closer peer. Each side
+//! only *pulls*: ids it needs it fetches ([`ID_BATCH`] per request,
+//! validated and stored through the one write path); ids it holds that the
+//! peer lacks it only *offers* (ids, no records), and the peer fetches them
+//! if it agrees it should hold the mailbox. A peer gets one pass per
+//! [`PASS_INTERVAL`] (later requests are deferred, not dropped), at most
+//! [`SESSIONS_PER_PASS`] mailboxes per pass (the rest in the next), and may
+//! make at most [`INBOUND_PER_WINDOW`] requests per second of us.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::kad::{KBucketKey, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use pigeonhole::record::{DhtKey, InstanceId, MailboxId, record_id};
+use pigeonhole::slot_rule::SlotWrite;
+use tracing::{debug, trace};
+
+use crate::reconcile::{
+    ID_BATCH, InboundLimiter, Item, PassSchedule, ReconcileError, ReplicaStore, Session, Step,
+};
+use crate::reconcile_codec::{ReconcileRequest, ReconcileResponse};
+use crate::record_store::SqliteRecordStore;
+use crate::runner::Runner;
+
+/// Shortest time between two passes with one peer.
+pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
+/// Most mailbox sessions a pass starts.
+pub const SESSIONS_PER_PASS: usize = 32;
+/// Most reconcile requests one peer may make per second.
+pub const INBOUND_PER_WINDOW: u32 = 512;
+/// How often due passes are looked for.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// What an outbound request was for.
+enum Outstanding {
+    Sync {
+        peer: PeerId,
+        session: Session,
+    },
+    Fetch {
+        mailbox: MailboxId,
+        ids: HashSet<[u8; 32]>,
+    },
+    Offer,
+}
+
+/// The reconciliation state of a runner.
+pub(crate) struct Reconciler {
+    schedule: PassSchedule<PeerId>,
+    inbound: InboundLimiter<PeerId>,
+    outstanding: HashMap<OutboundRequestId, Outstanding>,
+    backlog: HashMap<PeerId, VecDeque<MailboxId>>,
+    /// Records pulled and stored since start.
+    pulled: u64,
+}
+
+impl Default for Reconciler {
+    fn default() -> Self {
+        Self {
+            schedule: PassSchedule::new(PASS_INTERVAL),
+            inbound: InboundLimiter::new(Duration::from_secs(1), INBOUND_PER_WINDOW),
+            outstanding: HashMap::new(),
+            backlog: HashMap::new(),
+            pulled: 0,
+        }
+    }
+}
+
+impl Reconciler {
+    /// A connection to `peer` was established: ask for a pass.
+    pub(crate) fn on_connected(&mut self, peer: PeerId) {
+        self.schedule.request(peer, Instant::now());
+    }
+
+    /// Whether a pass is waiting (the tick only runs then).
+    pub(crate) fn has_due(&self) -> bool {
+        !self.schedule.is_empty()
+    }
+}
+
+/// The placement key of a mailbox: kad distance to the mailbox id.
+fn mailbox_target(mailbox: &MailboxId) -> KBucketKey<RecordKey> {
+    KBucketKey::new(RecordKey::new(&mailbox.0))
+}
+
+impl Runner {
+    /// The `factor` peers closest to `mailbox` as this node sees the
+    /// network, this node included, closest first.
+    pub(crate) fn replica_set(&mut self, mailbox: &MailboxId) -> Vec<PeerId> {
+        let factor = self.config.replication.factor.get();
+        let target = mailbox_target(mailbox);
+        let local = self.local;
+        let me = KBucketKey::from(local).distance(&target);
+        let closest: Vec<(PeerId, _)> = self
+            .kad()
+            .get_closest_local_peers(&target)
+            .take(factor)
+            .map(|key| (*key.preimage(), key.distance(&target)))
+            .collect();
+        let mut set = Vec::with_capacity(factor);
+        let mut me_placed = false;
+        for (peer, distance) in closest {
+            if !me_placed && me < distance {
+                set.push(local);
+                me_placed = true;
+            }
+            set.push(peer);
+        }
+        if !me_placed {
+            set.push(local);
+        }
+        set.truncate(factor);
+        set
+    }
+
+    /// Starts the passes that are due (called on the reconcile tick).
+    pub(crate) fn run_due_passes(&mut self) {
+        let due = self.reconciler.schedule.take_due(Instant::now());
+        for peer in due {
+            if self.swarm.is_connected(&peer) {
+                self.start_pass(peer);
+            }
+        }
+    }
+
+    fn start_pass(&mut self, peer: PeerId) {
+        if self
+            .reconciler
+            .backlog
+            .get(&peer)
+            .is_none_or(VecDeque::is_empty)
+        {
+            let mailboxes = match self.kad().store_mut().mailboxes() {
+                Ok(mailboxes) => mailboxes,
+                Err(error) => {
+                    debug!(%error, "reconcile: store unreadable");
+                    return;
+                }
+            };
+            let eligible: VecDeque<MailboxId> = mailboxes
+                .into_iter()
+                .filter(|mailbox| self.replica_set(mailbox).contains(&peer))
+                .collect();
+            self.reconciler.backlog.insert(peer, eligible);
+        }
+        let mut started = 0;
+        while started < SESSIONS_PER_PASS {
+            let Some(mailbox) = self
+                .reconciler
+                .backlog
+                .get_mut(&peer)
+                .and_then(VecDeque::pop_front)
+            else {
+                break;
+            };
+            if self.start_session(peer, mailbox).is_ok() {
+                started += 1;
+            }
+        }
+        match self.reconciler.backlog.get(&peer) {
+            Some(rest) if !rest.is_empty() => {
+                // The rest in the next pass.
+                self.reconciler.schedule.request(peer, Instant::now());
+            }
+            _ => {
+                self.reconciler.backlog.remove(&peer);
+            }
+        }
+        if started > 0 {
+            debug!(%peer, sessions = started, "reconcile pass started");
+        }
+    }
+
+    fn start_session(&mut self, peer: PeerId, mailbox: MailboxId) -> Result<(), ReconcileError> {
+        let items = self.kad().store_mut().items(&mailbox)?;
+        let (session, first) = Session::start(mailbox, &items)?;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .reconcile
+            .send_request(&peer, ReconcileRequest::Sync(mailbox, first));
+        self.reconciler
+            .outstanding
+            .insert(id, Outstanding::Sync { peer, session });
+        Ok(())
+    }
+
+    fn send(&mut self, peer: PeerId, request: ReconcileRequest, outstanding: Outstanding) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .reconcile
+            .send_request(&peer, request);
+        self.reconciler.outstanding.insert(id, outstanding);
+    }
+
+    fn fetch(&mut self, peer: PeerId, mailbox: MailboxId, ids: Vec<[u8; 32]>) {
+        for batch in ids.chunks(ID_BATCH) {
+            let set: HashSet<[u8; 32]> = batch.iter().copied().collect();
+            self.send(
+                peer,
+                ReconcileRequest::Fetch(mailbox, batch.to_vec()),
+                Outstanding::Fetch { mailbox, ids: set },
+            );
+        }
+    }
+
+    /// Handles one event of the reconcile behaviour.
+    pub(crate) fn on_reconcile(
+        &mut self,
+        event: request_response::Event<ReconcileRequest, ReconcileResponse>,
+    ) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.on_reconcile_request(peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self.on_reconcile_response(peer, request_id, response),
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.reconciler.outstanding.remove(&request_id);
+                debug!(%peer, %error, "reconcile request failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_reconcile_request(
+        &mut self,
+        peer: PeerId,
+        request: ReconcileRequest,
+        channel: ResponseChannel<ReconcileResponse>,
+    ) {
+        let response = if !self.reconciler.inbound.allow(&peer, Instant::now()) {
+            ReconcileResponse::Busy
+        } else {
+            match self.answer(peer, request) {
+                Ok(response) => response,
+                Err(error) => {
+                    debug!(%peer, %error, "reconcile request refused");
+                    ReconcileResponse::Refused
+                }
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .reconcile
+            .send_response(channel, response);
+    }
+
+    fn answer(
+        &mut self,
+        peer: PeerId,
+        request: ReconcileRequest,
+    ) -> Result<ReconcileResponse, ReconcileError> {
+        match request {
+            ReconcileRequest::Sync(mailbox, message) => {
+                let items = self.kad().store_mut().items(&mailbox)?;
+                Ok(ReconcileResponse::Sync(crate::reconcile::respond(
+                    &items, &message,
+                )?))
+            }
+            ReconcileRequest::Fetch(mailbox, ids) => Ok(ReconcileResponse::Records(
+                self.kad().store_mut().records(&mailbox, &ids)?,
+            )),
+            ReconcileRequest::Offer(mailbox, ids) => {
+                // Pull only what a replica of the mailbox should hold.
+                if self.replica_set(&mailbox).contains(&self.local) {
+                    let held: HashSet<[u8; 32]> = self
+                        .kad()
+                        .store_mut()
+                        .items(&mailbox)?
+                        .into_iter()
+                        .map(|item| item.record_id)
+                        .collect();
+                    let wanted: Vec<[u8; 32]> =
+                        ids.into_iter().filter(|id| !held.contains(id)).collect();
+                    if !wanted.is_empty() {
+                        trace!(%peer, wanted = wanted.len(), "fetching offered records");
+                        self.fetch(peer, mailbox, wanted);
+                    }
+                }
+                Ok(ReconcileResponse::Noted)
+            }
+        }
+    }
+
+    fn on_reconcile_response(
+        &mut self,
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: ReconcileResponse,
+    ) {
+        let Some(outstanding) = self.reconciler.outstanding.remove(&request_id) else {
+            return;
+        };
+        match (outstanding, response) {
+            (Outstanding::Sync { peer, mut session }, ReconcileResponse::Sync(answer)) => {
+                match session.step(&answer) {
+                    Ok(Step::Continue(next)) => {
+                        let mailbox = session.mailbox();
+                        self.send(
+                            peer,
+                            ReconcileRequest::Sync(mailbox, next),
+                            Outstanding::Sync { peer, session },
+                        );
+                    }
+                    Ok(Step::Done(difference)) => {
+                        let mailbox = session.mailbox();
+                        if !difference.need.is_empty() || !difference.have.is_empty() {
+                            debug!(
+                                %peer,
+                                need = difference.need.len(),
+                                have = difference.have.len(),
+                                "mailbox differs from a replica"
+                            );
+                        }
+                        self.fetch(peer, mailbox, difference.need);
+                        for batch in difference.have.chunks(ID_BATCH) {
+                            self.send(
+                                peer,
+                                ReconcileRequest::Offer(mailbox, batch.to_vec()),
+                                Outstanding::Offer,
+                            );
+                        }
+                    }
+                    Err(error) => debug!(%peer, %error, "reconcile session abandoned"),
+                }
+            }
+            (Outstanding::Fetch { mailbox, ids }, ReconcileResponse::Records(records)) => {
+                let mut stored = 0;
+                for (instance, bytes) in records {
+                    // Only what was asked for: a peer cannot slip in others.
+                    if !ids.contains(&record_id(&bytes)) {
+                        continue;
+                    }
+                    match self.kad().store_mut().accept(&mailbox, instance, &bytes) {
+                        Ok(true) => stored += 1,
+                        Ok(false) => {}
+                        Err(error) => debug!(%error, "pulled record not stored"),
+                    }
+                }
+                if stored > 0 {
+                    self.reconciler.pulled += stored;
+                    debug!(%peer, stored, "pulled records from a replica");
+                    for _ in 0..stored {
+                        self.note_accepted();
+                    }
+                }
+            }
+            (_, ReconcileResponse::Busy) => {
+                // Try again at the next allowed pass.
+                self.reconciler.schedule.request(peer, Instant::now());
+            }
+            (_, ReconcileResponse::Noted) | (_, ReconcileResponse::Refused) => {}
+            (_, other) => debug!(%peer, ?other, "unexpected reconcile response"),
+        }
+    }
+}
+
+// ---- the store as reconciliation sees it -------------------------------
+//
+// On the pre-v2 store (one record per slot, no per-mailbox index) these
+// scan the held records; the v2 store (keep-both, indexed by mailbox)
+// answers them with one query each.
+
+fn store_error(error: impl std::fmt::Display) -> ReconcileError {
+    ReconcileError::Store(error.to_string())
+}
+
+impl ReplicaStore for SqliteRecordStore {
+    fn mailboxes(&mut self) -> Result<Vec<MailboxId>, ReconcileError> {
+        let mut seen = HashSet::new();
+        Ok(self
+            .inner()
+            .list()
+            .map_err(store_error)?
+            .into_iter()
+            .map(|record| record.header.mailbox)
+            .filter(|mailbox| seen.insert(*mailbox))
+            .collect())
+    }
+
+    fn items(&mut self, mailbox: &MailboxId) -> Result<Vec<Item>, ReconcileError> {
+        Ok(self
+            .inner()
+            .list()
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|record| record.header.mailbox == *mailbox)
+            .map(|record| Item {
+                instance: record.header.instance,
+                record_id: record.id(),
+            })
+            .collect())
+    }
+
+    fn records(
+        &mut self,
+        mailbox: &MailboxId,
+        ids: &[[u8; 32]],
+    ) -> Result<Vec<(InstanceId, Vec<u8>)>, ReconcileError> {
+        let wanted: HashSet<&[u8; 32]> = ids.iter().collect();
+        Ok(self
+            .inner()
+            .list()
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|record| record.header.mailbox == *mailbox && wanted.contains(&record.id()))
+            .map(|record| (record.header.instance, record.bytes().to_vec()))
+            .collect())
+    }
+
+    fn accept(
+        &mut self,
+        mailbox: &MailboxId,
+        instance: InstanceId,
+        bytes: &[u8],
+    ) -> Result<bool, ReconcileError> {
+        let key = DhtKey::for_slot(mailbox, instance);
+        match self.put_checked(&key, bytes) {
+            Ok((_, SlotWrite::Store)) => Ok(true),
+            Ok((_, SlotWrite::Unchanged)) => Ok(false),
+            Err(refusal) => {
+                debug!(%refusal, "pulled record refused");
+                Ok(false)
+            }
+        }
+    }
+}
