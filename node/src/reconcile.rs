@@ -200,36 +200,43 @@ impl Session {
 }
 
 /// When each peer's next reconciliation pass may run: every connection
-/// (re)established asks for a pass, but a peer gets at most one pass per
-/// `interval`; a request inside the interval is deferred to its end, not
-/// dropped, so a phone that reconnects twice in a second is still repaired.
+/// (re)established asks for a pass; a peer gets `burst` passes at once and
+/// then one per `interval` (a generic cell rate: the "theoretical arrival
+/// time" moves one interval per pass). A request over the rate is deferred,
+/// not dropped, so a phone that reconnects often is still repaired, while
+/// a flapping peer costs at most one pass per interval.
 #[derive(Debug)]
 pub struct PassSchedule<K> {
     interval: Duration,
-    last: HashMap<K, Instant>,
+    burst: u32,
+    arrival: HashMap<K, Instant>,
     due: HashMap<K, Instant>,
 }
 
 impl<K: Hash + Eq + Clone> PassSchedule<K> {
-    /// A schedule allowing one pass per peer per `interval`.
-    pub fn new(interval: Duration) -> Self {
+    /// A schedule allowing `burst` passes at once, then one per `interval`.
+    pub fn new(interval: Duration, burst: u32) -> Self {
         Self {
             interval,
-            last: HashMap::new(),
+            burst: burst.max(1),
+            arrival: HashMap::new(),
             due: HashMap::new(),
         }
     }
 
     /// Asks for a pass with `peer` (a connection was established).
     pub fn request(&mut self, peer: K, now: Instant) {
-        let earliest = match self.last.get(&peer) {
-            Some(last) => (*last + self.interval).max(now),
+        if self.due.contains_key(&peer) {
+            return;
+        }
+        let slack = self.interval * (self.burst - 1);
+        let earliest = match self.arrival.get(&peer) {
+            Some(arrival) => arrival
+                .checked_sub(slack)
+                .map_or(now, |allowed| allowed.max(now)),
             None => now,
         };
-        self.due
-            .entry(peer)
-            .and_modify(|due| *due = (*due).min(earliest))
-            .or_insert(earliest);
+        self.due.insert(peer, earliest);
     }
 
     /// Whether any pass is waiting.
@@ -247,13 +254,12 @@ impl<K: Hash + Eq + Clone> PassSchedule<K> {
             .collect();
         for peer in &ready {
             self.due.remove(peer);
-            self.last.insert(peer.clone(), now);
+            let arrival = self.arrival.entry(peer.clone()).or_insert(now);
+            *arrival = (*arrival).max(now) + self.interval;
         }
-        // Forget peers idle for long, so the map does not grow with every
-        // peer id ever seen.
-        let horizon = self.interval * 16;
-        self.last
-            .retain(|_, last| now.saturating_duration_since(*last) < horizon);
+        // Forget peers whose budget is full again, so the map does not grow
+        // with every peer id ever seen.
+        self.arrival.retain(|_, arrival| *arrival > now);
         ready
     }
 }
@@ -427,19 +433,29 @@ mod tests {
     }
 
     #[test]
-    fn passes_are_deferred_to_the_interval_not_dropped() {
+    fn passes_beyond_the_burst_are_deferred_not_dropped() {
         let start = Instant::now();
         let interval = Duration::from_secs(2);
-        let mut schedule = PassSchedule::new(interval);
+        let mut schedule = PassSchedule::new(interval, 2);
+        let ms = |n| start + Duration::from_millis(n);
+        // Two reconnects in a row run at once.
         schedule.request("p", start);
         assert_eq!(schedule.take_due(start), vec!["p"]);
-        // Reconnects at once: deferred to start + interval.
-        schedule.request("p", start + Duration::from_millis(100));
-        schedule.request("p", start + Duration::from_millis(200));
-        assert!(schedule.take_due(start + Duration::from_secs(1)).is_empty());
+        schedule.request("p", ms(100));
+        assert_eq!(schedule.take_due(ms(100)), vec!["p"]);
+        // A third inside the interval waits; asking again changes nothing.
+        schedule.request("p", ms(200));
+        schedule.request("p", ms(300));
+        assert!(schedule.take_due(ms(1000)).is_empty());
         assert!(!schedule.is_empty());
-        assert_eq!(schedule.take_due(start + interval), vec!["p"]);
+        assert_eq!(schedule.take_due(ms(2000)), vec!["p"]);
         assert!(schedule.is_empty());
+        // Another peer has its own budget.
+        schedule.request("q", ms(2000));
+        assert_eq!(schedule.take_due(ms(2000)), vec!["q"]);
+        // After a quiet spell the burst is available again.
+        schedule.request("p", ms(10_000));
+        assert_eq!(schedule.take_due(ms(10_000)), vec!["p"]);
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! only *pulls*: ids it needs it fetches ([`ID_BATCH`] per request,
 //! validated and stored through the one write path); ids it holds that the
 //! peer lacks it only *offers* (ids, no records), and the peer fetches them
-//! if it agrees it should hold the mailbox. A peer gets one pass per
-//! [`PASS_INTERVAL`] (later requests are deferred, not dropped), at most
+//! if it agrees it should hold the mailbox. A peer gets [`PASS_BURST`]
+//! passes at once, then one per [`PASS_INTERVAL`] (later requests are
+//! deferred, not dropped), at most
 //! [`SESSIONS_PER_PASS`] mailboxes per pass (the rest in the next), and may
 //! make at most [`INBOUND_PER_WINDOW`] requests per second of us.
 
@@ -37,7 +38,9 @@ use crate::reconcile_codec::{ReconcileRequest, ReconcileResponse};
 use crate::record_store::SqliteRecordStore;
 use crate::runner::Runner;
 
-/// Shortest time between two passes with one peer.
+/// Passes one peer may have at once (reconnects in a row) ...
+pub const PASS_BURST: u32 = 3;
+/// ... and then one per this interval.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
 /// Most mailbox sessions a pass starts.
 pub const SESSIONS_PER_PASS: usize = 32;
@@ -72,7 +75,7 @@ pub(crate) struct Reconciler {
 impl Default for Reconciler {
     fn default() -> Self {
         Self {
-            schedule: PassSchedule::new(PASS_INTERVAL),
+            schedule: PassSchedule::new(PASS_INTERVAL, PASS_BURST),
             inbound: InboundLimiter::new(Duration::from_secs(1), INBOUND_PER_WINDOW),
             outstanding: HashMap::new(),
             backlog: HashMap::new(),
