@@ -12,7 +12,8 @@
 //! * [`codec`], [`identity`], [`contact`] — bytes, keys, contact codes;
 //! * [`record`] — the signed envelope, per-kind bodies and the one
 //!   [`record::Validator`] every peer runs;
-//! * [`slot_rule`] — who may write an occupied slot;
+//! * [`slot_rule`] — who may write an occupied slot (single-value DHTs);
+//! * [`set_rule`] — keep-both: what a storing peer keeps per slot;
 //! * [`mailbox`] — publish / fetch / delete over a small [`mailbox::Dht`] trait;
 //! * [`store`] — SQLite persistence of the identity and held records.
 //!
@@ -28,5 +29,6 @@ pub mod identity;
 pub mod mailbox;
 pub mod record;
 pub mod seal;
+pub mod set_rule;
 pub mod slot_rule;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The SQLite store on a real file: reopen, expiry, tampering, slot rule.
+//! The SQLite store on a real file: reopen, expiry, tampering, the
+//! keep-both rule, listing reads and the migration from one record per slot.
 
 mod common;
 
@@ -7,9 +8,11 @@ use std::sync::Arc;
 use common::*;
 use pigeonhole::clock::ManualClock;
 use pigeonhole::contact::InboxToken;
-use pigeonhole::record::{DhtKey, Kind};
-use pigeonhole::slot_rule::{SlotRejection, SlotWrite};
-use pigeonhole::store::{Store, StoreError, Totals};
+use pigeonhole::mailbox::ListCursor;
+use pigeonhole::record::body::{BodyRules, Tombstone};
+use pigeonhole::record::{DhtKey, InstanceId, Kind, record_id};
+use pigeonhole::set_rule::SetRejection;
+use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 
 fn open(path: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
     Store::open(path, validator(), clock.clone()).expect("open store")
@@ -29,8 +32,11 @@ fn identity_and_records_survive_a_reopen() {
     let (identity, token) = {
         let store = open(&path, &clock);
         let created = store.load_or_create_identity().unwrap();
-        assert_eq!(store.put_bytes(&key, &bytes).unwrap(), SlotWrite::Store);
-        assert_eq!(store.put_bytes(&key, &bytes).unwrap(), SlotWrite::Unchanged);
+        assert_eq!(store.put_bytes(&key, &bytes).unwrap(), PutOutcome::Stored);
+        assert_eq!(
+            store.put_bytes(&key, &bytes).unwrap(),
+            PutOutcome::Unchanged
+        );
         store.set_inbox_token(InboxToken([4, 4, 4, 4])).unwrap();
         created
     };
@@ -100,7 +106,7 @@ fn tampered_rows_are_not_served_after_reopen() {
         let mut tampered = bytes.clone();
         tampered[100] ^= 1;
         raw.execute(
-            "UPDATE held_records SET bytes = ?1 WHERE key = ?2",
+            "UPDATE held_set SET bytes = ?1 WHERE key = ?2",
             rusqlite::params![tampered, key.0],
         )
         .unwrap();
@@ -114,25 +120,159 @@ fn tampered_rows_are_not_served_after_reopen() {
 }
 
 #[test]
-fn the_slot_rule_guards_held_records() {
+fn two_records_of_one_slot_are_both_kept_and_tombstones_delete_their_own() {
     let clock = clock();
     let store = Store::open_in_memory(validator(), clock.clone()).unwrap();
     let (key, bytes) = record(1, 0, DAY);
     store.put_bytes(&key, &bytes).unwrap();
-    let mut intruder = Spec::new(Kind::BuddyRequest, identity(2), DAY, 0);
-    intruder.body = sealed_blob(30);
-    assert_eq!(intruder.key(), key);
-    match store.put_bytes(&key, &intruder.bytes()) {
-        Err(StoreError::SlotTaken(SlotRejection::TakenByOtherSender)) => {}
-        other => panic!("{other:?}"),
-    }
+    let mut other = Spec::new(Kind::BuddyRequest, identity(2), DAY, 0);
+    other.body = sealed_blob(30);
+    assert_eq!(other.key(), key);
+    assert_eq!(
+        store.put_bytes(&key, &other.bytes()).unwrap(),
+        PutOutcome::Stored
+    );
+    assert_eq!(store.get_slot(&key).unwrap().len(), 2);
+    let lowest = record_id(&bytes).min(record_id(&other.bytes()));
+    assert_eq!(store.get(&key).unwrap().unwrap().id(), lowest);
     match store.put_bytes(&key, &bytes[..bytes.len() - 1]) {
         Err(StoreError::Invalid(_)) => {}
         other => panic!("{other:?}"),
     }
-    assert_eq!(store.get(&key).unwrap().unwrap().bytes(), &bytes[..]);
+
+    // A tombstone of another sender may not delete; its own sender's may,
+    // and then the record is refused if it comes back.
+    let tombstone = |seed: u8, lifetime: u64| {
+        let mut spec = Spec::new(Kind::Tombstone, identity(seed), lifetime, 0);
+        spec.body = Tombstone {
+            replaced: record_id(&bytes),
+        }
+        .encode();
+        assert_eq!(spec.key(), key);
+        spec.bytes()
+    };
+    match store.put_bytes(&key, &tombstone(2, DAY)) {
+        Err(StoreError::Refused(SetRejection::OtherSender)) => {}
+        other => panic!("{other:?}"),
+    }
+    match store.put_bytes(&key, &tombstone(1, DAY - 60)) {
+        Err(StoreError::Refused(SetRejection::ShortensLifetime)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.put_bytes(&key, &tombstone(1, DAY)).unwrap(),
+        PutOutcome::Replaced(record_id(&bytes))
+    );
+    match store.put_bytes(&key, &bytes) {
+        Err(StoreError::Refused(SetRejection::Deleted)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.get_slot(&key).unwrap().len(), 2, "other + tombstone");
     assert!(store.remove(&key).unwrap());
     assert!(!store.remove(&key).unwrap());
+}
+
+#[test]
+fn listing_pages_in_instance_then_record_id_order() {
+    let clock = clock();
+    let store = Store::open_in_memory(validator(), clock.clone()).unwrap();
+    let inbox = inbox_of(200);
+    // Five slots, slot 2 holding two records.
+    let mut all = Vec::new();
+    for (seed, seq) in [(1, 0), (1, 1), (2, 2), (3, 2), (1, 3), (1, 4)] {
+        let (key, bytes) = record(seed, seq, DAY);
+        store.put_bytes(&key, &bytes).unwrap();
+        all.push(bytes);
+    }
+    let order = |bytes: &Vec<u8>| {
+        let record = validator().validate(&key_of(bytes), bytes, NOW).unwrap();
+        (record.header.instance, record.id())
+    };
+    all.sort_by_key(order);
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let (page, more) = store.list_mailbox(&inbox, after, 4).unwrap();
+        assert!(page.len() <= 4);
+        if let Some(last) = page.last() {
+            after = Some(ListCursor {
+                instance: last.header.instance,
+                record_id: last.id(),
+            });
+        }
+        seen.extend(page.into_iter().map(|r| r.bytes().to_vec()));
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(seen, all);
+    assert!(
+        store
+            .list_mailbox(&inbox_of(3), None, 4)
+            .unwrap()
+            .0
+            .is_empty()
+    );
+
+    let bucket = InstanceId::bucket_of(NOW + DAY);
+    assert_eq!(store.next_seq(&inbox, bucket).unwrap(), 5);
+    assert_eq!(store.next_seq(&inbox, bucket + 1).unwrap(), 0);
+    assert_eq!(store.next_seq(&inbox_of(3), bucket).unwrap(), 0);
+    let items = store.items(&inbox).unwrap();
+    assert_eq!(items.len(), 6);
+    assert!(items.windows(2).all(|pair| pair[0] < pair[1]));
+    assert_eq!(store.mailboxes().unwrap(), vec![inbox]);
+    let wanted = [items[4].1, items[1].1, [9; 32]];
+    let found = store.get_by_ids(&inbox, &wanted).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].id(), items[1].1);
+    assert!(store.holds(&inbox, &items[0].1).unwrap());
+}
+
+#[test]
+fn rows_of_the_one_per_slot_table_are_carried_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let clock = clock();
+    let (key, bytes) = record(1, 7, DAY);
+    {
+        // A database as version 3 left it.
+        let mut raw = rusqlite::Connection::open(&path).unwrap();
+        let tx = raw.transaction().unwrap();
+        for step in &pigeonhole::store::schema::MIGRATIONS[..3] {
+            tx.execute_batch(step).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 3).unwrap();
+        let spec = validator().validate(&key, &bytes, NOW).unwrap();
+        tx.execute(
+            "INSERT INTO held_records (key, mailbox, sender, kind, expires_at, size, bytes, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                key.0,
+                spec.header.mailbox.0,
+                spec.header.sender.0,
+                spec.header.kind as u8,
+                spec.header.expires_at as i64,
+                bytes.len() as i64,
+                bytes,
+                NOW as i64
+            ],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = open(&path, &clock);
+    assert_eq!(store.get(&key).unwrap().unwrap().bytes(), &bytes[..]);
+    let bucket = InstanceId::bucket_of(NOW + DAY);
+    assert_eq!(store.next_seq(&inbox_of(200), bucket).unwrap(), 8);
+    assert_eq!(store.items(&inbox_of(200)).unwrap()[0].1, record_id(&bytes));
+}
+
+fn key_of(bytes: &[u8]) -> DhtKey {
+    // Bytes 2..34 are the mailbox, 34..42 the instance id (PROTOCOL.md §3).
+    let mailbox = pigeonhole::record::MailboxId(bytes[2..34].try_into().unwrap());
+    let instance = InstanceId::from_u64(u64::from_be_bytes(bytes[34..42].try_into().unwrap()));
+    DhtKey::for_slot(&mailbox, instance)
 }
 
 #[test]

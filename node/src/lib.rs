@@ -17,7 +17,6 @@
 //! * [`error`] — the typed errors of the node;
 //! * [`quota`] — storage limits and how an inbound record is checked against them;
 //! * [`record_store`] — libp2p's Kademlia record store on the core's SQLite store;
-//! * `cache` — recently stored, validated records kept in memory;
 //! * [`behaviour`] — the libp2p behaviour and swarm construction;
 //! * `keys` — conversions between core and libp2p keys, the persisted peer key;
 //! * `command`, `runner` — the task: commands in, events handled;
@@ -30,7 +29,6 @@
 #![deny(missing_docs)]
 
 pub mod behaviour;
-mod cache;
 mod command;
 pub mod config;
 pub mod error;

@@ -3,11 +3,11 @@
 //!
 //! A phone holds records for strangers, so nothing a peer sends may grow its
 //! file without bound or push out what it already holds. The rules are
-//! applied *after* the validator and *before* the slot rule writes: a record
-//! that would exceed a limit is refused, and records already held are never
-//! evicted to make room (first come, first kept — like the slot rule). A
-//! replacement of a held record by its own sender (update, tombstone) only
-//! counts the change in size.
+//! applied *after* the validator and *before* the keep-both rule writes: a
+//! record that would exceed a limit is refused, and records already held are
+//! never evicted to make room (first come, first kept). Counts are per
+//! record held (two records of one slot count twice). A tombstone replacing
+//! the record it deletes adds no record and only counts the change in size.
 
 use pigeonhole::record::{MAX_RECORD_BYTES, Record};
 use pigeonhole::store::{Store, StoreError};
@@ -72,12 +72,13 @@ pub enum AdmitError {
 
 impl Limits {
     /// Checks whether `record` may be written into `store`, which holds
-    /// `total_bytes` in all and `held` bytes in the record's slot now.
+    /// `total_bytes` in all; `replaces` is the size of the record it would
+    /// remove (a tombstone deleting a held record), if any.
     pub fn admit(
         &self,
         store: &Store,
         record: &Record,
-        held: Option<u64>,
+        replaces: Option<u64>,
         total_bytes: u64,
     ) -> Result<(), AdmitError> {
         let size = record.bytes().len();
@@ -88,13 +89,12 @@ impl Limits {
             }
             .into());
         }
-        let grows_by = (size as u64).saturating_sub(held.unwrap_or(0));
+        let grows_by = (size as u64).saturating_sub(replaces.unwrap_or(0));
         if total_bytes.saturating_add(grows_by) > self.max_total_bytes {
             return Err(QuotaExceeded::StoreFull(total_bytes).into());
         }
-        if held.is_some() {
-            // A replacement in an occupied slot adds no record; the slot
-            // rule decides whether it may happen at all.
+        if replaces.is_some() {
+            // A tombstone taking its record's place adds no record.
             return Ok(());
         }
         let header = &record.header;

@@ -28,7 +28,7 @@ use libp2p::PeerId;
 use libp2p::kad::{KBucketKey, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use pigeonhole::record::{DhtKey, InstanceId, MailboxId, record_id};
-use pigeonhole::slot_rule::SlotWrite;
+use pigeonhole::store::PutOutcome;
 use tracing::{debug, trace};
 
 use crate::reconcile::{
@@ -394,10 +394,6 @@ impl Runner {
 }
 
 // ---- the store as reconciliation sees it -------------------------------
-//
-// On the pre-v2 store (one record per slot, no per-mailbox index) these
-// scan the held records; the v2 store (keep-both, indexed by mailbox)
-// answers them with one query each.
 
 fn store_error(error: impl std::fmt::Display) -> ReconcileError {
     ReconcileError::Store(error.to_string())
@@ -405,27 +401,18 @@ fn store_error(error: impl std::fmt::Display) -> ReconcileError {
 
 impl ReplicaStore for SqliteRecordStore {
     fn mailboxes(&mut self) -> Result<Vec<MailboxId>, ReconcileError> {
-        let mut seen = HashSet::new();
-        Ok(self
-            .inner()
-            .list()
-            .map_err(store_error)?
-            .into_iter()
-            .map(|record| record.header.mailbox)
-            .filter(|mailbox| seen.insert(*mailbox))
-            .collect())
+        self.inner().mailboxes().map_err(store_error)
     }
 
     fn items(&mut self, mailbox: &MailboxId) -> Result<Vec<Item>, ReconcileError> {
         Ok(self
             .inner()
-            .list()
+            .items(mailbox)
             .map_err(store_error)?
             .into_iter()
-            .filter(|record| record.header.mailbox == *mailbox)
-            .map(|record| Item {
-                instance: record.header.instance,
-                record_id: record.id(),
+            .map(|(instance, record_id)| Item {
+                instance: InstanceId::from_u64(instance),
+                record_id,
             })
             .collect())
     }
@@ -435,13 +422,11 @@ impl ReplicaStore for SqliteRecordStore {
         mailbox: &MailboxId,
         ids: &[[u8; 32]],
     ) -> Result<Vec<(InstanceId, Vec<u8>)>, ReconcileError> {
-        let wanted: HashSet<&[u8; 32]> = ids.iter().collect();
         Ok(self
             .inner()
-            .list()
+            .get_by_ids(mailbox, ids)
             .map_err(store_error)?
             .into_iter()
-            .filter(|record| record.header.mailbox == *mailbox && wanted.contains(&record.id()))
             .map(|record| (record.header.instance, record.bytes().to_vec()))
             .collect())
     }
@@ -454,8 +439,8 @@ impl ReplicaStore for SqliteRecordStore {
     ) -> Result<bool, ReconcileError> {
         let key = DhtKey::for_slot(mailbox, instance);
         match self.put_checked(&key, bytes) {
-            Ok((_, SlotWrite::Store)) => Ok(true),
-            Ok((_, SlotWrite::Unchanged)) => Ok(false),
+            Ok((_, PutOutcome::Unchanged)) => Ok(false),
+            Ok((_, PutOutcome::Stored | PutOutcome::Replaced(_))) => Ok(true),
             Err(refusal) => {
                 debug!(%refusal, "pulled record refused");
                 Ok(false)

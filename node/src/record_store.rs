@@ -24,11 +24,10 @@ use libp2p::kad::store::{self, RecordStore};
 use libp2p::kad::{ProviderRecord, Record as KadRecord, RecordKey};
 use pigeonhole::clock::Clock;
 use pigeonhole::record::{DhtKey, Record, Validator};
-use pigeonhole::slot_rule::SlotWrite;
-use pigeonhole::store::{Store, StoreError, Totals};
+use pigeonhole::set_rule::SetWrite;
+use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 use tracing::{debug, warn};
 
-use crate::cache::VerifiedCache;
 use crate::keys::{dht_key, record_key};
 use crate::quota::{AdmitError, Limits};
 
@@ -38,7 +37,8 @@ pub enum Refusal {
     /// The key is not a 32-byte slot key.
     #[error("key is not a slot key")]
     BadKey,
-    /// The store could not be used or the record was invalid or lost its slot.
+    /// The store could not be used, or the record was invalid or refused
+    /// by the keep-both rule.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A quota would be exceeded.
@@ -47,17 +47,10 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The error a writer sees: a slot held by another sender's record is
-    /// [`NodeError::SlotTaken`] (another slot may succeed), anything else
-    /// [`NodeError::Rejected`].
+    /// The error a writer sees: every refusal ends a publish with its
+    /// reason (keep-both storage never answers "slot taken").
     pub fn into_node_error(self) -> crate::error::NodeError {
-        use pigeonhole::slot_rule::SlotRejection;
-        match self {
-            Refusal::Store(StoreError::SlotTaken(SlotRejection::TakenByOtherSender)) => {
-                crate::error::NodeError::SlotTaken
-            }
-            other => crate::error::NodeError::Rejected(other.to_string()),
-        }
+        crate::error::NodeError::Rejected(self.to_string())
     }
 }
 
@@ -72,7 +65,6 @@ pub struct SqliteRecordStore {
     /// table on every put; recomputed on every sweep.
     total_bytes: u64,
     last_refusal: Option<Refusal>,
-    cache: VerifiedCache,
 }
 
 impl SqliteRecordStore {
@@ -91,7 +83,6 @@ impl SqliteRecordStore {
             limits,
             total_bytes,
             last_refusal: None,
-            cache: VerifiedCache::default(),
         })
     }
 
@@ -101,12 +92,12 @@ impl SqliteRecordStore {
     }
 
     /// Validates `bytes` under `key`, checks the quotas and stores them if
-    /// the slot rule allows. This is the one write path.
+    /// the keep-both rule allows. This is the one write path.
     pub fn put_checked(
         &mut self,
         key: &DhtKey,
         bytes: &[u8],
-    ) -> Result<(Record, SlotWrite), Refusal> {
+    ) -> Result<(Record, PutOutcome), Refusal> {
         let record = self
             .validator
             .validate(key, bytes, self.clock.now())
@@ -116,19 +107,25 @@ impl SqliteRecordStore {
     }
 
     /// [`SqliteRecordStore::put_checked`] for a record this node has just
-    /// validated itself (its own publish): quotas and slot rule only.
-    pub fn put_validated(&mut self, record: &Record) -> Result<SlotWrite, Refusal> {
-        let key = record.dht_key();
-        let held = self.store.held_size(&key)?;
+    /// validated itself (its own publish): quotas and keep-both rule only.
+    pub fn put_validated(&mut self, record: &Record) -> Result<PutOutcome, Refusal> {
+        let replaced = match self.store.judge(record)? {
+            SetWrite::Unchanged => return Ok(PutOutcome::Unchanged),
+            SetWrite::Store => None,
+            SetWrite::Replace(id) => Some(
+                self.store
+                    .held_size(&record.header.mailbox, &id)?
+                    .unwrap_or(0),
+            ),
+        };
         self.limits
-            .admit(&self.store, record, held, self.total_bytes)?;
-        let write = self.store.put(record)?;
-        if write == SlotWrite::Store {
-            self.cache.insert(record.clone());
-            self.total_bytes = self.total_bytes - held.unwrap_or(0).min(self.total_bytes)
+            .admit(&self.store, record, replaced, self.total_bytes)?;
+        let outcome = self.store.put(record)?;
+        if outcome != PutOutcome::Unchanged {
+            self.total_bytes = self.total_bytes - replaced.unwrap_or(0).min(self.total_bytes)
                 + record.bytes().len() as u64;
         }
-        Ok(write)
+        Ok(outcome)
     }
 
     /// Why the last refused `put` was refused, taken (for error messages).
@@ -138,9 +135,6 @@ impl SqliteRecordStore {
 
     /// The valid record held under `key`, if any.
     pub fn get_valid(&self, key: &DhtKey) -> Result<Option<Record>, StoreError> {
-        if let Some(record) = self.cache.get(key, self.clock.now()) {
-            return Ok(Some(record.clone()));
-        }
         self.store.get(key)
     }
 
@@ -152,7 +146,6 @@ impl SqliteRecordStore {
     /// Deletes expired records; how many. Also resynchronises the byte count.
     pub fn sweep(&mut self) -> Result<usize, StoreError> {
         let swept = self.store.remove_expired()?;
-        self.cache.clear();
         self.store.outbox_remove_expired()?;
         self.total_bytes = self.store.totals()?.bytes;
         Ok(swept)
@@ -207,7 +200,6 @@ impl RecordStore for SqliteRecordStore {
 
     fn remove(&mut self, k: &RecordKey) {
         if let Some(key) = dht_key(k) {
-            self.cache.remove(&key);
             if let Err(error) = self.store.remove(&key) {
                 warn!(%error, "store delete failed");
             }

@@ -8,8 +8,7 @@
 //! SQLite calls are short transactions on a local file. The read and write
 //! protocol itself lives in [`crate::protocol`].
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use futures::StreamExt;
 use libp2p::kad::{self, GetRecordOk, KBucketKey, PeerRecord, QueryId, QueryResult, Quorum};
@@ -32,9 +31,6 @@ use crate::node::NodeStatus;
 use crate::queries::{Pending, SlotPending};
 use crate::record_store::{Refusal, to_kad};
 
-/// How long new peers are collected before held records are pushed to them.
-const REPLICATE_DEBOUNCE: Duration = Duration::from_millis(100);
-
 /// The task's state.
 pub struct Runner {
     pub(crate) swarm: Swarm<Behaviour>,
@@ -46,7 +42,6 @@ pub struct Runner {
     pub(crate) local: PeerId,
     pub(crate) pending: HashMap<QueryId, Pending>,
     pub(crate) slot_pending: HashMap<OutboundRequestId, SlotPending>,
-    new_peers: HashSet<PeerId>,
     records_accepted: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
@@ -73,7 +68,6 @@ impl Runner {
             local,
             pending: HashMap::new(),
             slot_pending: HashMap::new(),
-            new_peers: HashSet::new(),
             records_accepted: 0,
             reconciler: Default::default(),
         }
@@ -108,8 +102,6 @@ impl Runner {
         let republish_every = self.config.replication.republish_interval;
         let mut republish = interval_at(start + republish_every, republish_every);
         republish.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut replicate = interval_at(start + REPLICATE_DEBOUNCE, REPLICATE_DEBOUNCE);
-        replicate.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // recon7: due reconcile passes.
         let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
         reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -122,7 +114,6 @@ impl Runner {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 _ = sweep.tick() => self.sweep(),
                 _ = republish.tick() => self.republish(),
-                _ = replicate.tick(), if !self.new_peers.is_empty() => self.replicate_to_new_peers(),
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
             }
         }
@@ -380,14 +371,7 @@ impl Runner {
                 }
                 _ => {}
             },
-            kad::Event::RoutingUpdated {
-                peer, is_new_peer, ..
-            } => {
-                if is_new_peer {
-                    self.new_peers.insert(peer);
-                }
-                self.publish_status();
-            }
+            kad::Event::RoutingUpdated { .. } => self.publish_status(),
             _ => {}
         }
     }
@@ -417,54 +401,6 @@ impl Runner {
                 self.kad()
                     .put_record_to(to_kad(&record), targets.into_iter(), Quorum::One);
             }
-        }
-    }
-
-    /// Sends every held (and queued) record to those new peers that are now
-    /// among the record's closest.
-    fn replicate_to_new_peers(&mut self) {
-        let new_peers: HashSet<PeerId> = std::mem::take(&mut self.new_peers);
-        let store = self.kad().store_mut();
-        let mut records: Vec<(DhtKey, Vec<u8>)> = match store.inner().held_unexpired_raw() {
-            Ok(records) => records,
-            Err(error) => {
-                warn!(%error, "store unreadable");
-                return;
-            }
-        };
-        let held: HashSet<DhtKey> = records.iter().map(|(key, _)| *key).collect();
-        if let Ok(queued) = store.inner().outbox_list() {
-            records.extend(
-                queued
-                    .into_iter()
-                    .filter(|r| !held.contains(&r.dht_key()))
-                    .map(|r| (r.dht_key(), r.bytes().to_vec())),
-            );
-        }
-        let mut sent = 0usize;
-        for (key, value) in records {
-            let targets: Vec<PeerId> = self
-                .closest_known(&key)
-                .into_iter()
-                .filter(|p| new_peers.contains(p))
-                .collect();
-            if !targets.is_empty() {
-                sent += targets.len();
-                let record = kad::Record {
-                    key: record_key(&key),
-                    value,
-                    publisher: None,
-                    expires: None,
-                };
-                self.kad()
-                    .put_record_to(record, targets.into_iter(), Quorum::One);
-            }
-        }
-        if sent > 0 {
-            debug!(
-                peers = new_peers.len(),
-                sent, "re-replicated held records to new peers"
-            );
         }
     }
 }

@@ -9,13 +9,15 @@
 //!
 //! Rows are not trusted when read back: each held record passes the
 //! [`Validator`] again on every read, and rows that fail (tampered, or
-//! expired since) are deleted instead of served. The held-record API is
-//! shaped for a libp2p Kademlia record store to sit on.
+//! expired since) are deleted instead of served. Held records are a set per
+//! mailbox under the keep-both rule ([`crate::set_rule`]); their API is in
+//! [`held`], shaped for the libp2p peer's record store and its listing
+//! protocol to sit on.
 
 pub mod buddies;
+pub mod held;
 pub mod outbox;
 pub mod schema;
-pub mod usage;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,9 +27,11 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::contact::InboxToken;
-use crate::identity::{Identity, PublicKey};
-use crate::record::{DhtKey, MailboxId, Record, RecordError, Validator};
-use crate::slot_rule::{self, SlotRejection, SlotWrite};
+use crate::identity::Identity;
+use crate::record::{DhtKey, Record, RecordError, Validator};
+use crate::set_rule::SetRejection;
+
+pub use held::{PutOutcome, Totals};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,21 +50,12 @@ pub enum StoreError {
     /// The record did not pass the validator.
     #[error("record refused: {0}")]
     Invalid(#[from] RecordError),
-    /// The slot rule refused the record.
+    /// The keep-both rule refused the record.
     #[error("record refused: {0}")]
-    SlotTaken(#[from] SlotRejection),
+    Refused(#[from] SetRejection),
     /// The stored identity row is damaged.
     #[error("the stored identity is damaged")]
     CorruptIdentity,
-}
-
-/// Count and size of the held records.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Number of records.
-    pub records: u64,
-    /// Sum of their encoded sizes, in bytes.
-    pub bytes: u64,
 }
 
 /// A node's SQLite database.
@@ -181,76 +176,6 @@ impl Store {
         }
     }
 
-    /// Validates `bytes` under `key` and stores them if the slot rule allows.
-    /// Returns what was done; an error means nothing was written.
-    pub fn put_bytes(&self, key: &DhtKey, bytes: &[u8]) -> Result<SlotWrite, StoreError> {
-        let record = self.validator.validate(key, bytes, self.clock.now())?;
-        self.put(&record)
-    }
-
-    /// Stores an already validated record if the slot rule allows.
-    pub fn put(&self, record: &Record) -> Result<SlotWrite, StoreError> {
-        let now = self.clock.now();
-        let key = record.dht_key();
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let existing =
-            read_row(&tx, &key)?.and_then(|bytes| self.validator.validate(&key, &bytes, now).ok());
-        let write = slot_rule::decide(existing.as_ref(), record)?;
-        if write == SlotWrite::Store {
-            let header = &record.header;
-            tx.execute(
-                "INSERT OR REPLACE INTO held_records
-                 (key, mailbox, sender, kind, expires_at, size, bytes, stored_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    key.0,
-                    header.mailbox.0,
-                    header.sender.0,
-                    header.kind as u8,
-                    header.expires_at as i64,
-                    record.bytes().len() as i64,
-                    record.bytes(),
-                    now as i64
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(write)
-    }
-
-    /// The record held under `key`, validated again; a row that no longer
-    /// validates is deleted and `None` returned.
-    pub fn get(&self, key: &DhtKey) -> Result<Option<Record>, StoreError> {
-        let conn = self.conn();
-        let Some(bytes) = read_row(&conn, key)? else {
-            return Ok(None);
-        };
-        match self.validator.validate(key, &bytes, self.clock.now()) {
-            Ok(record) => Ok(Some(record)),
-            Err(error) if is_clock_dependent(&error) => Ok(None),
-            Err(error) => {
-                warn!(?key, %error, "dropping a held record that no longer validates");
-                conn.execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Deletes the record under `key`; whether there was one.
-    pub fn remove(&self, key: &DhtKey) -> Result<bool, StoreError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM held_records WHERE key = ?1", params![key.0])?
-            > 0)
-    }
-
-    /// Every held record that still validates, ordered by key; rows that do
-    /// not are deleted.
-    pub fn list(&self) -> Result<Vec<Record>, StoreError> {
-        self.validated_rows("held_records")
-    }
-
     /// Every row of `table` (columns `key`, `bytes`) that still validates,
     /// ordered by key. Rows that fail for good (tampered, expired, a
     /// malformed key) are deleted; rows only "created in the future" (the
@@ -285,62 +210,10 @@ impl Store {
         }
         Ok(records)
     }
-
-    /// Deletes every record whose expiry has passed; how many.
-    pub fn remove_expired(&self) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
-            "DELETE FROM held_records WHERE expires_at <= ?1",
-            params![self.clock.now() as i64],
-        )?)
-    }
-
-    /// Count and bytes of everything held.
-    pub fn totals(&self) -> Result<Totals, StoreError> {
-        self.totals_where("1 = 1", params![])
-    }
-
-    /// Count and bytes held for `mailbox`.
-    pub fn mailbox_totals(&self, mailbox: &MailboxId) -> Result<Totals, StoreError> {
-        self.totals_where("mailbox = ?1", params![mailbox.0])
-    }
-
-    /// Count and bytes held for `mailbox` from `sender`.
-    pub fn sender_totals(
-        &self,
-        mailbox: &MailboxId,
-        sender: &PublicKey,
-    ) -> Result<Totals, StoreError> {
-        self.totals_where("mailbox = ?1 AND sender = ?2", params![mailbox.0, sender.0])
-    }
-
-    fn totals_where(
-        &self,
-        filter: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Totals, StoreError> {
-        let sql =
-            format!("SELECT count(*), coalesce(sum(size), 0) FROM held_records WHERE {filter}");
-        let (records, bytes): (i64, i64) = self
-            .conn()
-            .query_row(&sql, args, |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(Totals {
-            records: records as u64,
-            bytes: bytes as u64,
-        })
-    }
 }
 
 /// A record "created in the future" is only so until the clock catches up
 /// (or after the clock stepped back): not served now, but not deleted.
-fn is_clock_dependent(error: &RecordError) -> bool {
+pub(crate) fn is_clock_dependent(error: &RecordError) -> bool {
     error.kind() == crate::record::ErrorKind::CreatedInFuture
-}
-
-fn read_row(conn: &Connection, key: &DhtKey) -> Result<Option<Vec<u8>>, rusqlite::Error> {
-    conn.query_row(
-        "SELECT bytes FROM held_records WHERE key = ?1",
-        params![key.0],
-        |row| row.get(0),
-    )
-    .optional()
 }

@@ -92,7 +92,93 @@ pub const MIGRATIONS: &[&str] = &[
         public_key BLOB PRIMARY KEY,
         blocked_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 4: keep both — held records become a set per mailbox, keyed by
+    // (mailbox, instance, record id), so two records of one slot are both
+    // kept. `instance` is the 8-byte instance id (bucket << 32 | seq), which
+    // sorts like the instance id for every real bucket (< 2^31). The rows of
+    // `held_records` are copied by `copy_held_records` (the record id is a
+    // hash SQL cannot compute), then that table is dropped.
+    "CREATE TABLE held_set (
+        mailbox BLOB NOT NULL CHECK (length(mailbox) = 32),
+        instance INTEGER NOT NULL,
+        record_id BLOB NOT NULL CHECK (length(record_id) = 32),
+        key BLOB NOT NULL CHECK (length(key) = 32),
+        sender BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        stored_at INTEGER NOT NULL,
+        PRIMARY KEY (mailbox, instance, record_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX held_set_by_key ON held_set (key, record_id);
+    CREATE INDEX held_set_by_expiry ON held_set (expires_at);
+    CREATE INDEX held_set_by_sender ON held_set (mailbox, sender);",
 ];
+
+/// The version whose step creates `held_set` and copies `held_records` into it.
+const KEEP_BOTH_VERSION: usize = 4;
+
+/// Copies every row of the old one-per-slot table into `held_set` and drops
+/// the old table. Rows too short to carry an instance id are dropped (they
+/// would fail validation on every read anyway); everything else is
+/// re-validated on read as always.
+fn copy_held_records(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    const INSTANCE_AT: usize = 1 + 1 + 32;
+    let rows = {
+        let mut statement = tx.prepare(
+            "SELECT key, mailbox, sender, kind, expires_at, size, bytes, stored_at
+             FROM held_records",
+        )?;
+        statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, Vec<u8>>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, Vec<u8>>(6)?,
+                    row.get::<_, i64>(7)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut copied = 0usize;
+    for (key, mailbox, sender, kind, expires_at, size, bytes, stored_at) in rows {
+        let Some(instance) = bytes
+            .get(INSTANCE_AT..INSTANCE_AT + 8)
+            .and_then(|raw| <[u8; 8]>::try_from(raw).ok())
+        else {
+            continue;
+        };
+        if mailbox.len() != 32 {
+            continue;
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO held_set
+             (mailbox, instance, record_id, key, sender, kind, expires_at, size, bytes, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rusqlite::params![
+                mailbox,
+                i64::from_be_bytes(instance),
+                crate::record::record_id(&bytes),
+                key,
+                sender,
+                kind,
+                expires_at,
+                size,
+                bytes,
+                stored_at
+            ],
+        )?;
+        copied += 1;
+    }
+    tx.execute_batch("DROP TABLE held_records;")?;
+    tracing::info!(copied, "held records moved to the keep-both table");
+    Ok(())
+}
 
 /// Brings `conn` up to the newest schema, one transaction per step.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -107,6 +193,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, step) in MIGRATIONS.iter().enumerate().skip(found) {
         let tx = conn.transaction()?;
         tx.execute_batch(step)?;
+        if index + 1 == KEEP_BOTH_VERSION {
+            copy_held_records(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = index + 1, "store schema migrated");
