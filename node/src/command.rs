@@ -38,6 +38,11 @@ pub enum Command {
     },
     /// Count and bytes this node holds.
     HeldTotals { reply: Reply<Totals> },
+    /// recon7: the record ids of a mailbox this node holds (no network).
+    HeldIds {
+        mailbox: pigeonhole::record::MailboxId,
+        reply: Reply<Vec<[u8; 32]>>,
+    },
     /// Republish the outbox and sweep expired records now.
     Maintain { reply: Reply<()> },
     /// Stop the task (the store is closed when it ends).

@@ -253,6 +253,16 @@ impl Node {
         self.request(|reply| Command::Held { key, reply }).await
     }
 
+    /// The ids of the unexpired records of `mailbox` this node itself holds
+    /// (no network), in listing order: the set replica repair compares.
+    pub async fn held_ids(
+        &self,
+        mailbox: pigeonhole::record::MailboxId,
+    ) -> Result<Vec<[u8; 32]>, NodeError> {
+        self.request(|reply| Command::HeldIds { mailbox, reply })
+            .await
+    }
+
     /// Count and bytes of the records this node holds.
     pub async fn held_totals(&self) -> Result<Totals, NodeError> {
         self.request(|reply| Command::HeldTotals { reply }).await

@@ -19,7 +19,9 @@
 //! passes at once, then one per [`PASS_INTERVAL`] (later requests are
 //! deferred, not dropped), at most
 //! [`SESSIONS_PER_PASS`] mailboxes per pass (the rest in the next), and may
-//! make at most [`INBOUND_PER_WINDOW`] requests per second of us.
+//! make at most [`INBOUND_PER_WINDOW`] requests per second of us. Records
+//! pulled into a mailbox ask for passes with its other connected replicas,
+//! so a repair spreads through any one bridge (a healed partition).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -380,6 +382,16 @@ impl Runner {
                     debug!(%peer, stored, "pulled records from a replica");
                     for _ in 0..stored {
                         self.note_accepted();
+                    }
+                    // Pass what was new here on: the other connected
+                    // replicas of the mailbox may lack it too (a healed
+                    // partition converges through any one bridge). The
+                    // schedule's rate bounds this.
+                    let now = Instant::now();
+                    for other in self.replica_set(&mailbox) {
+                        if other != peer && other != self.local && self.swarm.is_connected(&other) {
+                            self.reconciler.schedule.request(other, now);
+                        }
                     }
                 }
             }

@@ -189,6 +189,15 @@ impl Runner {
             Command::HeldTotals { reply } => {
                 let _ = reply.send(self.kad().store_mut().totals().map_err(NodeError::from));
             }
+            // recon7: what reconciliation compares, for tests and apps.
+            Command::HeldIds { mailbox, reply } => {
+                let items = self.kad().store_mut().inner().items(&mailbox);
+                let _ = reply.send(
+                    items
+                        .map(|items| items.into_iter().map(|(_, id)| id).collect())
+                        .map_err(NodeError::from),
+                );
+            }
             Command::Maintain { reply } => {
                 self.sweep();
                 self.republish();

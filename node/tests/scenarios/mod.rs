@@ -164,3 +164,98 @@ pub async fn sleeping_phone_trial(clock: &Arc<ManualClock>) -> SleepingPhone {
     drop(dirs);
     SleepingPhone { converge }
 }
+
+/// Polls until every node in `nodes` holds exactly the record ids `want`
+/// of `mailbox` (as a set, no duplicates) or `bound` passes; returns the
+/// time taken, or the first node's mismatch.
+pub async fn wait_until_all_hold(
+    nodes: &[Node],
+    mailbox: MailboxId,
+    want: &std::collections::BTreeSet<[u8; 32]>,
+    bound: Duration,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    loop {
+        let mut mismatch = None;
+        for (i, node) in nodes.iter().enumerate() {
+            let held = node.held_ids(mailbox).await.expect("held ids");
+            let set: std::collections::BTreeSet<[u8; 32]> = held.iter().copied().collect();
+            if set.len() != held.len() || set != *want {
+                mismatch = Some(format!(
+                    "node {i} holds {} ids ({} distinct), {} wanted, {} missing",
+                    held.len(),
+                    set.len(),
+                    want.len(),
+                    want.difference(&set).count()
+                ));
+                break;
+            }
+        }
+        match mismatch {
+            None => return Ok(start.elapsed()),
+            Some(why) if start.elapsed() >= bound => return Err(why),
+            Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// What one partition trial measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Partition {
+    /// From the halves being joined to every node holding every record.
+    pub converge: Duration,
+    /// Records every node holds at the end.
+    pub records: usize,
+}
+
+/// Two halves of `half` nodes each, unaware of each other, each write
+/// `per_half` records into one mailbox from their first node (both start
+/// at the same slots: every slot is contended). The halves are joined by
+/// one connection; every node must then hold all `2 × per_half` records
+/// (nothing lost, nothing duplicated) within [`CONVERGE_BOUND`].
+pub async fn partition_trial(clock: &Arc<ManualClock>, half: usize, per_half: usize) -> Partition {
+    let mut left = Vec::with_capacity(half);
+    let mut right = Vec::with_capacity(half);
+    for _ in 0..half {
+        left.push(Node::start(node_config(clock)).await.expect("start"));
+        right.push(Node::start(node_config(clock)).await.expect("start"));
+    }
+    connect_all(&left).await;
+    connect_all(&right).await;
+    let inbox = random_inbox();
+    let mut written = std::collections::BTreeSet::new();
+    let mut per_slot = std::collections::BTreeMap::<_, usize>::new();
+    for (side, nodes) in [(0u8, &left), (1u8, &right)] {
+        let writer = mailbox(&nodes[0], clock);
+        for i in 0..per_half {
+            // One sender per record: no per-sender quota gets in the way.
+            let sender = identity(1 + side * 120 + (i % 120) as u8);
+            let record = writer
+                .publish(&sender, request_draft(inbox, 3 * DAY))
+                .await
+                .unwrap_or_else(|e| panic!("half {side} publish {i}: {e}"));
+            *per_slot.entry(record.header.instance).or_default() += 1;
+            assert!(written.insert(record.id()), "a record id repeated");
+        }
+    }
+    let contended = per_slot.values().filter(|n| **n > 1).count();
+    assert!(
+        contended * 2 >= per_half,
+        "the halves should contend for the same slots; only {contended} shared"
+    );
+    let joined_at = Instant::now();
+    right[0]
+        .add_peer(left[0].listen_addrs()[0].clone())
+        .await
+        .expect("join the halves");
+    let all: Vec<Node> = left.iter().chain(&right).cloned().collect();
+    let converge = wait_until_all_hold(&all, inbox, &written, CONVERGE_BOUND)
+        .await
+        .unwrap_or_else(|why| panic!("no convergence within {CONVERGE_BOUND:?}: {why}"));
+    let _ = joined_at;
+    stop_all(&all).await;
+    Partition {
+        converge,
+        records: written.len(),
+    }
+}
