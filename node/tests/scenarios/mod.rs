@@ -259,3 +259,124 @@ pub async fn partition_trial(clock: &Arc<ManualClock>, half: usize, per_half: us
         records: written.len(),
     }
 }
+
+/// What one churn run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Churn {
+    /// Publishes that returned Ok.
+    pub acknowledged: usize,
+    /// Publishes that failed (their writer saw an error; not counted).
+    pub failed: usize,
+    /// Stops and restarts done during the publishes.
+    pub restarts: usize,
+    /// From the last restart to every node holding every acknowledged record.
+    pub converge: Duration,
+}
+
+/// `nodes` nodes with their own data directories; 30% of them are
+/// stopped and restarted (same peer id and data) at random between
+/// `publishes` publishes into a few inboxes, written from the other 70%.
+/// Afterwards every node (all running again) must hold every acknowledged
+/// record within [`CONVERGE_BOUND`].
+pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize) -> Churn {
+    use rand::Rng;
+    const INBOXES: usize = 3;
+    let victims = (nodes * 3).div_ceil(10);
+    let dirs: Vec<tempfile::TempDir> = (0..nodes).map(|_| tempfile::tempdir().unwrap()).collect();
+    let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    let mut up: Vec<Option<Node>> = Vec::with_capacity(nodes);
+    for path in &paths {
+        up.push(Some(
+            Node::start(persistent_config(path, clock))
+                .await
+                .expect("start"),
+        ));
+    }
+    let all: Vec<Node> = up.iter().flatten().cloned().collect();
+    connect_all(&all).await;
+    let stable = nodes - victims;
+    let inboxes: Vec<MailboxId> = (0..INBOXES).map(|_| random_inbox()).collect();
+    let mut acknowledged: Vec<std::collections::BTreeSet<[u8; 32]>> =
+        vec![Default::default(); INBOXES];
+    let (mut failed, mut restarts) = (0, 0);
+    let mut rng = rand::thread_rng();
+    for i in 0..publishes {
+        // Churn: now and then stop a running victim or restart a stopped one.
+        if rng.gen_bool(0.3) {
+            let victim = stable + rng.gen_range(0..victims);
+            match up[victim].take() {
+                Some(node) => node.stop().await,
+                None => {
+                    let node = Node::start(persistent_config(&paths[victim], clock))
+                        .await
+                        .expect("restart");
+                    let friend = &up[rng.gen_range(0..stable)].as_ref().expect("stable");
+                    node.add_peer(friend.listen_addrs()[0].clone())
+                        .await
+                        .expect("dial a stable node");
+                    up[victim] = Some(node);
+                    restarts += 1;
+                }
+            }
+        }
+        let writer = up[rng.gen_range(0..stable)].clone().expect("stable");
+        let which = i % INBOXES;
+        let sender = identity((i % 250) as u8 + 1);
+        match mailbox(&writer, clock)
+            .publish(&sender, request_draft(inboxes[which], 3 * DAY))
+            .await
+        {
+            Ok(record) => {
+                acknowledged[which].insert(record.id());
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    // Everyone back up.
+    for victim in stable..nodes {
+        if up[victim].is_none() {
+            let node = Node::start(persistent_config(&paths[victim], clock))
+                .await
+                .expect("restart");
+            node.add_peer(up[0].as_ref().unwrap().listen_addrs()[0].clone())
+                .await
+                .expect("dial");
+            up[victim] = Some(node);
+            restarts += 1;
+        }
+    }
+    let settled_at = Instant::now();
+    let all: Vec<Node> = up.into_iter().flatten().collect();
+    let deadline = settled_at + CONVERGE_BOUND;
+    'wait: loop {
+        let mut missing = None;
+        'check: for (n, node) in all.iter().enumerate() {
+            for (b, want) in acknowledged.iter().enumerate() {
+                let held = node.held_ids(inboxes[b]).await.expect("held ids");
+                let set: std::collections::BTreeSet<[u8; 32]> = held.iter().copied().collect();
+                assert_eq!(set.len(), held.len(), "node {n} holds a record twice");
+                let lacking = want.difference(&set).count();
+                if lacking > 0 {
+                    missing = Some(format!("node {n} lacks {lacking} records of inbox {b}"));
+                    break 'check;
+                }
+            }
+        }
+        match missing {
+            None => break 'wait,
+            Some(why) if Instant::now() >= deadline => {
+                panic!("not converged within {CONVERGE_BOUND:?}: {why}")
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let converge = settled_at.elapsed();
+    stop_all(&all).await;
+    drop(dirs);
+    Churn {
+        acknowledged: acknowledged.iter().map(|s| s.len()).sum(),
+        failed,
+        restarts,
+        converge,
+    }
+}
