@@ -1,0 +1,82 @@
+//! The feed post body (public): a post lives in the mailbox derived from its
+//! author's key and the feed name, so only the author can fill it.
+
+use super::fields::{link, text};
+use super::{
+    BodyRules, Content, FormatError, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, SyntaxError, syntax,
+};
+use crate::codec::{Reader, Writer};
+use crate::identity::PublicKey;
+use crate::record::{Header, Kind, MailboxId};
+
+const FEED_DOMAIN: &[u8] = b"pigeonhole/feed/v1";
+
+/// The mailbox of feed `feed_name` by `author`: only the author's posts
+/// belong there.
+pub fn feed_mailbox(author: &PublicKey, feed_name: &str) -> MailboxId {
+    let mut name = author.0.to_vec();
+    name.extend_from_slice(feed_name.as_bytes());
+    MailboxId::derive(FEED_DOMAIN, &name)
+}
+
+/// One post of a feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedPost {
+    /// The feed's name; with the sender's key it gives the feed's mailbox.
+    pub feed_name: String,
+    /// The post's title (1–200 characters, one line).
+    pub title: String,
+    /// An http(s) link, if any.
+    pub link: Option<String>,
+    /// The text (0–4000 characters).
+    pub summary: String,
+}
+
+impl BodyRules for FeedPost {
+    const KIND: Kind = Kind::FeedPost;
+
+    fn encode_into(&self, writer: &mut Writer) {
+        writer
+            .str16(&self.feed_name)
+            .str16(&self.title)
+            .opt_str16(self.link.as_deref())
+            .str16(&self.summary);
+    }
+
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, FormatError> {
+        let feed_name = text("feed_name", reader.str16("feed_name")?, 1, 64, false)?;
+        let title = text("title", reader.str16("title")?, 1, MAX_TITLE_CHARS, false)?;
+        let link = reader
+            .opt_str16("link")?
+            .map(|value| link("link", value))
+            .transpose()?;
+        let summary = text(
+            "summary",
+            reader.str16("summary")?,
+            0,
+            MAX_SUMMARY_CHARS,
+            true,
+        )?;
+        Ok(Self {
+            feed_name,
+            title,
+            link,
+            summary,
+        })
+    }
+
+    fn check_syntax(&self, header: &Header) -> Result<(), SyntaxError> {
+        syntax(
+            header.mailbox == feed_mailbox(&header.sender, &self.feed_name),
+            "a post lives in its author's feed mailbox",
+        )?;
+        syntax(
+            !self.summary.is_empty() || self.link.is_some(),
+            "a post has a summary or a link",
+        )
+    }
+
+    fn into_content(self) -> Content {
+        Content::FeedPost(self)
+    }
+}
