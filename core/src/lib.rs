@@ -24,6 +24,7 @@ pub mod buddy;
 pub mod clock;
 pub mod codec;
 pub mod contact;
+pub mod feed;
 pub mod identity;
 pub mod mailbox;
 pub mod record;

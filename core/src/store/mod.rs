@@ -13,6 +13,8 @@
 //! shaped for a libp2p Kademlia record store to sit on.
 
 pub mod buddies;
+pub mod feeds;
+pub mod notices;
 pub mod outbox;
 pub mod schema;
 pub mod usage;

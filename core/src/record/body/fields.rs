@@ -3,6 +3,7 @@
 //! a field means the same thing in every kind that carries it.
 
 use super::{FormatError, MAX_DISPLAY_NAME_CHARS, MAX_LINK_BYTES, MAX_MESSAGE_CHARS};
+use crate::codec::{DecodeError, Reader, Writer};
 
 pub(super) fn text(
     field: &'static str,
@@ -79,4 +80,45 @@ pub fn check_directory_name(name: &str) -> Result<(), FormatError> {
             "3 to 32 of a-z 0-9 . _ -, starting with a letter or digit",
         ))
     }
+}
+
+/// Reads an option tag: `false` for 0 (absent), `true` for 1 (present).
+pub(super) fn option_tag(
+    reader: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<bool, FormatError> {
+    match reader.u8(field)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        tag => Err(DecodeError::BadOptionTag { field, tag }.into()),
+    }
+}
+
+/// Writes an option tag and, when present, the value with `write`.
+pub(super) fn write_option<T>(
+    writer: &mut Writer,
+    value: Option<&T>,
+    write: impl FnOnce(&mut Writer, &T),
+) {
+    match value {
+        None => {
+            writer.u8(0);
+        }
+        Some(value) => {
+            writer.u8(1);
+            write(writer, value);
+        }
+    }
+}
+
+/// A 32-byte id field that must not be all zero (ids name real things).
+pub(super) fn nonzero_id(
+    reader: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<[u8; 32], FormatError> {
+    let id: [u8; 32] = reader.array(field)?;
+    if id == [0; 32] {
+        return Err(FormatError::new(field, "all zero"));
+    }
+    Ok(id)
 }

@@ -13,8 +13,10 @@
 
 mod buddy_request;
 mod buddy_response;
+mod content_chunk;
 mod directory;
 mod doc_notice;
+mod editor_list;
 mod feed_post;
 mod fields;
 mod tombstone;
@@ -24,9 +26,14 @@ use crate::record::{Header, Kind, RecordError};
 
 pub use buddy_request::{BuddyRequest, ContactField, ContactFieldKind};
 pub use buddy_response::{BuddyResponse, Decision};
+pub use content_chunk::{
+    ContentChunk, MAX_CHUNK_DATA, MAX_CHUNKS, MAX_CONTENT_BYTES, chunk_link, content_hash,
+    content_mailbox,
+};
 pub use directory::{DirectoryEntry, directory_mailbox};
-pub use doc_notice::{DocNotice, doc_mailbox};
-pub use feed_post::{FeedPost, feed_mailbox};
+pub use doc_notice::{DocNotice, MAX_INLINE_BYTES, doc_mailbox};
+pub use editor_list::{EditorList, MAX_DOC_NAME_CHARS, MAX_EDITORS, check_doc_name, open_grant};
+pub use feed_post::{FeedPost, MAX_FEED_NAME_CHARS, check_feed_name, feed_mailbox};
 pub use fields::{check_directory_name, check_display_name, check_message};
 pub use tombstone::Tombstone;
 
@@ -112,6 +119,10 @@ pub enum Content {
     KeyDirectory(DirectoryEntry),
     /// A deletion marker.
     Tombstone(Tombstone),
+    /// A document owner's list of editors.
+    EditorList(EditorList),
+    /// One chunk of a large document version.
+    ContentChunk(ContentChunk),
 }
 
 /// One kind's body: how it is encoded, its format and its syntax.
@@ -153,6 +164,8 @@ pub(crate) fn check_carried(header: &Header, body: &[u8]) -> Result<Content, Rec
         Kind::DocNotice => parse::<DocNotice>(header, body),
         Kind::KeyDirectory => parse::<DirectoryEntry>(header, body),
         Kind::Tombstone => parse::<Tombstone>(header, body),
+        Kind::EditorList => parse::<EditorList>(header, body),
+        Kind::ContentChunk => parse::<ContentChunk>(header, body),
     }
 }
 
