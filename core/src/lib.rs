@@ -27,6 +27,7 @@ pub mod contact;
 pub mod feed;
 pub mod identity;
 pub mod mailbox;
+pub mod notice;
 pub mod record;
 pub mod seal;
 pub mod slot_rule;

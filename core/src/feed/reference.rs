@@ -108,7 +108,17 @@ impl FeedRef {
                 character,
             });
         }
-        if !matches!(upper.len() % 8, 0 | 2 | 4 | 5 | 7) {
+        // The first 56 characters are exactly 35 bytes: version, key and
+        // name length, so version and length are known before the rest.
+        let head = upper
+            .get(..56)
+            .and_then(|head| data_encoding::BASE32_NOPAD.decode(head.as_bytes()).ok())
+            .ok_or(FeedRefError::Length)?;
+        if head[0] != FEED_REF_VERSION {
+            return Err(FeedRefError::Version(head[0]));
+        }
+        let total = 1 + 32 + 1 + usize::from(head[33]) + 4;
+        if upper.len() != (total * 8).div_ceil(5) {
             return Err(FeedRefError::Length);
         }
         // Non-canonical trailing bits are covered by no checksum byte: a
@@ -116,13 +126,6 @@ impl FeedRef {
         let bytes = data_encoding::BASE32_NOPAD
             .decode(upper.as_bytes())
             .map_err(|_| FeedRefError::Checksum)?;
-        let name_len = usize::from(*bytes.get(33).ok_or(FeedRefError::Length)?);
-        if bytes.len() != 1 + 32 + 1 + name_len + 4 {
-            return Err(FeedRefError::Length);
-        }
-        if bytes[0] != FEED_REF_VERSION {
-            return Err(FeedRefError::Version(bytes[0]));
-        }
         let (payload, sum) = bytes.split_at(bytes.len() - 4);
         if checksum(payload) != sum {
             return Err(FeedRefError::Checksum);

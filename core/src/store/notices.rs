@@ -1,7 +1,8 @@
 //! Tables of the document-notice layer: documents this user owns (version
 //! and editor-list counters), documents watched (the cursor is the highest
 //! version delivered, plus the rejected count and the newest editor list
-//! seen) and the notices delivered.
+//! seen) and the notices delivered (rejected ones under version 0, so they
+//! are counted once).
 
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -117,6 +118,20 @@ impl Store {
             )
             .optional()?
             .is_some())
+    }
+
+    /// How many notices of `version` were delivered for the document.
+    pub fn delivered_at_version(
+        &self,
+        mailbox: &MailboxId,
+        version: u64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = self.conn().query_row(
+            "SELECT count(*) FROM doc_notices WHERE mailbox = ?1 AND version = ?2",
+            params![mailbox.0, version as i64],
+            |row| row.get(0),
+        )?;
+        Ok(count as u64)
     }
 
     /// Saves delivered notices and moves the watch forward, atomically.

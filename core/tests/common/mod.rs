@@ -218,4 +218,6 @@ pub fn config() -> MailboxConfig {
     MailboxConfig::default()
 }
 pub mod buddy_cases;
+pub mod feed_cases;
 pub mod mailbox_cases;
+pub mod notice_cases;
