@@ -36,15 +36,14 @@ notice_cases!(three_nodes().await);
 async fn the_facade_has_feeds_notices_and_one_event_stream() {
     support::init_tracing();
     let clock = common::clock();
-    let config = |bootstrap: Vec<pigeonhole_sdk::Multiaddr>| {
-        let mut config = Config::default();
-        config.peer = pigeonhole_sdk::PeerConfig {
+    let config = |bootstrap: Vec<pigeonhole_sdk::Multiaddr>| Config {
+        peer: pigeonhole_sdk::PeerConfig {
             clock: clock.clone(),
             bootstrap_peers: bootstrap,
             ..pigeonhole_sdk::PeerConfig::loopback()
-        };
-        config.sync_interval = None;
-        config
+        },
+        sync_interval: None,
+        ..Config::default()
     };
     let author = Node::start(config(vec![])).await.unwrap();
     let reader = Node::start(config(author.peer().listen_addrs()))
