@@ -14,6 +14,8 @@
 //!   [`record::Validator`] every peer runs;
 //! * [`slot_rule`] — who may write an occupied slot;
 //! * [`mailbox`] — publish / fetch / delete over a small [`mailbox::Dht`] trait;
+//! * [`buddy`], [`feed`], [`notice`] — the three uses of the mailbox: buddy
+//!   requests, feeds (with RSS 2.0 out) and owned document-update notices;
 //! * [`store`] — SQLite persistence of the identity and held records.
 //!
 //! The byte-level protocol is written down in `docs/PROTOCOL.md`.

@@ -150,3 +150,83 @@ fn data_encoding_base32(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// The editor rule and the inline-content rule, at the validator every
+/// storing peer and reader runs.
+#[test]
+fn editor_grants_and_inline_content_are_checked_by_the_validator() {
+    use pigeonhole::record::ErrorKind;
+    use pigeonhole::record::body::{DocNotice, content_hash, doc_mailbox};
+
+    let (owner, ann, mallory) = (identity(10), identity(12), identity(66));
+    let mailbox = doc_mailbox(&owner.public_key(), "minutes");
+    let header_for = |who: &pigeonhole::identity::Identity, kind, created_at: u64, seq| Header {
+        kind,
+        mailbox,
+        instance: InstanceId {
+            bucket: InstanceId::bucket_of(NOW + DAY),
+            seq,
+        },
+        sender: who.public_key(),
+        created_at,
+        expires_at: NOW + DAY,
+    };
+    let list = |who: &pigeonhole::identity::Identity, created_at, expires_at| {
+        let header = Header {
+            mailbox: doc_mailbox(&who.public_key(), "minutes"),
+            expires_at,
+            ..header_for(who, Kind::EditorList, created_at, 0)
+        };
+        header.sign(who, &sample_editor_list(vec![ann.public_key()]).encode())
+    };
+    let check = |who: &pigeonhole::identity::Identity, notice: &DocNotice| {
+        let header = header_for(who, Kind::DocNotice, NOW, 1);
+        validator()
+            .validate(&header.dht_key(), &header.sign(who, &notice.encode()), NOW)
+            .map(drop)
+            .map_err(|error| error.kind())
+    };
+    let with_grant = |grant: Vec<u8>| DocNotice {
+        editor_grant: Some(grant),
+        ..sample_notice(owner.public_key())
+    };
+    let good = list(&owner, NOW - 10, NOW + DAY);
+    assert_eq!(check(&ann, &with_grant(good.clone())), Ok(()));
+    assert_eq!(check(&owner, &sample_notice(owner.public_key())), Ok(()));
+    // Not named, no grant, a grant of another "owner", a grant made after
+    // the notice, an owner carrying a grant: all refused.
+    assert_eq!(
+        check(&mallory, &with_grant(good.clone())),
+        Err(ErrorKind::Syntax)
+    );
+    assert_eq!(
+        check(&ann, &sample_notice(owner.public_key())),
+        Err(ErrorKind::Syntax)
+    );
+    assert_eq!(
+        check(&ann, &with_grant(list(&mallory, NOW - 10, NOW + DAY))),
+        Err(ErrorKind::Syntax)
+    );
+    assert_eq!(
+        check(&ann, &with_grant(list(&owner, NOW + 5, NOW + DAY))),
+        Err(ErrorKind::Syntax)
+    );
+    assert_eq!(
+        check(&owner, &with_grant(good.clone())),
+        Err(ErrorKind::Syntax)
+    );
+    let mut tampered = good;
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_eq!(check(&ann, &with_grant(tampered)), Err(ErrorKind::Syntax));
+    // Inline content must match the announced size and hash.
+    let inline = |data: &[u8], size| DocNotice {
+        content_hash: content_hash(b"hello"),
+        size,
+        inline: Some(data.to_vec()),
+        ..sample_notice(owner.public_key())
+    };
+    assert_eq!(check(&owner, &inline(b"hello", 5)), Ok(()));
+    assert_eq!(check(&owner, &inline(b"hellO", 5)), Err(ErrorKind::Syntax));
+    assert_eq!(check(&owner, &inline(b"hello", 6)), Err(ErrorKind::Syntax));
+}

@@ -19,6 +19,7 @@ use pigeonhole::feed::{FeedBook, FeedConfig};
 use pigeonhole::mailbox::{Dht, DhtError, ListCursor, ListPage, Mailbox, MailboxConfig};
 use pigeonhole::record::{DhtKey, MailboxId, Validator};
 use pigeonhole::store::Store;
+use pigeonhole_node::Limits;
 use pigeonhole_sdk::{Config, Node, Peer, PeerConfig};
 
 const NODES: usize = 5;
@@ -59,6 +60,12 @@ async fn node(ip: &str, bootstrap: Vec<pigeonhole_sdk::Multiaddr>) -> Node {
     let config = Config {
         peer: PeerConfig {
             bootstrap_peers: bootstrap,
+            // The default allows 256 live records per sender and mailbox,
+            // fewer than the 1,000-post feed measured here.
+            limits: Limits {
+                max_records_per_sender_per_mailbox: 2048,
+                ..Limits::default()
+            },
             ..PeerConfig::on_ip(ip)
         },
         sync_interval: None,
