@@ -32,6 +32,9 @@ fn fixture() -> Fixture {
         title: "Benchmark".into(),
         link: None,
         summary: String::new(),
+        number: 1,
+        published_at: None,
+        replaces: None,
     };
     post.summary = "x".repeat(512 - 156 - post.encode().len());
     let expires_at = NOW + 86_400;

@@ -83,6 +83,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             title: title.into(),
             link: None,
             summary: summary.into(),
+            number: 1,
+            published_at: None,
+            replaces: None,
         }
         .encode();
         let draft = Draft {

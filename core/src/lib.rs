@@ -15,6 +15,8 @@
 //! * [`slot_rule`] — who may write an occupied slot (single-value DHTs);
 //! * [`set_rule`] — keep-both: what a storing peer keeps per slot;
 //! * [`mailbox`] — publish / fetch / delete over a small [`mailbox::Dht`] trait;
+//! * [`buddy`], [`feed`], [`notice`] — the three uses of the mailbox: buddy
+//!   requests, feeds (with RSS 2.0 out) and owned document-update notices;
 //! * [`store`] — SQLite persistence of the identity and held records.
 //!
 //! The byte-level protocol is written down in `docs/PROTOCOL.md`.
@@ -25,8 +27,10 @@ pub mod buddy;
 pub mod clock;
 pub mod codec;
 pub mod contact;
+pub mod feed;
 pub mod identity;
 pub mod mailbox;
+pub mod notice;
 pub mod record;
 pub mod seal;
 pub mod set_rule;

@@ -43,7 +43,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         Just(Mutation::OversizeBody),
         any::<u8>().prop_map(Mutation::TrailingBytes),
         (1usize..64).prop_map(Mutation::Truncated),
-        (7u8..=255).prop_map(Mutation::UnknownKind),
+        (9u8..=255).prop_map(Mutation::UnknownKind),
         Just(Mutation::BadFormat),
         Just(Mutation::BadSyntax),
     ]

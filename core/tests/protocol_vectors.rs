@@ -11,9 +11,10 @@ use common::*;
 use pigeonhole::contact::{ContactCode, InboxToken};
 use pigeonhole::identity::Identity;
 use pigeonhole::record::body::{
-    BodyRules, DirectoryEntry, FeedPost, Tombstone, directory_mailbox, doc_mailbox, feed_mailbox,
+    BodyRules, DirectoryEntry, DocNotice, FeedPost, Tombstone, content_hash, content_mailbox,
+    directory_mailbox, doc_mailbox, feed_mailbox,
 };
-use pigeonhole::record::{DhtKey, Header, InstanceId, Kind};
+use pigeonhole::record::{DhtKey, Header, InstanceId, Kind, MailboxId};
 use pigeonhole::seal::{SealContext, open, seal_with};
 
 fn computed() -> Vec<(&'static str, String)> {
@@ -26,11 +27,15 @@ fn computed() -> Vec<(&'static str, String)> {
     };
 
     let bob = Identity::from_secret_bytes([0x02; 32]);
+    let docs = doc_vectors(&alice, &bob, instance);
     let post = FeedPost {
         feed_name: "news".into(),
         title: "Hello".into(),
         link: None,
         summary: "First post".into(),
+        number: 1,
+        published_at: None,
+        replaces: None,
     };
     let post_header = Header {
         kind: Kind::FeedPost,
@@ -115,7 +120,22 @@ fn computed() -> Vec<(&'static str, String)> {
             hex::encode(directory_mailbox("alice").0),
         ),
         ("directory.entry_body", hex::encode(entry.encode())),
-        ("doc.mailbox_of_05", hex::encode(doc_mailbox(&[5; 32]).0)),
+        (
+            "feed_ref.bob_news",
+            pigeonhole::feed::FeedRef::new(bob.public_key(), "news")
+                .expect("valid name")
+                .to_string(),
+        ),
+        ("doc.bob_minutes_mailbox", hex::encode(docs.mailbox.0)),
+        ("editor_list.record", hex::encode(&docs.list_bytes)),
+        ("doc_notice.body", hex::encode(&docs.notice_body)),
+        ("doc_notice.record", hex::encode(&docs.notice_bytes)),
+        ("content_chunk.body", hex::encode(sample_chunk().encode())),
+        ("content_chunk.link", hex::encode(sample_chunk().link())),
+        (
+            "content_chunk.mailbox",
+            hex::encode(content_mailbox(&sample_chunk().content_hash).0),
+        ),
         (
             "buddy_request.plaintext",
             hex::encode(sample_request().encode()),
@@ -125,6 +145,56 @@ fn computed() -> Vec<(&'static str, String)> {
             hex::encode(sample_response().encode()),
         ),
     ]
+}
+
+/// Bob owns "minutes" and names Alice as editor; Alice publishes version 2
+/// ("hello" inline) carrying Bob's list.
+struct DocVectors {
+    mailbox: MailboxId,
+    list_bytes: Vec<u8>,
+    notice_body: Vec<u8>,
+    notice_bytes: Vec<u8>,
+}
+
+fn doc_vectors(alice: &Identity, bob: &Identity, instance: InstanceId) -> DocVectors {
+    let mailbox = doc_mailbox(&bob.public_key(), "minutes");
+    let list_header = Header {
+        kind: Kind::EditorList,
+        mailbox,
+        instance,
+        sender: bob.public_key(),
+        created_at: NOW,
+        expires_at: NOW + 7 * DAY,
+    };
+    let list_bytes = list_header.sign(bob, &sample_editor_list(vec![alice.public_key()]).encode());
+    let notice = DocNotice {
+        version: 2,
+        content_hash: content_hash(b"hello"),
+        size: 5,
+        inline: Some(b"hello".to_vec()),
+        editor_grant: Some(list_bytes.clone()),
+        ..sample_notice(bob.public_key())
+    };
+    let notice_header = Header {
+        kind: Kind::DocNotice,
+        sender: alice.public_key(),
+        created_at: NOW + 60,
+        instance: InstanceId { seq: 1, ..instance },
+        ..list_header
+    };
+    let notice_body = notice.encode();
+    let notice_bytes = notice_header.sign(alice, &notice_body);
+    for (header, bytes) in [(list_header, &list_bytes), (notice_header, &notice_bytes)] {
+        validator()
+            .validate(&header.dht_key(), bytes, NOW + 60)
+            .expect("vector record is valid");
+    }
+    DocVectors {
+        mailbox,
+        list_bytes,
+        notice_body,
+        notice_bytes,
+    }
 }
 
 fn documented() -> BTreeMap<String, String> {

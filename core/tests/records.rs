@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use pigeonhole::identity::PublicKey;
 use pigeonhole::record::body::{BodyRules, Content, FeedPost};
 use pigeonhole::record::{ErrorKind, Kind, MAX_BODY_BYTES, Policy, Validator};
 
@@ -28,7 +29,15 @@ fn every_kind_round_trips() {
                 }
             }
             (Kind::FeedPost, Content::FeedPost(post)) => assert_eq!(post, &sample_post()),
-            (Kind::DocNotice, Content::DocNotice(notice)) => assert_eq!(notice, &sample_notice()),
+            (Kind::DocNotice, Content::DocNotice(notice)) => {
+                assert_eq!(notice, &sample_notice(record.header.sender))
+            }
+            (Kind::EditorList, Content::EditorList(list)) => {
+                assert_eq!(list, &sample_editor_list(vec![PublicKey([7; 32])]))
+            }
+            (Kind::ContentChunk, Content::ContentChunk(chunk)) => {
+                assert_eq!(chunk, &sample_chunk())
+            }
             (Kind::KeyDirectory, Content::KeyDirectory(entry)) => {
                 assert_eq!(entry, &sample_entry())
             }

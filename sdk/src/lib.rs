@@ -10,12 +10,16 @@
 
 #![deny(missing_docs)]
 
+mod events;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pigeonhole::buddy::{BuddyBook, BuddyConfig, BuddyError, BuddyEvent, SyncReport};
+use pigeonhole::feed::{FeedBook, FeedConfig};
 use pigeonhole::mailbox::{Mailbox, MailboxConfig};
+use pigeonhole::notice::{NoticeBoard, NoticeConfig};
 use pigeonhole::record::Validator;
 use pigeonhole::store::{Store, StoreError};
 use pigeonhole_node::node::DB_FILE;
@@ -23,6 +27,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+pub use events::Event;
 pub use pigeonhole_node::{
     Multiaddr, Node as Peer, NodeConfig as PeerConfig, NodeError as PeerError,
 };
@@ -37,6 +42,10 @@ pub struct Config {
     pub buddy: BuddyConfig,
     /// Slot search and scan tuning of the mailbox.
     pub mailbox: MailboxConfig,
+    /// Post lifetime of the feed layer.
+    pub feed: FeedConfig,
+    /// Notice and editor-list lifetimes of the document layer.
+    pub notice: NoticeConfig,
     /// How often the inbox is synced in the background; `None` syncs only
     /// when the app calls [`Node::sync_now`].
     pub sync_interval: Option<Duration>,
@@ -48,6 +57,8 @@ impl Default for Config {
             peer: PeerConfig::default(),
             buddy: BuddyConfig::default(),
             mailbox: MailboxConfig::default(),
+            feed: FeedConfig::default(),
+            notice: NoticeConfig::default(),
             sync_interval: Some(Duration::from_secs(30)),
         }
     }
@@ -74,6 +85,12 @@ pub enum SdkError {
     /// A buddy operation failed.
     #[error(transparent)]
     Buddy(#[from] BuddyError),
+    /// A feed operation failed.
+    #[error(transparent)]
+    Feed(#[from] pigeonhole::feed::FeedError),
+    /// A document-notice operation failed.
+    #[error(transparent)]
+    Notice(#[from] pigeonhole::notice::NoticeError),
 }
 
 struct Background {
@@ -85,6 +102,9 @@ struct Background {
 pub struct Node {
     peer: Peer,
     book: Arc<BuddyBook<Peer>>,
+    feeds: Arc<FeedBook<Peer>>,
+    notices: Arc<NoticeBoard<Peer>>,
+    events: events::Merged,
     background: Mutex<Option<Background>>,
 }
 
@@ -101,20 +121,47 @@ impl Node {
             Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), clock.clone())?,
             None => Store::open_in_memory(validator.clone(), clock.clone())?,
         };
-        let mailbox = Mailbox::new(peer.clone(), validator, clock.clone(), config.mailbox);
+        let store = Arc::new(store);
+        let mailbox = || {
+            Mailbox::new(
+                peer.clone(),
+                validator.clone(),
+                clock.clone(),
+                config.mailbox.clone(),
+            )
+        };
         let book = Arc::new(BuddyBook::new(
-            Arc::new(store),
-            mailbox,
-            clock,
+            store.clone(),
+            mailbox(),
+            clock.clone(),
             config.buddy,
         )?);
-        let background = config
-            .sync_interval
-            .map(|interval| spawn_sync(book.clone(), interval));
+        let feeds = Arc::new(FeedBook::new(
+            store.clone(),
+            mailbox(),
+            clock.clone(),
+            config.feed,
+        )?);
+        let notices = Arc::new(NoticeBoard::new(store, mailbox(), config.notice)?);
+        let events =
+            events::Merged::start(book.subscribe(), feeds.subscribe(), notices.subscribe());
+        let background = config.sync_interval.map(|interval| {
+            spawn_sync(
+                Layers {
+                    book: book.clone(),
+                    feeds: feeds.clone(),
+                    notices: notices.clone(),
+                },
+                interval,
+            )
+        });
         info!(key = %book.public_key(), peer = %peer.peer_id(), "pigeonhole node started");
         Ok(Node {
             peer,
             book,
+            feeds,
+            notices,
+            events,
             background: Mutex::new(background),
         })
     }
@@ -128,6 +175,21 @@ impl Node {
     /// blocking, the directory.
     pub fn buddies(&self) -> &BuddyBook<Peer> {
         &self.book
+    }
+
+    /// Feeds: post, edit, delete, follow, fetch new posts, RSS out.
+    pub fn feeds(&self) -> &FeedBook<Peer> {
+        &self.feeds
+    }
+
+    /// Document notices: editors, notify, watch, fetch updates, content.
+    pub fn notices(&self) -> &NoticeBoard<Peer> {
+        &self.notices
+    }
+
+    /// Every event of every layer (buddy, feed, document) on one stream.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.sender.subscribe()
     }
 
     /// Syncs the inbox now (an app that just woke up calls this).
@@ -152,12 +214,20 @@ impl Node {
             let _ = background.stop.send(());
             let _ = background.task.await;
         }
+        self.events.stop();
         self.peer.stop().await;
         info!("pigeonhole node stopped");
     }
 }
 
-fn spawn_sync(book: Arc<BuddyBook<Peer>>, interval: Duration) -> Background {
+/// The layers the background sync keeps fresh.
+struct Layers {
+    book: Arc<BuddyBook<Peer>>,
+    feeds: Arc<FeedBook<Peer>>,
+    notices: Arc<NoticeBoard<Peer>>,
+}
+
+fn spawn_sync(layers: Layers, interval: Duration) -> Background {
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
         // Ticks every `interval` from the start of one sync to the next
@@ -170,8 +240,20 @@ fn spawn_sync(book: Arc<BuddyBook<Peer>>, interval: Duration) -> Background {
                 _ = &mut stopped => break,
                 _ = ticks.tick() => {
                     // Failures are reported to subscribers as SyncFailed.
-                    if let Ok(report) = book.sync_now().await {
+                    if let Ok(report) = layers.book.sync_now().await {
                         debug!(?report, "background sync");
+                    }
+                    // Followed feeds and watched documents: their events
+                    // carry the news; failures wait for the next tick.
+                    for (feed, update) in layers.feeds.fetch_all_followed().await {
+                        if let Err(error) = update {
+                            debug!(feed = %feed.name, %error, "feed fetch failed");
+                        }
+                    }
+                    for (doc, updates) in layers.notices.fetch_all_watched().await {
+                        if let Err(error) = updates {
+                            debug!(doc = %doc.name, %error, "document fetch failed");
+                        }
                     }
                 }
             }

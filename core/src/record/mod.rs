@@ -57,17 +57,23 @@ pub enum Kind {
     KeyDirectory = 5,
     /// Marks a slot's earlier record as deleted by its sender.
     Tombstone = 6,
+    /// A document owner's list of editors; public body.
+    EditorList = 7,
+    /// One chunk of a document version too large for its notice; public body.
+    ContentChunk = 8,
 }
 
 impl Kind {
     /// Every kind, in wire order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::BuddyRequest,
         Kind::BuddyResponse,
         Kind::FeedPost,
         Kind::DocNotice,
         Kind::KeyDirectory,
         Kind::Tombstone,
+        Kind::EditorList,
+        Kind::ContentChunk,
     ];
 
     /// The kind with wire value `value`, if any.
@@ -90,6 +96,8 @@ impl Kind {
             Kind::DocNotice => "doc-notice",
             Kind::KeyDirectory => "key-directory",
             Kind::Tombstone => "tombstone",
+            Kind::EditorList => "editor-list",
+            Kind::ContentChunk => "content-chunk",
         }
     }
 }

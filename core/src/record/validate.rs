@@ -32,8 +32,17 @@ impl Default for Policy {
             max_record_bytes: MAX_RECORD_BYTES,
             clock_skew_secs: 300,
             // buddy-request, buddy-response, feed-post, doc-notice,
-            // key-directory, tombstone
-            max_lifetime_secs: [14 * DAY, 14 * DAY, 30 * DAY, 7 * DAY, 30 * DAY, 30 * DAY],
+            // key-directory, tombstone, editor-list, content-chunk
+            max_lifetime_secs: [
+                14 * DAY,
+                14 * DAY,
+                30 * DAY,
+                7 * DAY,
+                30 * DAY,
+                30 * DAY,
+                30 * DAY,
+                7 * DAY,
+            ],
         }
     }
 }

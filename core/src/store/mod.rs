@@ -15,7 +15,9 @@
 //! protocol to sit on.
 
 pub mod buddies;
+pub mod feeds;
 pub mod held;
+pub mod notices;
 pub mod outbox;
 pub mod schema;
 

@@ -100,6 +100,9 @@ mod tests {
                 title: "t".into(),
                 link: None,
                 summary: "s".into(),
+                number: 1,
+                published_at: None,
+                replaces: None,
             }
             .encode()
         };

@@ -114,6 +114,61 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX held_set_by_key ON held_set (key, record_id);
     CREATE INDEX held_set_by_expiry ON held_set (expires_at);
     CREATE INDEX held_set_by_sender ON held_set (mailbox, sender);",
+    // 5: feeds and document notices (issue 9): feeds this user posts to,
+    // feeds followed with their read cursor, the local copy of posts;
+    // documents owned, watched (cursor, newest editor list) and notices.
+    "CREATE TABLE feed_own (
+        name TEXT PRIMARY KEY,
+        last_number INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE feed_follows (
+        mailbox BLOB PRIMARY KEY CHECK (length(mailbox) = 32),
+        author BLOB NOT NULL,
+        name TEXT NOT NULL,
+        cursor_instance INTEGER,
+        cursor_record BLOB,
+        last_number INTEGER NOT NULL DEFAULT 0,
+        missed INTEGER NOT NULL DEFAULT 0,
+        followed_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE feed_posts (
+        record_id BLOB PRIMARY KEY CHECK (length(record_id) = 32),
+        mailbox BLOB NOT NULL,
+        instance INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        root_id BLOB NOT NULL,
+        replaced INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        title TEXT NOT NULL,
+        link TEXT,
+        summary TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX feed_posts_by_mailbox ON feed_posts (mailbox, instance, record_id);
+    CREATE TABLE doc_own (
+        name TEXT PRIMARY KEY,
+        last_version INTEGER NOT NULL,
+        list_version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE doc_watches (
+        mailbox BLOB PRIMARY KEY CHECK (length(mailbox) = 32),
+        owner BLOB NOT NULL,
+        name TEXT NOT NULL,
+        last_version INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        editor_list BLOB,
+        watched_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE doc_notices (
+        record_id BLOB PRIMARY KEY CHECK (length(record_id) = 32),
+        mailbox BLOB NOT NULL,
+        version INTEGER NOT NULL,
+        record BLOB NOT NULL,
+        received_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX doc_notices_by_version ON doc_notices (mailbox, version);",
 ];
 
 /// The version whose step creates `held_set` and copies `held_records` into it.

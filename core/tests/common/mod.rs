@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use pigeonhole::clock::ManualClock;
 use pigeonhole::contact::{ContactCode, InboxToken};
-use pigeonhole::identity::Identity;
+use pigeonhole::identity::{Identity, PublicKey};
 use pigeonhole::mailbox::{Draft, MailboxConfig, MemoryDht};
 use pigeonhole::record::body::{
-    BodyRules, BuddyRequest, BuddyResponse, ContactField, ContactFieldKind, Decision,
-    DirectoryEntry, DocNotice, FeedPost, MIN_SEALED_BYTES, SEALED_SCHEME_V1, Tombstone,
-    directory_mailbox, doc_mailbox, feed_mailbox,
+    BodyRules, BuddyRequest, BuddyResponse, ContactField, ContactFieldKind, ContentChunk, Decision,
+    DirectoryEntry, DocNotice, EditorList, FeedPost, MIN_SEALED_BYTES, SEALED_SCHEME_V1, Tombstone,
+    content_hash, content_mailbox, directory_mailbox, doc_mailbox, feed_mailbox,
 };
 use pigeonhole::record::{DhtKey, Header, InstanceId, Kind, MailboxId, Policy, Validator};
 
@@ -77,15 +77,47 @@ pub fn sample_post() -> FeedPost {
         title: "Hello".into(),
         link: Some("https://example.org/1".into()),
         summary: "First post".into(),
+        number: 1,
+        published_at: None,
+        replaces: None,
     }
 }
 
-pub fn sample_notice() -> DocNotice {
+/// A notice by the document's owner `owner` for "minutes", version 3,
+/// announcing (not carrying) 1200 bytes of content.
+pub fn sample_notice(owner: PublicKey) -> DocNotice {
     DocNotice {
-        doc_id: [5; 32],
+        owner,
+        doc_name: "minutes".into(),
         version: 3,
-        title: "Minutes".into(),
-        change: "Added agenda item 4".into(),
+        content_hash: [9; 32],
+        size: 1200,
+        change_summary: "Added agenda item 4".into(),
+        inline: None,
+        chain_head: None,
+        chunks: 0,
+        editor_grant: None,
+    }
+}
+
+/// An editor list of "minutes" naming `editors`.
+pub fn sample_editor_list(editors: Vec<PublicKey>) -> EditorList {
+    EditorList {
+        doc_name: "minutes".into(),
+        list_version: 1,
+        editors,
+    }
+}
+
+/// The only chunk of the 5-byte content "hello".
+pub fn sample_chunk() -> ContentChunk {
+    let data = b"hello".to_vec();
+    ContentChunk {
+        content_hash: content_hash(&data),
+        index: 0,
+        count: 1,
+        data,
+        next: [0; 32],
     }
 }
 
@@ -121,7 +153,18 @@ impl Spec {
         let (mailbox, body) = match kind {
             Kind::BuddyRequest | Kind::BuddyResponse => (inbox_of(200), sealed_blob(120)),
             Kind::FeedPost => (feed_mailbox(&sender, "news"), sample_post().encode()),
-            Kind::DocNotice => (doc_mailbox(&[5; 32]), sample_notice().encode()),
+            Kind::DocNotice => (
+                doc_mailbox(&sender, "minutes"),
+                sample_notice(sender).encode(),
+            ),
+            Kind::EditorList => (
+                doc_mailbox(&sender, "minutes"),
+                sample_editor_list(vec![PublicKey([7; 32])]).encode(),
+            ),
+            Kind::ContentChunk => (
+                content_mailbox(&sample_chunk().content_hash),
+                sample_chunk().encode(),
+            ),
             Kind::KeyDirectory => (directory_mailbox("alice"), sample_entry().encode()),
             Kind::Tombstone => (inbox_of(200), Tombstone { replaced: [3; 32] }.encode()),
         };
@@ -175,4 +218,6 @@ pub fn config() -> MailboxConfig {
     MailboxConfig::default()
 }
 pub mod buddy_cases;
+pub mod feed_cases;
 pub mod mailbox_cases;
+pub mod notice_cases;
