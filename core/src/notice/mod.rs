@@ -270,8 +270,9 @@ impl<D: Dht> NoticeBoard<D> {
             .max_lifetime(Kind::DocNotice)
             .max(policy.max_lifetime(Kind::EditorList));
         let fetched = self.mailbox.fetch_within(mailbox, longest).await?;
+        let fetched_invalid = fetched.stats.rejected;
         let mut updates = DocUpdates {
-            rejected: u64::from(fetched.stats.rejected),
+            rejected: u64::from(fetched_invalid),
             ..DocUpdates::default()
         };
         let newest = editors::newest_list(&watch, &fetched.records);
@@ -328,7 +329,9 @@ impl<D: Dht> NoticeBoard<D> {
             });
             watch.last_version = watch.last_version.max(version);
         }
-        watch.rejected += updates.rejected;
+        // Invalid values have no id to remember and are met again by every
+        // fetch; only revoked editors' notices (remembered) add up here.
+        watch.rejected += updates.rejected - u64::from(fetched_invalid);
         watch.editor_list = newest.map(|(bytes, _, _)| bytes);
         self.store.record_delivery(&watch, &delivered)?;
         self.emit(doc, &updates);

@@ -83,8 +83,10 @@ pub struct DocUpdates {
     pub gaps: Vec<(u64, u64)>,
     /// Versions with more than one notice.
     pub conflicts: Vec<Conflict>,
-    /// Notices rejected as from non-editors (revoked editors, or values
-    /// that failed validation) in this fetch.
+    /// Notices rejected as from non-editors in this fetch: notices of
+    /// removed editors (each counted once) plus values in the document's
+    /// slots that failed validation (met again by every fetch while the
+    /// peers serve them).
     pub rejected: u64,
 }
 
