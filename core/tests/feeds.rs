@@ -230,3 +230,86 @@ fn editor_grants_and_inline_content_are_checked_by_the_validator() {
     assert_eq!(check(&owner, &inline(b"hellO", 5)), Err(ErrorKind::Syntax));
     assert_eq!(check(&owner, &inline(b"hello", 6)), Err(ErrorKind::Syntax));
 }
+
+/// The watch cursor lives in SQLite: after a restart nothing is delivered
+/// again; behind a peer that checks nothing, a non-editor's notice reaches
+/// the reader, which rejects and counts it.
+#[tokio::test]
+async fn notice_cursor_survives_restart_and_readers_reject_non_editors() {
+    use pigeonhole::mailbox::Mailbox;
+    use pigeonhole::notice::{NoticeBoard, NoticeConfig, UpdateContent};
+    use pigeonhole::record::body::DocNotice;
+    use pigeonhole::store::Store;
+
+    let clock = clock();
+    let net = BuddyNet {
+        clients: vec![Arc::new(RawDht::default()) as Client],
+        clock: clock.clone(),
+    };
+    let owner = common::notice_cases::notice_user(&net, 0, 10);
+    let doc = owner.own_doc("minutes").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("watcher.db");
+    let watcher = || {
+        let store = Store::open(&db, validator(), clock.clone()).unwrap();
+        let mailbox = Mailbox::new(net.clients[0].clone(), validator(), clock.clone(), config());
+        NoticeBoard::new(Arc::new(store), mailbox, NoticeConfig::default()).unwrap()
+    };
+    let announce = |n: u8| UpdateContent::Announce {
+        content_hash: [n; 32],
+        size: 1,
+    };
+    for version in 1..=2 {
+        owner
+            .notify_update(&doc, version, "", announce(1))
+            .await
+            .unwrap();
+    }
+    {
+        let first = watcher();
+        first.watch(&doc).unwrap();
+        assert_eq!(first.fetch_updates(&doc).await.unwrap().notices.len(), 2);
+    }
+    // Mallory's notice, no grant, straight into a slot of the document.
+    let mallory = identity(66);
+    let now = clock.now();
+    let header = Header {
+        kind: Kind::DocNotice,
+        mailbox: doc.mailbox(),
+        instance: InstanceId {
+            bucket: InstanceId::bucket_of(now + DAY),
+            seq: 5,
+        },
+        sender: mallory.public_key(),
+        created_at: now,
+        expires_at: now + DAY,
+    };
+    let forged = DocNotice {
+        version: 3,
+        ..sample_notice(doc.owner)
+    };
+    net.clients[0]
+        .put(header.dht_key(), header.sign(&mallory, &forged.encode()))
+        .await
+        .unwrap();
+    clock.advance(5);
+    owner.notify_update(&doc, 3, "", announce(3)).await.unwrap();
+
+    let again = watcher();
+    let updates = again.fetch_updates(&doc).await.unwrap();
+    assert_eq!(
+        updates
+            .notices
+            .iter()
+            .map(|n| n.body.version)
+            .collect::<Vec<_>>(),
+        [3],
+        "nothing twice after a restart"
+    );
+    assert_eq!(updates.notices[0].sender, doc.owner);
+    assert_eq!(
+        updates.rejected, 1,
+        "the reader's validator refused Mallory"
+    );
+    assert!(updates.conflicts.is_empty());
+}

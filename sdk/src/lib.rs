@@ -1,6 +1,7 @@
 //! The one object an app holds: [`Node`] — a Pigeonhole DHT peer on the local
-//! network plus the buddy layer on top of it, a background sync, and an
-//! event stream. The bindings (Kotlin, Swift) and the CLI wrap this.
+//! network plus the buddy, feed and document-notice layers on top of it, a
+//! background sync, and one event stream ([`Event`]). The bindings (Kotlin,
+//! Swift) and the CLI wrap this.
 //!
 //! Why a crate of its own: `pigeonhole` (core) has the rules and algorithms
 //! and no networking; `pigeonhole-node` is the libp2p peer and knows nothing

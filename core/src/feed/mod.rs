@@ -14,14 +14,17 @@
 //! * `reference` — the shareable feed reference text;
 //! * `rss` — RSS 2.0 out.
 
+mod model;
 mod reference;
 mod rss;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use tracing::{debug, info};
 
+pub use model::{FeedEvent, FeedUpdate, Following, Post};
 pub use reference::{FEED_REF_PREFIX, FEED_REF_VERSION, FeedRef, FeedRefError};
 pub use rss::rfc2822;
 
@@ -80,79 +83,6 @@ impl From<FormatError> for FeedError {
     fn from(error: FormatError) -> Self {
         FeedError::InvalidInput(RecordError::Format(error))
     }
-}
-
-/// A post as apps show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Post {
-    /// This version's record id.
-    pub id: [u8; 32],
-    /// The stable id: the record id of the post's first version.
-    pub guid: [u8; 32],
-    /// The feed.
-    pub feed: FeedRef,
-    /// The author's number for this version.
-    pub number: u64,
-    /// Title.
-    pub title: String,
-    /// Link.
-    pub link: Option<String>,
-    /// Summary.
-    pub summary: String,
-    /// The author's publication date, else the signing time (unix seconds).
-    pub published_at: u64,
-    /// When this version was signed.
-    pub created_at: u64,
-    /// The record id of the version this one replaces, for an edit.
-    pub replaces: Option<[u8; 32]>,
-}
-
-/// What one [`FeedBook::fetch_new`] delivered.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FeedUpdate {
-    /// New posts and edits, in order.
-    pub posts: Vec<Post>,
-    /// Ids of posts the author deleted (that this follower had).
-    pub deleted: Vec<[u8; 32]>,
-    /// Posts that expired before this follower read them.
-    pub missed: u64,
-    /// Values in the feed's slots that failed validation (a post signed by
-    /// another key, a forged record) and were dropped.
-    pub rejected: u32,
-}
-
-/// A followed feed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Following {
-    /// The feed.
-    pub feed: FeedRef,
-    /// The highest post number delivered.
-    pub last_number: u64,
-    /// Posts missed so far, in total.
-    pub missed: u64,
-}
-
-/// Something apps show or react to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FeedEvent {
-    /// A new post.
-    Posted(Post),
-    /// A post was edited: `post.replaces` names the version replaced.
-    Edited(Post),
-    /// A post was deleted by its author.
-    Deleted {
-        /// The feed.
-        feed: FeedRef,
-        /// The deleted version's id.
-        post_id: [u8; 32],
-    },
-    /// Posts expired before this follower read them.
-    Missed {
-        /// The feed.
-        feed: FeedRef,
-        /// How many.
-        count: u64,
-    },
 }
 
 /// The feed layer of one user over one DHT and one store.
@@ -307,32 +237,39 @@ impl<D: Dht> FeedBook<D> {
             ..FeedUpdate::default()
         };
         let mut events = Vec::new();
-        // Deletions: the tombstone sits in its post's slot, so it is at or
-        // before the cursor when the post was delivered.
+        // The author's tombstones, by the id of the post each deletes. A
+        // tombstone sits in its post's slot: for a post already delivered it
+        // is at or before the cursor, which is why all are fetched.
+        let mut tombstones: HashMap<[u8; 32], InstanceId> = fetched
+            .tombstones
+            .iter()
+            .filter(|tombstone| tombstone.header.sender == feed.author)
+            .filter_map(|tombstone| match &tombstone.content {
+                Content::Tombstone(stone) => Some((stone.replaced, tombstone.header.instance)),
+                _ => None,
+            })
+            .collect();
+        let fetched_ids: HashSet<[u8; 32]> = fetched.records.iter().map(Record::id).collect();
+        // Posts deleted before this follower saw them, whose record is gone
+        // (a single-value DHT replaced it by its tombstone): their numbers
+        // are not "missed".
         let mut unseen_deleted: Vec<InstanceId> = Vec::new();
-        for tombstone in &fetched.tombstones {
-            let Content::Tombstone(stone) = &tombstone.content else {
-                continue;
-            };
-            if tombstone.header.sender != feed.author {
-                continue;
-            }
-            if self.store.mark_post_deleted(&stone.replaced)? {
-                update.deleted.push(stone.replaced);
-                events.push(FeedEvent::Deleted {
-                    feed: feed.clone(),
-                    post_id: stone.replaced,
-                });
-            } else if self.store.has_post(&stone.replaced)?.is_none()
-                && is_after(tombstone, follow.cursor)
+        for (id, instance) in &tombstones {
+            if !fetched_ids.contains(id)
+                && self.store.has_post(id)?.is_none()
+                && follow
+                    .cursor
+                    .is_none_or(|cursor| *instance > cursor.instance)
             {
-                unseen_deleted.push(tombstone.header.instance);
+                unseen_deleted.push(*instance);
             }
         }
         unseen_deleted.sort();
 
         let (mut cursor, mut last_number) = (follow.cursor, follow.last_number);
         let mut deleted_unseen = unseen_deleted.into_iter().peekable();
+        let mut rows: Vec<(PostRow, Option<[u8; 32]>)> = Vec::new();
+        let mut roots: HashMap<[u8; 32], [u8; 32]> = HashMap::new();
         for record in &fetched.records {
             let id = record.id();
             let Content::FeedPost(body) = &record.content else {
@@ -342,11 +279,6 @@ impl<D: Dht> FeedBook<D> {
                 instance: record.header.instance,
                 record_id: id,
             });
-            if let Some(row) = self.store.has_post(&id)? {
-                // Saved before a crash, cursor not yet moved: not again.
-                last_number = last_number.max(row.number);
-                continue;
-            }
             let mut deleted_before = 0;
             while deleted_unseen
                 .next_if(|at| *at < record.header.instance)
@@ -357,16 +289,55 @@ impl<D: Dht> FeedBook<D> {
             let gap = body.number.saturating_sub(last_number + 1);
             update.missed += gap.saturating_sub(deleted_before);
             last_number = last_number.max(body.number);
-            let post = self.save(feed, record, body)?;
+            if tombstones.remove(&id).is_some() {
+                // Deleted before it was read (both kept by the peers).
+                continue;
+            }
+            if self.store.has_post(&id)?.is_some() {
+                // Already in the local copy (the author following itself).
+                continue;
+            }
+            let root_id = match &body.replaces {
+                Some(old) => match roots.get(old) {
+                    Some(root) => *root,
+                    None => self.store.has_post(old)?.map_or(*old, |row| row.root_id),
+                },
+                None => id,
+            };
+            roots.insert(id, root_id);
+            let row = post_row(record, body, root_id);
+            let mut post = post_from_row(feed, row.clone());
+            post.replaces = body.replaces;
             events.push(if post.replaces.is_some() {
                 FeedEvent::Edited(post.clone())
             } else {
                 FeedEvent::Posted(post.clone())
             });
             update.posts.push(post);
+            rows.push((row, body.replaces));
         }
-        self.store
-            .advance_follow(&mailbox, cursor, last_number, follow.missed + update.missed)?;
+        for id in tombstones.keys() {
+            if self.store.has_post(id)?.is_some_and(|row| !row.deleted) {
+                update.deleted.push(*id);
+                events.push(FeedEvent::Deleted {
+                    feed: feed.clone(),
+                    post_id: *id,
+                });
+            }
+        }
+        update.deleted.sort();
+        // One transaction: the posts, the deletions and the cursor, so a
+        // crash delivers all of them again or none.
+        self.store.deliver_posts(
+            &FollowRow {
+                cursor,
+                last_number,
+                missed: follow.missed + update.missed,
+                ..follow
+            },
+            &rows,
+            &update.deleted,
+        )?;
         if update.missed > 0 {
             events.push(FeedEvent::Missed {
                 feed: feed.clone(),
@@ -466,21 +437,7 @@ impl<D: Dht> FeedBook<D> {
             Some(old) => self.store.has_post(old)?.map_or(*old, |row| row.root_id),
             None => id,
         };
-        let row = PostRow {
-            record_id: id,
-            mailbox: record.header.mailbox,
-            instance: record.header.instance,
-            number: body.number,
-            root_id,
-            replaced: false,
-            deleted: false,
-            title: body.title.clone(),
-            link: body.link.clone(),
-            summary: body.summary.clone(),
-            published_at: body.published_at.unwrap_or(record.header.created_at),
-            created_at: record.header.created_at,
-            record: record.bytes().to_vec(),
-        };
+        let row = post_row(record, body, root_id);
         self.store.save_post(&row, body.replaces.as_ref())?;
         let mut post = post_from_row(feed, row);
         post.replaces = body.replaces;
@@ -517,6 +474,24 @@ fn header_key(bytes: &[u8]) -> crate::record::DhtKey {
     crate::record::decode(bytes)
         .map(|decoded| decoded.header.dht_key())
         .unwrap_or(crate::record::DhtKey([0; 32]))
+}
+
+fn post_row(record: &Record, body: &FeedPost, root_id: [u8; 32]) -> PostRow {
+    PostRow {
+        record_id: record.id(),
+        mailbox: record.header.mailbox,
+        instance: record.header.instance,
+        number: body.number,
+        root_id,
+        replaced: false,
+        deleted: false,
+        title: body.title.clone(),
+        link: body.link.clone(),
+        summary: body.summary.clone(),
+        published_at: body.published_at.unwrap_or(record.header.created_at),
+        created_at: record.header.created_at,
+        record: record.bytes().to_vec(),
+    }
 }
 
 fn post_from_row(feed: &FeedRef, row: PostRow) -> Post {

@@ -11,6 +11,8 @@
 //! 256 KiB travels as a verified chain of chunk records (`content`).
 
 pub mod content;
+mod editors;
+mod model;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,15 +21,14 @@ use tokio::sync::broadcast;
 use tracing::{debug, info};
 
 pub use content::ContentError;
+pub use model::{Conflict, DocRef, DocUpdates, Notice, NoticeEvent, UpdateContent};
 
 use crate::identity::{Identity, PublicKey};
 use crate::mailbox::{Dht, Draft, Mailbox, MailboxError};
 use crate::record::body::{
-    BodyRules, DocNotice, EditorList, FormatError, MAX_INLINE_BYTES, check_doc_name, content_hash,
-    content_mailbox, doc_mailbox, open_grant,
+    BodyRules, DocNotice, EditorList, FormatError, MAX_INLINE_BYTES, content_hash, content_mailbox,
 };
-use crate::record::{Content, Header, Kind, MailboxId, Record, RecordError, Validator};
-use crate::store::notices::WatchRow;
+use crate::record::{Content, Kind, Record, RecordError, Validator};
 use crate::store::{Store, StoreError};
 
 /// Lifetimes of the notice layer.
@@ -79,118 +80,6 @@ impl From<FormatError> for NoticeError {
     fn from(error: FormatError) -> Self {
         NoticeError::InvalidInput(RecordError::Format(error))
     }
-}
-
-/// A document: its owner and its name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DocRef {
-    /// The owner's key.
-    pub owner: PublicKey,
-    /// The document's name (1–64 characters, one line).
-    pub name: String,
-}
-
-impl DocRef {
-    /// Document `name` of `owner`; the name must be valid.
-    pub fn new(owner: PublicKey, name: &str) -> Result<Self, NoticeError> {
-        check_doc_name(name)?;
-        Ok(Self {
-            owner,
-            name: name.to_owned(),
-        })
-    }
-
-    /// The document's mailbox.
-    pub fn mailbox(&self) -> MailboxId {
-        doc_mailbox(&self.owner, &self.name)
-    }
-}
-
-/// What a notice says about the new version's content.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UpdateContent {
-    /// Announce only: the content is fetched some other way.
-    Announce {
-        /// SHA-256 of the content.
-        content_hash: [u8; 32],
-        /// Its size in bytes.
-        size: u64,
-    },
-    /// Carry the content: inline up to 4 KiB, else as a chain (≤ 256 KiB).
-    Carry(Vec<u8>),
-}
-
-/// A delivered notice.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notice {
-    /// The record id.
-    pub id: [u8; 32],
-    /// The document.
-    pub doc: DocRef,
-    /// Who published it (the owner or an editor).
-    pub sender: PublicKey,
-    /// When it was signed.
-    pub created_at: u64,
-    /// The checked body.
-    pub body: DocNotice,
-    /// Arrived after later versions were delivered (not a conflict: no
-    /// other notice of its version was delivered).
-    pub late: bool,
-}
-
-/// Two or more different notices for one version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
-    /// The version.
-    pub version: u64,
-    /// The notice ids, lowest first; the first is the one delivered.
-    pub notice_ids: Vec<[u8; 32]>,
-    /// Who sent them, in the same order.
-    pub senders: Vec<PublicKey>,
-}
-
-/// What one [`NoticeBoard::fetch_updates`] found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DocUpdates {
-    /// New notices, in version order.
-    pub notices: Vec<Notice>,
-    /// Versions skipped: each `(first, last)` missing range.
-    pub gaps: Vec<(u64, u64)>,
-    /// Versions with more than one notice.
-    pub conflicts: Vec<Conflict>,
-    /// Notices rejected as from non-editors (revoked editors, or values
-    /// that failed validation) in this fetch.
-    pub rejected: u64,
-}
-
-/// Something apps show or react to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NoticeEvent {
-    /// A new version of a watched document.
-    Updated(Box<Notice>),
-    /// Versions `from..=to` were never seen.
-    Gap {
-        /// The document.
-        doc: DocRef,
-        /// First missing version.
-        from: u64,
-        /// Last missing version.
-        to: u64,
-    },
-    /// Two or more notices for one version.
-    Conflict {
-        /// The document.
-        doc: DocRef,
-        /// What conflicts.
-        conflict: Conflict,
-    },
-    /// Notices from non-editors were rejected.
-    Rejected {
-        /// The document.
-        doc: DocRef,
-        /// How many.
-        count: u64,
-    },
 }
 
 /// The notice layer of one user over one DHT and one store.
@@ -381,11 +270,12 @@ impl<D: Dht> NoticeBoard<D> {
             .max_lifetime(Kind::DocNotice)
             .max(policy.max_lifetime(Kind::EditorList));
         let fetched = self.mailbox.fetch_within(mailbox, longest).await?;
+        let fetched_invalid = fetched.stats.rejected;
         let mut updates = DocUpdates {
-            rejected: u64::from(fetched.stats.rejected),
+            rejected: u64::from(fetched_invalid),
             ..DocUpdates::default()
         };
-        let newest = self.newest_list(&watch, &fetched.records);
+        let newest = editors::newest_list(&watch, &fetched.records);
         let mut rejected_ids = Vec::new();
         let mut by_version: BTreeMap<u64, Vec<(Record, DocNotice)>> = BTreeMap::new();
         for record in fetched.records {
@@ -395,7 +285,7 @@ impl<D: Dht> NoticeBoard<D> {
             if self.store.has_notice(&record.id())? {
                 continue;
             }
-            if !still_editor(&record, &notice, newest.as_ref()) {
+            if !editors::still_editor(&record, &notice, newest.as_ref()) {
                 // Remembered under version 0 so it is counted once.
                 updates.rejected += 1;
                 rejected_ids.push((record.id(), 0, record.bytes().to_vec()));
@@ -439,7 +329,9 @@ impl<D: Dht> NoticeBoard<D> {
             });
             watch.last_version = watch.last_version.max(version);
         }
-        watch.rejected += updates.rejected;
+        // Invalid values have no id to remember and are met again by every
+        // fetch; only revoked editors' notices (remembered) add up here.
+        watch.rejected += updates.rejected - u64::from(fetched_invalid);
         watch.editor_list = newest.map(|(bytes, _, _)| bytes);
         self.store.record_delivery(&watch, &delivered)?;
         self.emit(doc, &updates);
@@ -499,33 +391,6 @@ impl<D: Dht> NoticeBoard<D> {
             .ok_or(NoticeError::NotEditor)
     }
 
-    /// The newest editor list known: stored, in the mailbox, or carried by
-    /// a notice's grant. `(bytes, header, list)`.
-    fn newest_list(
-        &self,
-        watch: &WatchRow,
-        records: &[Record],
-    ) -> Option<(Vec<u8>, Header, EditorList)> {
-        let stored = watch.editor_list.iter().cloned();
-        let listed = records
-            .iter()
-            .filter(|record| record.header.kind == Kind::EditorList)
-            .map(|record| record.bytes().to_vec());
-        let granted = records.iter().filter_map(|record| match &record.content {
-            Content::DocNotice(notice) => notice.editor_grant.clone(),
-            _ => None,
-        });
-        stored
-            .chain(listed)
-            .chain(granted)
-            .filter_map(|bytes| {
-                let (header, list) = open_grant(&bytes).ok()?;
-                (header.sender == watch.owner && header.mailbox == watch.mailbox)
-                    .then_some((bytes, header, list))
-            })
-            .max_by_key(|(_, header, list)| (list.list_version, header.created_at))
-    }
-
     fn emit(&self, doc: &DocRef, updates: &DocUpdates) {
         let mut events = Vec::new();
         for &(from, to) in &updates.gaps {
@@ -557,31 +422,6 @@ impl<D: Dht> NoticeBoard<D> {
             let _ = self.events.send(event);
         }
     }
-}
-
-/// A notice from an editor counts only if the newest editor list known
-/// still names its sender, or its own grant is that recent, or it was made
-/// before that list (an editor removed later keeps its earlier notices).
-fn still_editor(
-    record: &Record,
-    notice: &DocNotice,
-    newest: Option<&(Vec<u8>, Header, EditorList)>,
-) -> bool {
-    let sender = record.header.sender;
-    if sender == notice.owner {
-        return true;
-    }
-    let Some((_, newest_header, newest_list)) = newest else {
-        return true;
-    };
-    let grant_version = notice
-        .editor_grant
-        .as_deref()
-        .and_then(|bytes| open_grant(bytes).ok())
-        .map_or(0, |(_, list)| list.list_version);
-    newest_list.names(&sender)
-        || grant_version >= newest_list.list_version
-        || record.header.created_at < newest_header.created_at
 }
 
 fn conflict(version: u64, group: &[(Record, DocNotice)]) -> Conflict {

@@ -188,33 +188,44 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let inserted = tx.execute(
-            &format!(
-                "INSERT OR IGNORE INTO feed_posts ({POST_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ),
-            params![
-                post.record_id,
-                post.mailbox.0,
-                post.instance.to_u64() as i64,
-                post.number as i64,
-                post.root_id,
-                post.title,
-                post.link,
-                post.summary,
-                post.published_at as i64,
-                post.created_at as i64,
-                post.record
-            ],
-        )? == 1;
-        if let (true, Some(old)) = (inserted, replaces) {
-            tx.execute(
-                "UPDATE feed_posts SET replaced = 1 WHERE record_id = ?1",
-                params![old],
-            )?;
-        }
+        let inserted = insert_post(&tx, post, replaces)?;
         tx.commit()?;
         Ok(inserted)
+    }
+
+    /// One fetch of a followed feed, atomically: saves `posts` (each with
+    /// the id it replaces), marks `deleted`, and stores the follow's new
+    /// cursor and counters.
+    pub fn deliver_posts(
+        &self,
+        follow: &FollowRow,
+        posts: &[(PostRow, Option<[u8; 32]>)],
+        deleted: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (post, replaces) in posts {
+            insert_post(&tx, post, replaces.as_ref())?;
+        }
+        for id in deleted {
+            tx.execute(
+                "UPDATE feed_posts SET deleted = 1 WHERE record_id = ?1",
+                params![id],
+            )?;
+        }
+        tx.execute(
+            "UPDATE feed_follows SET cursor_instance = ?2, cursor_record = ?3,
+             last_number = ?4, missed = ?5 WHERE mailbox = ?1",
+            params![
+                follow.mailbox.0,
+                follow.cursor.map(|c| c.instance.to_u64() as i64),
+                follow.cursor.map(|c| c.record_id.to_vec()),
+                follow.last_number as i64,
+                follow.missed as i64
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Marks a post deleted; true if it was there and not yet deleted.
@@ -223,29 +234,6 @@ impl Store {
             "UPDATE feed_posts SET deleted = 1 WHERE record_id = ?1 AND deleted = 0",
             params![record_id],
         )? == 1)
-    }
-
-    /// Moves a followed feed's cursor and counters (one transaction with
-    /// nothing else: called after the posts it covers are saved).
-    pub fn advance_follow(
-        &self,
-        mailbox: &MailboxId,
-        cursor: Option<ListCursor>,
-        last_number: u64,
-        missed: u64,
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE feed_follows SET cursor_instance = ?2, cursor_record = ?3,
-             last_number = ?4, missed = ?5 WHERE mailbox = ?1",
-            params![
-                mailbox.0,
-                cursor.map(|c| c.instance.to_u64() as i64),
-                cursor.map(|c| c.record_id.to_vec()),
-                last_number as i64,
-                missed as i64
-            ],
-        )?;
-        Ok(())
     }
 
     /// The current posts of a feed in the local copy (no replaced or deleted
@@ -266,6 +254,39 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
+}
+
+fn insert_post(
+    tx: &rusqlite::Transaction<'_>,
+    post: &PostRow,
+    replaces: Option<&[u8; 32]>,
+) -> Result<bool, StoreError> {
+    let inserted = tx.execute(
+        &format!(
+            "INSERT OR IGNORE INTO feed_posts ({POST_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            post.record_id,
+            post.mailbox.0,
+            post.instance.to_u64() as i64,
+            post.number as i64,
+            post.root_id,
+            post.title,
+            post.link,
+            post.summary,
+            post.published_at as i64,
+            post.created_at as i64,
+            post.record
+        ],
+    )? == 1;
+    if let (true, Some(old)) = (inserted, replaces) {
+        tx.execute(
+            "UPDATE feed_posts SET replaced = 1 WHERE record_id = ?1",
+            params![old],
+        )?;
+    }
+    Ok(inserted)
 }
 
 fn follow_row(row: &Row<'_>) -> rusqlite::Result<FollowRow> {

@@ -22,7 +22,8 @@ pub struct WatchRow {
     pub name: String,
     /// The highest version delivered (0: none yet).
     pub last_version: u64,
-    /// Notices rejected as from non-editors so far.
+    /// Notices of removed editors rejected so far (values failing
+    /// validation are reported per fetch, not added up).
     pub rejected: u64,
     /// The newest editor-list record seen, as signed.
     pub editor_list: Option<Vec<u8>>,
