@@ -171,8 +171,10 @@ impl<D: Dht> Mailbox<D> {
 
     /// Reserves `slot` unless another publish of this process holds it.
     pub(super) fn try_claim(&self, slot: Slot) -> Option<SlotClaim<'_>> {
-        let mut claimed = self.claimed.lock().expect("poisoned");
-        claimed.insert(slot).then_some(SlotClaim {
+        // Not `then_some`: a claim built eagerly would be dropped (and its
+        // slot released) while the lock is held.
+        let fresh = self.claimed.lock().expect("poisoned").insert(slot);
+        fresh.then(|| SlotClaim {
             claimed: &self.claimed,
             slot,
         })
