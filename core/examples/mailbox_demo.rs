@@ -63,9 +63,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let pending = mailbox.fetch_all(inbox).await?;
     println!(
-        "Bob fetches his inbox: {} records, {} DHT gets in {} rounds",
+        "Bob fetches his inbox: {} records, {} DHT requests in {} rounds",
         pending.records.len(),
-        pending.stats.gets,
+        pending.stats.requests,
         pending.stats.rounds
     );
 

@@ -295,7 +295,7 @@ pub async fn only_the_sender_writes_its_slot(clients: &[Client], clock: &Arc<Man
 }
 
 /// Concurrent publishes of one identity in one process never take the
-/// same slot (the slot rule would let the newer overwrite the older).
+/// same slot (one would find it taken and have to search again).
 pub async fn one_sender_publishing_concurrently_loses_nothing(
     clients: &[Client],
     clock: &Arc<ManualClock>,
