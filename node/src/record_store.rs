@@ -47,13 +47,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The error a writer sees: a slot held by another sender's record is
+    /// The error a writer sees: a slot held by another record (any
+    /// sender's, see [`pigeonhole::slot_rule::SlotRejection::is_taken`]) is
     /// [`NodeError::SlotTaken`] (another slot may succeed), anything else
     /// [`NodeError::Rejected`].
     pub fn into_node_error(self) -> crate::error::NodeError {
-        use pigeonhole::slot_rule::SlotRejection;
         match self {
-            Refusal::Store(StoreError::SlotTaken(SlotRejection::TakenByOtherSender)) => {
+            Refusal::Store(StoreError::SlotTaken(rejection)) if rejection.is_taken() => {
                 crate::error::NodeError::SlotTaken
             }
             other => crate::error::NodeError::Rejected(other.to_string()),

@@ -75,13 +75,16 @@ impl<D: Dht> Mailbox<D> {
 
     /// The first slot at or after `start` that is free and not being tried
     /// by another publish of this process, scanning windows of `window`
-    /// parallel gets. Reserves it in the claimed set (the caller releases
-    /// it). Returns the slot and the gets spent.
+    /// parallel gets — or, with `skip > 0` (after lost races), the free slot
+    /// `skip` further on within the same window, so fewer than `window` free
+    /// slots are ever passed over. Reserves it in the claimed set (released
+    /// when the claim drops). Returns the claim and the gets spent.
     pub(super) async fn claim_first_free(
         &self,
         mailbox: MailboxId,
         bucket: u32,
         start: u32,
+        skip: u32,
     ) -> Result<(SlotClaim<'_>, u64), MailboxError> {
         let max = self.config.max_seq;
         let window = self.config.window.max(1);
@@ -92,10 +95,14 @@ impl<D: Dht> Mailbox<D> {
             let now = self.clock.now();
             let probes = self.probe_window(mailbox, bucket, from, len, now).await?;
             gets += u64::from(len);
-            for (seq, probe) in (from..).zip(&probes) {
-                if !probe.occupied()
-                    && let Some(claim) = self.try_claim((mailbox, bucket, seq))
-                {
+            let free: Vec<u32> = (from..)
+                .zip(&probes)
+                .filter(|(_, probe)| !probe.occupied())
+                .map(|(seq, _)| seq)
+                .collect();
+            let preferred = free.get((skip as usize).min(free.len().saturating_sub(1)));
+            for &seq in preferred.into_iter().chain(&free) {
+                if let Some(claim) = self.try_claim((mailbox, bucket, seq)) {
                     return Ok((claim, gets));
                 }
             }

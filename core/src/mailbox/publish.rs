@@ -88,21 +88,17 @@ impl<D: Dht> Mailbox<D> {
         let mut lost: Option<u32> = None;
         for attempt in 1..=self.config.max_attempts {
             let next = self.dht.next_seq(mailbox, bucket).await?;
+            // Past our own hint and any slot we just lost.
+            let start = self
+                .hint(mailbox, bucket)
+                .max(lost.map_or(0, |seq| seq.saturating_add(1)));
+            let skip = self.spread_after_losses(attempt);
             let claim = match next {
                 Some(next) => {
-                    // Past the replicas' head, our own hint and any slot we
-                    // just lost.
-                    let start = next
-                        .max(self.hint(mailbox, bucket))
-                        .max(lost.map_or(0, |seq| seq.saturating_add(1)));
+                    let start = next.max(start).saturating_add(skip);
                     self.claim_at_or_after(mailbox, bucket, start)?
                 }
-                None => {
-                    let start = self
-                        .hint(mailbox, bucket)
-                        .max(lost.map_or(0, |seq| seq.saturating_add(1)));
-                    self.claim_first_free(mailbox, bucket, start).await?.0
-                }
+                None => self.claim_first_free(mailbox, bucket, start, skip).await?.0,
             };
             let seq = claim.seq();
             let (key, bytes) = signed(seq);
@@ -147,6 +143,19 @@ impl<D: Dht> Mailbox<D> {
                 Err(error)
             }
         }
+    }
+
+    /// How many free slots to step over after `attempt - 1` lost races: 0 on
+    /// a first try, then a random number below `min(attempt, window - 1)`.
+    /// Writers that all lost to one winner would otherwise race for the same
+    /// next slot again and again; spreading them keeps every run of free
+    /// slots shorter than a reader's window, so nothing becomes unreachable.
+    fn spread_after_losses(&self, attempt: u32) -> u32 {
+        let bound = attempt.min(self.config.window.saturating_sub(1));
+        if attempt <= 1 || bound <= 1 {
+            return 0;
+        }
+        rand::Rng::gen_range(&mut rand::thread_rng(), 0..bound)
     }
 
     /// Reserves the first slot at or after `start` no other publish of this
