@@ -195,3 +195,53 @@ async fn invalid_drafts_fail_with_their_reason() {
     );
     assert_eq!(dht.puts(), 0, "an invalid draft reached the DHT");
 }
+
+/// A listing peer that answers garbage, a record of another mailbox, the
+/// same record over and over and "more" forever: the reader keeps the one
+/// valid record once, drops the rest, and stops when no page makes progress.
+#[tokio::test]
+async fn a_confused_listing_peer_cannot_loop_or_inject() {
+    use async_trait::async_trait;
+    use pigeonhole::mailbox::{Dht, DhtError, ListCursor, ListPage, Mailbox};
+    use pigeonhole::record::{DhtKey, MailboxId};
+
+    struct Confused {
+        page: Vec<Vec<u8>>,
+    }
+
+    #[async_trait]
+    impl Dht for Confused {
+        async fn get(&self, _key: DhtKey) -> Result<Option<Vec<u8>>, DhtError> {
+            Ok(None)
+        }
+        async fn put(&self, _key: DhtKey, _value: Vec<u8>) -> Result<(), DhtError> {
+            Ok(())
+        }
+        async fn list(
+            &self,
+            _mailbox: MailboxId,
+            _after: Option<ListCursor>,
+            _limit: u32,
+        ) -> Result<Option<ListPage>, DhtError> {
+            Ok(Some(ListPage {
+                records: self.page.clone(),
+                more: true,
+            }))
+        }
+    }
+
+    let clock = clock();
+    let ours = Spec::new(Kind::FeedPost, identity(1), DAY, 0);
+    let mut foreign = Spec::new(Kind::FeedPost, identity(2), DAY, 1);
+    foreign.header.mailbox = inbox_of(9);
+    let dht = Arc::new(Confused {
+        page: vec![vec![1, 2, 3], foreign.bytes(), ours.bytes(), ours.bytes()],
+    });
+    let mailbox = Mailbox::new(dht, validator(), clock.clone(), config());
+    let fetched = mailbox.fetch_all(ours.header.mailbox).await.unwrap();
+    let ids: Vec<_> = fetched.records.iter().map(|r| r.bytes().to_vec()).collect();
+    assert_eq!(ids, vec![ours.bytes()]);
+    assert!(fetched.stats.rejected >= 2, "{:?}", fetched.stats);
+    assert!(fetched.stats.lists <= 2, "{:?}", fetched.stats);
+    assert!(!fetched.stats.truncated);
+}
