@@ -19,7 +19,9 @@
 //!   takes the *first* free slot at or after its hint, found by windows of
 //!   parallel gets exactly like a reader scans, so every record it places is
 //!   reachable by a reader that stops after `window` misses — whatever
-//!   pattern a hostile sender occupied before. Expired records stay served
+//!   pattern a hostile sender occupied before. (After a lost race it may
+//!   step over a few free slots, always fewer than `window`, so concurrent
+//!   writers stop racing for one slot.) Expired records stay served
 //!   as occupancy markers until their bucket's day is over, so an expired
 //!   prefix does not end a scan either.
 //!

@@ -7,7 +7,9 @@
 //! reads its put back, because a plain DHT may acknowledge a put it did not
 //! judge. Either way, only `Taken` moves a publish on; any other refusal
 //! (quota, clock skew, invalid, unreachable) ends it with that error, so a
-//! publish never leaves its record in a slot no reader reaches.
+//! publish never leaves its record in a slot no reader reaches. Writers that
+//! lost a race step over a random few free slots (fewer than a reader's
+//! window) so that ten of them do not race for the same next slot forever.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
