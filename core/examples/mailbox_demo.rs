@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pigeonhole::clock::{Clock, SystemClock};
 use pigeonhole::contact::ContactCode;
 use pigeonhole::identity::Identity;
-use pigeonhole::mailbox::{Draft, Mailbox, MailboxConfig, MemoryDht};
+use pigeonhole::mailbox::{Dht, Draft, Mailbox, MailboxConfig, MemoryDht};
 use pigeonhole::record::body::{BodyRules, Content, FeedPost, SEALED_SCHEME_V1, feed_mailbox};
 use pigeonhole::record::{Kind, Validator};
 use pigeonhole::store::Store;
@@ -63,10 +63,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let pending = mailbox.fetch_all(inbox).await?;
     println!(
-        "Bob fetches his inbox: {} records, {} DHT gets in {} rounds",
+        "Bob fetches his inbox: {} records, {} DHT requests in {} rounds",
         pending.records.len(),
-        pending.stats.gets,
+        pending.stats.requests,
         pending.stats.rounds
+    );
+
+    // Peers that keep a mailbox together answer listing reads (protocol v2):
+    // the same inbox costs one request there.
+    let listing = Mailbox::new(
+        Arc::new(MemoryDht::with_listing(validator.clone(), clock.clone())),
+        validator.clone(),
+        clock.clone(),
+        MailboxConfig::default(),
+    );
+    for record in &pending.records {
+        listing
+            .dht()
+            .put(record.dht_key(), record.bytes().to_vec())
+            .await?;
+    }
+    let listed = listing.fetch_all(inbox).await?;
+    println!(
+        "the same inbox on a listing DHT: {} records, {} request(s)",
+        listed.records.len(),
+        listed.stats.requests
     );
 
     // Alice runs a feed; she deletes her second post.

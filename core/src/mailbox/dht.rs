@@ -8,8 +8,9 @@
 //! one or two round trips instead of a probe scan. A DHT that cannot answer
 //! them keeps the defaults (`Ok(None)`) and the mailbox falls back to the
 //! probe scan. The in-memory implementation ([`crate::mailbox::MemoryDht`])
-//! is a single-value DHT and runs the fallback; the libp2p node implements
-//! both, so the same test cases run on both paths.
+//! is a single-value DHT running the fallback, or, built with
+//! [`crate::mailbox::MemoryDht::with_listing`], a listing one; the libp2p
+//! node implements both, so the same test cases run on both paths.
 
 use std::sync::Arc;
 
