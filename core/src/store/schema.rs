@@ -92,6 +92,24 @@ pub const MIGRATIONS: &[&str] = &[
         public_key BLOB PRIMARY KEY,
         blocked_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 4 (dur12): the buddy intent log: a request or answer is written here,
+    // committed, and only then put; the row is removed in the transaction
+    // that records the outcome (sent row / answered row). See store::intents.
+    "CREATE TABLE buddy_intents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        what INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        mailbox BLOB NOT NULL CHECK (length(mailbox) = 32),
+        body BLOB NOT NULL,
+        lifetime_secs INTEGER NOT NULL,
+        peer BLOB NOT NULL CHECK (length(peer) = 32),
+        peer_token BLOB NOT NULL CHECK (length(peer_token) = 4),
+        reply_token BLOB,
+        request_id BLOB,
+        request_expires_at INTEGER,
+        peer_name TEXT,
+        queued_at INTEGER NOT NULL
+    );",
 ];
 
 /// Brings `conn` up to the newest schema, one transaction per step.
@@ -105,7 +123,13 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         });
     }
     for (index, step) in MIGRATIONS.iter().enumerate().skip(found) {
-        let tx = conn.transaction()?;
+        // IMMEDIATE, and the version read again under the lock: another
+        // connection opening the same file may have just run this step.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if now > index as i64 {
+            continue;
+        }
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         tx.commit()?;
