@@ -189,7 +189,8 @@ async fn child(dir: &Path, start: u64) {
     let world = World::open(dir);
     let (store, alice) = world.alice();
     // Finishes whatever the last kill interrupted before anything else.
-    alice.sync_now().await.unwrap();
+    let resumed = alice.sync_now().await.unwrap().intents;
+    println!("RESUMED {} {}", resumed.found, resumed.republished);
     let author = alice.public_key();
     for step in start..STEPS {
         let post = FeedPost {
@@ -228,9 +229,10 @@ async fn child(dir: &Path, start: u64) {
                     .unwrap();
                 println!("SENT {r} {}", hex::encode(sent.id));
             }
-            bob.sync_now().await.unwrap();
+            let resumed = bob.sync_now().await.unwrap().intents;
+            println!("RESUMED {} {}", resumed.found, resumed.republished);
             for pending in bob.pending_requests().unwrap() {
-                if r % 2 == 0 {
+                if r.is_multiple_of(2) {
                     bob.accept(&pending.id).await.unwrap();
                 } else {
                     bob.decline(&pending.id).await.unwrap();
@@ -256,6 +258,9 @@ struct Acks {
     answered: Vec<(u64, [u8; 32])>,
     last_step: Option<u64>,
     finished: bool,
+    /// Interrupted sends and answers finished after a restart: found out
+    /// there (cut after the put) and put again (cut before it).
+    resumed: (u32, u32),
 }
 
 fn hex32(text: &str) -> Option<[u8; 32]> {
@@ -271,6 +276,10 @@ impl Acks {
             ["ANSWERED", r, id] => self.answered.extend(r.parse().ok().zip(hex32(id))),
             ["STEP", step] => self.last_step = step.parse().ok().or(self.last_step),
             ["FINISHED"] => self.finished = true,
+            ["RESUMED", found, again] => {
+                self.resumed.0 += found.parse::<u32>().unwrap_or(0);
+                self.resumed.1 += again.parse::<u32>().unwrap_or(0);
+            }
             _ => {} // the test harness's own lines
         }
     }
@@ -392,10 +401,13 @@ fn kill_nine_during_work_loses_nothing_acknowledged() {
     assert!(acks.finished, "the last run completes the work");
     check_acknowledged(dir.path(), &acks);
     eprintln!(
-        "{kills} kills; {} publishes, {} sends, {} answers acknowledged",
+        "{kills} kills; {} publishes, {} sends, {} answers acknowledged; \
+         interrupted intents finished: {} found out, {} put again",
         acks.published.len(),
         acks.sent.len(),
-        acks.answered.len()
+        acks.answered.len(),
+        acks.resumed.0,
+        acks.resumed.1
     );
     check_converged(dir.path());
 }
@@ -421,7 +433,7 @@ fn check_converged(dir: &Path) {
     for r in 0..requests {
         let bob_key = bob_identity(r).public_key();
         let (request_id, status) = &sent[&bob_key.0.to_vec()];
-        let accepted = r % 2 == 0;
+        let accepted = r.is_multiple_of(2);
         assert_eq!(*status, if accepted { 1 } else { 2 }, "Bob {r}'s answer");
         let bob = raw(&dir.join(format!("bob{r}.db")));
         let (decision, bob_intents): (i64, i64) = bob

@@ -7,7 +7,6 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
@@ -37,6 +36,8 @@ enum Fault {
 struct Faulty {
     inner: Arc<MemoryDht>,
     fault: Mutex<Fault>,
+    /// Signalled when a put starts hanging: the moment to "kill" the app.
+    hanging: tokio::sync::Notify,
 }
 
 impl Faulty {
@@ -62,9 +63,13 @@ impl Dht for Faulty {
         let fault = *self.fault.lock().unwrap();
         match fault {
             Fault::None | Fault::FailGets => self.inner.put(key, value).await,
-            Fault::HangBeforePut => std::future::pending().await,
+            Fault::HangBeforePut => {
+                self.hanging.notify_one();
+                std::future::pending().await
+            }
             Fault::HangAfterPut => {
                 self.inner.put(key, value).await?;
+                self.hanging.notify_one();
                 std::future::pending().await
             }
             Fault::FailGetsAfterPut => {
@@ -90,6 +95,7 @@ impl Net {
         let faulty = Arc::new(Faulty {
             inner: memory_dht(&clock),
             fault: Mutex::new(Fault::None),
+            hanging: tokio::sync::Notify::new(),
         });
         Self { clock, faulty }
     }
@@ -120,9 +126,11 @@ fn code(book: &BuddyBook<Client>) -> String {
 
 /// Runs `call` until it hangs in the faulty put, then drops it: what an app
 /// killed at that moment leaves behind.
-async fn cut<F: std::future::Future>(call: F) {
-    let result = tokio::time::timeout(Duration::from_secs(2), call).await;
-    assert!(result.is_err(), "the call was expected to hang in its put");
+async fn cut<F: std::future::Future>(net: &Net, call: F) {
+    tokio::select! {
+        _ = call => panic!("the call was expected to hang in its put"),
+        () = net.faulty.hanging.notified() => {}
+    }
 }
 
 #[tokio::test]
@@ -132,7 +140,7 @@ async fn an_accept_of_a_request_cut_after_its_put_is_recognised() {
     let alice = net.book(&alice_store, "Alice");
     let bob = net.book(&bob_store, "Bob");
     net.faulty.set(Fault::HangAfterPut);
-    cut(alice.send_request(&code(&bob), "hi", vec![])).await;
+    cut(&net, alice.send_request(&code(&bob), "hi", vec![])).await;
     net.faulty.set(Fault::None);
     assert!(alice.sent_requests().unwrap().is_empty(), "no sent row yet");
     assert_eq!(alice_store.intents().unwrap().len(), 1);
@@ -165,7 +173,7 @@ async fn a_request_cut_before_its_put_is_sent_by_the_next_sync() {
     let alice = net.book(&alice_store, "Alice");
     let bob = net.book(&bob_store, "Bob");
     net.faulty.set(Fault::HangBeforePut);
-    cut(alice.send_request(&code(&bob), "hi", vec![])).await;
+    cut(&net, alice.send_request(&code(&bob), "hi", vec![])).await;
     net.faulty.set(Fault::None);
     bob.sync_now().await.unwrap();
     assert!(
@@ -241,7 +249,7 @@ async fn an_answer_cut_after_its_put_is_recorded_by_the_next_sync() {
     bob.sync_now().await.unwrap();
     let id = bob.pending_requests().unwrap()[0].id;
     net.faulty.set(Fault::HangAfterPut);
-    cut(bob.accept(&id)).await;
+    cut(&net, bob.accept(&id)).await;
     net.faulty.set(Fault::None);
     assert!(bob.buddies().unwrap().is_empty(), "not recorded yet");
     drop(bob);

@@ -17,6 +17,7 @@
 //!   found, otherwise forgotten, never put again behind the user's back.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use tracing::{info, warn};
 
@@ -187,11 +188,13 @@ impl<D: Dht> BuddyBook<D> {
         let mut fetched: HashMap<MailboxId, Vec<Record>> = HashMap::new();
         let me = self.identity.public_key();
         for (intent, _claim) in &interrupted {
-            if !fetched.contains_key(&intent.mailbox) {
-                let records = self.fetch_inbox(intent.mailbox).await?.records;
-                fetched.insert(intent.mailbox, records);
-            }
-            let out = fetched[&intent.mailbox].iter().find(|record| {
+            let records = match fetched.entry(intent.mailbox) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => {
+                    entry.insert(self.fetch_inbox(intent.mailbox).await?.records)
+                }
+            };
+            let out = records.iter().find(|record| {
                 record.header.sender == me
                     && record.header.kind == kind_of(intent)
                     && record.body == intent.body
