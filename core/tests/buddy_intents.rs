@@ -252,6 +252,12 @@ async fn an_answer_cut_after_its_put_is_recorded_by_the_next_sync() {
     cut(&net, bob.accept(&id)).await;
     net.faulty.set(Fault::None);
     assert!(bob.buddies().unwrap().is_empty(), "not recorded yet");
+    // Not offered again while the cut answer waits for the sync.
+    assert!(bob.pending_requests().unwrap().is_empty());
+    assert!(matches!(
+        bob.decline(&id).await,
+        Err(pigeonhole::buddy::BuddyError::UnknownRequest)
+    ));
     drop(bob);
 
     let bob = net.book(&bob_store, "Bob");

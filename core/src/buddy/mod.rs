@@ -404,8 +404,14 @@ impl<D: Dht> BuddyBook<D> {
             .into_iter()
             .map(|b| b.public_key)
             .collect();
+        // An answer already on its way (running, or cut by a crash and
+        // finished by the next sync) is not offered for answering again.
+        let being_answered = self.store.answers_in_flight()?;
         let mut pending = Vec::new();
         for row in self.store.pending()? {
+            if being_answered.contains(&row.request_id) {
+                continue;
+            }
             let belongs = row.inbox == inbox
                 && !buddies.contains(&row.sender)
                 && !self.store.is_blocked(&row.sender)?;
@@ -471,6 +477,10 @@ impl<D: Dht> BuddyBook<D> {
         decision: Decision,
         display_name: String,
     ) -> Result<Option<BuddyRow>, BuddyError> {
+        // One answer per request: not while another is on its way.
+        if self.store.answers_in_flight()?.contains(request_id) {
+            return Err(BuddyError::UnknownRequest);
+        }
         let row = self
             .store
             .pending_by_id(request_id)?

@@ -194,6 +194,20 @@ impl Store {
         Ok(rows)
     }
 
+    /// Ids of the requests with an answer intent in flight (being put, or
+    /// cut by a crash and waiting for the sync).
+    pub fn answers_in_flight(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT request_id FROM buddy_intents WHERE state = 0 AND request_id IS NOT NULL",
+        )?;
+        let ids = statement
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))?
+            .filter_map(|id| id.ok()?.try_into().ok())
+            .collect();
+        Ok(ids)
+    }
+
     /// Marks intent `id` as [`IntentState::Uncertain`] (its call failed).
     pub fn mark_intent_uncertain(&self, id: i64) -> Result<(), StoreError> {
         self.conn().execute(
