@@ -27,6 +27,7 @@ use pigeonhole::store::buddies::{SentRow, SentStatus};
 
 const NOW: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;
+const ROUNDS: usize = 10;
 
 type Book = BuddyBook<Arc<MemoryDht>>;
 
@@ -90,11 +91,11 @@ fn per_second(count: usize, elapsed: Duration) -> String {
     format!("{:.0}/s", count as f64 / elapsed.as_secs_f64())
 }
 
-async fn publishes(env: &Env, n: usize) -> Duration {
-    let (store, book) = env.book("publisher.db");
+async fn publishes(user: &(Arc<Store>, Book), batch: std::ops::Range<usize>) -> Duration {
+    let (store, book) = user;
     let identity = store.identity().expect("identity").0;
     let started = Instant::now();
-    for i in 0..n {
+    for i in batch {
         let post = FeedPost {
             feed_name: "news".into(),
             title: format!("post {i}"),
@@ -120,11 +121,11 @@ async fn publishes(env: &Env, n: usize) -> Duration {
 }
 
 /// The steps of `send_request` in the order before the intent log.
-async fn sends_without_log(env: &Env, n: usize) -> Duration {
-    let (store, book) = env.book("baseline.db");
+async fn sends_without_log(user: &(Arc<Store>, Book), batch: std::ops::Range<usize>) -> Duration {
+    let (store, book) = user;
     let (identity, token) = store.identity().expect("identity");
     let started = Instant::now();
-    for i in 0..n {
+    for i in batch {
         let to = code(100_000 + i as u32);
         let request = BuddyRequest {
             display_name: "me".into(),
@@ -168,10 +169,10 @@ async fn sends_without_log(env: &Env, n: usize) -> Duration {
     started.elapsed()
 }
 
-async fn sends_with_log(env: &Env, n: usize) -> Duration {
-    let (_, book) = env.book("sender.db");
+async fn sends_with_log(user: &(Arc<Store>, Book), batch: std::ops::Range<usize>) -> Duration {
+    let (_, book) = user;
     let started = Instant::now();
-    for i in 0..n {
+    for i in batch {
         let to = code(200_000 + i as u32).to_string();
         book.send_request(&to, "hi", vec![]).await.expect("send");
     }
@@ -212,9 +213,26 @@ fn main() {
         .expect("runtime");
     let env = Env::new();
     runtime.block_on(async {
-        let published = publishes(&env, n).await;
-        let before = sends_without_log(&env, n).await;
-        let after = sends_with_log(&env, n).await;
+        // Interleaved batches, the order rotating, so that a loaded machine
+        // or a warming cache weighs on every variant alike.
+        let (publisher, baseline, sender) = (
+            env.book("publisher.db"),
+            env.book("baseline.db"),
+            env.book("sender.db"),
+        );
+        let (mut published, mut before, mut after) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let batch = n.div_ceil(ROUNDS);
+        for round in 0..ROUNDS {
+            let range = round * batch..((round + 1) * batch).min(n);
+            for turn in 0..3 {
+                match (round + turn) % 3 {
+                    0 => published += publishes(&publisher, range.clone()).await,
+                    1 => before += sends_without_log(&baseline, range.clone()).await,
+                    _ => after += sends_with_log(&sender, range.clone()).await,
+                }
+            }
+        }
         println!("durability costs, SQLite file with synchronous=FULL, n = {n}");
         println!("{:<44} {:>12}", "operation", "rate");
         println!(
