@@ -83,8 +83,12 @@ fuzz_target!(|data: &[u8]| {
             if body.len() > MAX_BODY_BYTES {
                 return;
             }
-            let kind = [Kind::FeedPost, Kind::DocNotice, Kind::KeyDirectory, Kind::Tombstone]
-                [usize::from(public - 2)];
+            let kind = [
+                Kind::FeedPost,
+                Kind::DocNotice,
+                Kind::KeyDirectory,
+                Kind::Tombstone,
+            ][usize::from(public - 2)];
             let header = header(kind, &f.identity);
             let bytes = header.sign(&f.identity, body);
             let _ = f.validator.validate(&header.dht_key(), &bytes, NOW);
