@@ -7,7 +7,8 @@
 //! answers. The "network" is a SQLite file too (a first-wins slot store),
 //! so it survives the kills like a DHT survives one phone dying. The child
 //! prints a line after each call that returned Ok. The parent kills it
-//! with SIGKILL at 20 random moments; after each kill it checks every
+//! with SIGKILL at 20 random moments (a random number of steps into a run,
+//! plus up to 20 ms: inside a step, or during the restart's recovery); after each kill it checks every
 //! database (`PRAGMA integrity_check`) and that every acknowledged
 //! publish, sent request and answer is on disk; then it restarts the
 //! child, which resumes where it was. At the end every request is
@@ -333,8 +334,16 @@ fn check_acknowledged(dir: &Path, acks: &Acks) {
     }
 }
 
-/// Runs the child from `start`; kills it after `kill_after` unless it ends.
-fn run_child(dir: &Path, start: u64, kill_after: Option<Duration>, acks: &mut Acks) {
+/// When to kill a run: after it acknowledged `steps` more steps (0: during
+/// its start-up, which finishes the intents the last kill cut), plus
+/// `jitter`, so the kill lands anywhere inside the next step.
+struct KillAt {
+    steps: u64,
+    jitter: Duration,
+}
+
+/// Runs the child from `start` until it ends, or until `kill` says.
+fn run_child(dir: &Path, start: u64, kill: Option<KillAt>, acks: &mut Acks) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "kill_nine_during_work_loses_nothing_acknowledged",
@@ -348,28 +357,41 @@ fn run_child(dir: &Path, start: u64, kill_after: Option<Duration>, acks: &mut Ac
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
     });
-    let deadline = Instant::now() + kill_after.unwrap_or(Duration::from_secs(600));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut steps = 0;
+    let mut killed = false;
     loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            assert!(kill_after.is_some(), "the child did not finish in 10 min");
+        if let Some(at) = &kill
+            && !killed
+            && steps >= at.steps
+        {
+            std::thread::sleep(at.jitter);
             child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            break;
+            killed = true;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => {
+                steps += u64::from(line.starts_with("STEP "));
+                acks.read(&line);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                child.kill().unwrap();
+                panic!("the child made no progress for 10 min");
+            }
+        }
     }
-    for line in reader.join().unwrap() {
-        acks.read(&line);
-    }
+    child.wait().unwrap();
+    reader.join().unwrap();
 }
 
 #[test]
@@ -387,17 +409,27 @@ fn kill_nine_during_work_loses_nothing_acknowledged() {
     let mut acks = Acks::default();
     let mut rng = rand::thread_rng();
     let mut kills = 0;
-    while kills < KILLS && !acks.finished {
+    while kills < KILLS {
         let start = acks.last_step.map_or(0, |step| step + 1);
-        let after = Duration::from_millis(rng.gen_range(100..800));
-        run_child(dir.path(), start, Some(after), &mut acks);
+        // At most 45 steps per run: 20 kills fall inside the 1,000 steps.
+        let mut steps = rng.gen_range(0..=35);
+        if rng.gen_bool(0.5) {
+            // Into a step that sends and answers: the intent log's windows.
+            while (start + steps) % REQUEST_EVERY != REQUEST_EVERY - 1 {
+                steps += 1;
+            }
+        }
+        let at = KillAt {
+            steps,
+            jitter: Duration::from_micros(rng.gen_range(0..20_000)),
+        };
+        run_child(dir.path(), start, Some(at), &mut acks);
+        assert!(!acks.finished, "a kill came after the end of the work");
         kills += 1;
         check_acknowledged(dir.path(), &acks);
     }
     let start = acks.last_step.map_or(0, |step| step + 1);
-    if !acks.finished {
-        run_child(dir.path(), start, None, &mut acks);
-    }
+    run_child(dir.path(), start, None, &mut acks);
     assert!(acks.finished, "the last run completes the work");
     check_acknowledged(dir.path(), &acks);
     eprintln!(
