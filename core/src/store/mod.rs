@@ -16,8 +16,10 @@
 //! dropped as unsolicited or a send is lost), `answered_requests` and
 //! `buddies` (an accept the user made), `outbox` (a publish reported
 //! done) and `held_records` (a replica acknowledged to its writer). FULL
-//! costs one fsync per commit, which is why hot paths batch their writes
-//! into one transaction.
+//! costs one fsync of the WAL per commit (`benches/buddy_durability.rs`
+//! prints what that means for publishes and requests). The remaining
+//! tables (pending, seen, blocked, profile) are cheap to lose or rebuilt
+//! by the next sync, but one setting per connection covers them too.
 //!
 //! Concurrency: every transaction that reads and then writes starts
 //! IMMEDIATE ([`write_tx`]): it takes the write lock before its first read,
