@@ -1,5 +1,9 @@
 //! Who signs: an ed25519 key pair, generated once and persisted by the store.
 //!
+//! Secret material never outlives its use: the signing key is wiped when an
+//! [`Identity`] is dropped (ed25519-dalek's `zeroize` feature), and every
+//! copy of secret bytes handed out is a [`Zeroizing`] buffer wiped on drop.
+//!
 //! Every record is signed by its sender, and the sender's public key travels
 //! inside the record, so any peer can check it without a directory. Signing
 //! always goes through [`Identity::sign`] with a domain tag chosen by the
@@ -9,6 +13,7 @@
 use std::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
 
 /// An ed25519 public key as 32 bytes, as it appears in records and contact
 /// codes. It is not checked to be a valid curve point until it is used to
@@ -40,7 +45,7 @@ impl fmt::Display for PublicKey {
     }
 }
 
-/// A user's signing key pair.
+/// A user's signing key pair. The secret key is zeroized on drop.
 #[derive(Clone)]
 pub struct Identity {
     signing: SigningKey,
@@ -61,16 +66,17 @@ impl Identity {
         }
     }
 
-    /// The 32-byte secret seed, for persistence. Keep it out of logs.
-    pub fn secret_bytes(&self) -> [u8; 32] {
-        self.signing.to_bytes()
+    /// The 32-byte secret seed, for persistence, wiped when dropped. Keep
+    /// it out of logs.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_bytes())
     }
 
     /// The X25519 secret scalar bytes matching this key (the first half of
     /// SHA-512 of the seed, as RFC 8032 derives the signing scalar), used to
     /// open bodies sealed to the public key. Keep it out of logs.
-    pub(crate) fn agreement_secret(&self) -> [u8; 32] {
-        self.signing.to_scalar_bytes()
+    pub(crate) fn agreement_secret(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_scalar_bytes())
     }
 
     /// The public half.
@@ -132,7 +138,7 @@ mod tests {
     #[test]
     fn secret_round_trips() {
         let identity = Identity::generate();
-        let again = Identity::from_secret_bytes(identity.secret_bytes());
+        let again = Identity::from_secret_bytes(*identity.secret_bytes());
         assert_eq!(identity.public_key(), again.public_key());
     }
 }

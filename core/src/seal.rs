@@ -120,7 +120,7 @@ pub fn open(
     }
     let ephemeral = MontgomeryPoint(sealed[1..33].try_into().expect("32 bytes"));
     let nonce = XNonce::from_slice(&sealed[33..57]);
-    let shared = ephemeral.mul_clamped(identity.agreement_secret());
+    let shared = ephemeral.mul_clamped(*identity.agreement_secret());
     let cipher = cipher(&shared, &ephemeral, &identity.public_key())?;
     cipher
         .decrypt(

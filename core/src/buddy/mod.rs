@@ -12,12 +12,16 @@
 //!
 //! * [`BuddyBook`] — the operations an app calls;
 //! * `sync` — what happens to each record found in an inbox;
+//! * `intents` — requests and answers are logged before they are put, so
+//!   a crash at any point converges to "sent and known as sent";
 //! * `directory` — the public-key directory (display name → key).
 
 mod directory;
+mod intents;
 mod sync;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 use tracing::info;
@@ -25,16 +29,18 @@ use tracing::info;
 use crate::clock::Clock;
 use crate::contact::{ContactCode, ContactCodeError, InboxToken};
 use crate::identity::{Identity, PublicKey};
-use crate::mailbox::{Dht, Draft, Mailbox, MailboxError};
+use crate::mailbox::{Dht, Mailbox, MailboxError};
 use crate::record::body::{
     self, BodyRules, BuddyRequest, BuddyResponse, ContactField, Decision, FormatError,
 };
 use crate::record::{Header, InstanceId, Kind, MailboxId, Record, RecordError, Validator};
 use crate::seal::{self, SealContext, SealError};
 use crate::store::buddies::{BuddyRow, PendingRow, SentRow, SentStatus};
+use crate::store::intents::{IntentAction, IntentRow, IntentState};
 use crate::store::{Store, StoreError};
 
 pub use directory::DirectoryClaim;
+pub use intents::IntentsResumed;
 pub use sync::{DropReason, SyncReport};
 
 /// Limits and lifetimes of the buddy layer.
@@ -95,6 +101,10 @@ pub enum BuddyError {
     /// The contact code is this user's own.
     #[error("that is your own contact code")]
     OwnCode,
+    /// The database now holds a different identity than the one this book
+    /// was opened with (replaced underneath a running app).
+    #[error("the stored identity changed while the app was running")]
+    IdentityChanged,
 }
 
 impl From<FormatError> for BuddyError {
@@ -208,11 +218,18 @@ pub struct BuddyBook<D> {
     config: BuddyConfig,
     events: broadcast::Sender<BuddyEvent>,
     sync_lock: tokio::sync::Mutex<()>,
+    /// Intents whose call is running in this process: the sync leaves them
+    /// alone (everything else in the log was interrupted).
+    in_flight: Mutex<HashSet<i64>>,
 }
 
 impl<D: Dht> BuddyBook<D> {
     /// The buddy layer for the identity kept in `store`, publishing and
-    /// fetching through `mailbox`.
+    /// fetching through `mailbox`. A fresh database gets a new identity
+    /// here, once; a database that lost its identity is an error
+    /// ([`crate::store::StoreError::IdentityMissing`]), never a new key.
+    /// Requests and answers interrupted by a crash are finished by the
+    /// next [`BuddyBook::sync_now`].
     pub fn new(
         store: Arc<Store>,
         mailbox: Mailbox<D>,
@@ -231,6 +248,7 @@ impl<D: Dht> BuddyBook<D> {
             config,
             events,
             sync_lock: tokio::sync::Mutex::new(()),
+            in_flight: Mutex::new(HashSet::new()),
         })
     }
 
@@ -255,9 +273,14 @@ impl<D: Dht> BuddyBook<D> {
         let _ = self.events.send(event);
     }
 
-    /// This user's current contact code.
+    /// This user's current contact code. Never creates a key: a missing
+    /// identity row is [`crate::store::StoreError::IdentityMissing`], a
+    /// different one [`BuddyError::IdentityChanged`].
     pub fn contact_code(&self) -> Result<ContactCode, BuddyError> {
-        let (_, token) = self.store.load_or_create_identity()?;
+        let (stored, token) = self.store.identity()?;
+        if stored.public_key() != self.identity.public_key() {
+            return Err(BuddyError::IdentityChanged);
+        }
         Ok(ContactCode::new(self.identity.public_key(), token))
     }
 
@@ -323,31 +346,22 @@ impl<D: Dht> BuddyBook<D> {
         let inbox = to.inbox_id();
         let sealed =
             self.seal_checked(Kind::BuddyRequest, inbox, &to.public_key, &request.encode())?;
-        let record = self
-            .mailbox
-            .publish(
-                &self.identity,
-                Draft {
-                    kind: Kind::BuddyRequest,
-                    mailbox: inbox,
-                    body: sealed,
-                    lifetime_secs: self.config.request_lifetime_secs,
-                },
-            )
-            .await?;
-        let row = SentRow {
-            request_id: record.id(),
-            recipient: to.public_key,
-            recipient_token: to.inbox_token,
-            reply_token: my_code.inbox_token,
-            record: record.bytes().to_vec(),
-            status: SentStatus::Pending,
-            created_at: record.header.created_at,
-            expires_at: record.header.expires_at,
+        let intent = IntentRow {
+            id: 0,
+            action: IntentAction::Request {
+                reply_token: my_code.inbox_token,
+            },
+            state: IntentState::InFlight,
+            mailbox: inbox,
+            body: sealed,
+            lifetime_secs: self.config.request_lifetime_secs,
+            peer: to.public_key,
+            peer_token: to.inbox_token,
+            queued_at: 0,
         };
-        self.store.insert_sent(&row)?;
+        let record = self.put_intent(&intent).await?;
         info!(to = %to.public_key, "buddy request sent");
-        Ok(SentRequest::from(&row))
+        Ok(SentRequest::from(&intents::sent_row(&intent, &record)))
     }
 
     /// Checks `plaintext` with the kind's rules as the reader will, then
@@ -390,8 +404,14 @@ impl<D: Dht> BuddyBook<D> {
             .into_iter()
             .map(|b| b.public_key)
             .collect();
+        // An answer already on its way (running, or cut by a crash and
+        // finished by the next sync) is not offered for answering again.
+        let being_answered = self.store.answers_in_flight()?;
         let mut pending = Vec::new();
         for row in self.store.pending()? {
+            if being_answered.contains(&row.request_id) {
+                continue;
+            }
             let belongs = row.inbox == inbox
                 && !buddies.contains(&row.sender)
                 && !self.store.is_blocked(&row.sender)?;
@@ -449,14 +469,18 @@ impl<D: Dht> BuddyBook<D> {
         Ok(())
     }
 
-    /// Publishes the answer, then records it (and the buddy, on accept) in
-    /// one transaction. Returns the new buddy on accept.
+    /// Logs the answer, puts it, then records it (and the buddy, on accept)
+    /// in one transaction. Returns the new buddy on accept.
     async fn answer(
         &self,
         request_id: &[u8; 32],
         decision: Decision,
         display_name: String,
     ) -> Result<Option<BuddyRow>, BuddyError> {
+        // One answer per request: not while another is on its way.
+        if self.store.answers_in_flight()?.contains(request_id) {
+            return Err(BuddyError::UnknownRequest);
+        }
         let row = self
             .store
             .pending_by_id(request_id)?
@@ -477,32 +501,25 @@ impl<D: Dht> BuddyBook<D> {
             &request.from,
             &response.encode(),
         )?;
-        self.mailbox
-            .publish(
-                &self.identity,
-                Draft {
-                    kind: Kind::BuddyResponse,
-                    mailbox: inbox,
-                    body: sealed,
-                    lifetime_secs: self.config.response_lifetime_secs,
-                },
-            )
-            .await?;
-        let buddy = (decision == Decision::Accept).then(|| BuddyRow {
-            public_key: request.from,
-            display_name: request.body.display_name.clone(),
-            inbox_token: Some(request.body.reply_token),
-            added_at: self.clock.now(),
-        });
-        self.store.mark_answered(
-            request_id,
-            &request.from,
-            decision as u8,
-            request.expires_at,
-            buddy.as_ref(),
-        )?;
+        let intent = IntentRow {
+            id: 0,
+            action: IntentAction::Answer {
+                request_id: *request_id,
+                request_expires_at: request.expires_at,
+                accepted_name: (decision == Decision::Accept)
+                    .then(|| request.body.display_name.clone()),
+            },
+            state: IntentState::InFlight,
+            mailbox: inbox,
+            body: sealed,
+            lifetime_secs: self.config.response_lifetime_secs,
+            peer: request.from,
+            peer_token: request.body.reply_token,
+            queued_at: 0,
+        };
+        self.put_intent(&intent).await?;
         info!(from = %request.from, ?decision, "buddy request answered");
-        Ok(buddy)
+        Ok(self.answer_buddy(&intent))
     }
 
     /// The buddy list (the access-control list), by display name.

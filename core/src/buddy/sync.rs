@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use tracing::{debug, warn};
 
-use crate::buddy::{BuddyBook, BuddyError, BuddyEvent};
+use crate::buddy::{BuddyBook, BuddyError, BuddyEvent, IntentsResumed};
 use crate::contact::ContactCode;
 use crate::identity::PublicKey;
 use crate::mailbox::Dht;
@@ -56,6 +56,8 @@ pub struct SyncReport {
     pub dropped: HashMap<DropReason, u32>,
     /// Whether this user's directory entry was published again.
     pub directory_republished: bool,
+    /// Requests and answers a crash interrupted, finished first.
+    pub intents: IntentsResumed,
 }
 
 impl SyncReport {
@@ -95,6 +97,9 @@ impl<D: Dht> BuddyBook<D> {
     async fn sync_inner(&self) -> Result<SyncReport, BuddyError> {
         let mut report = SyncReport::default();
         let code = self.contact_code()?;
+        // First, so that an answer to a request whose sent row a crash
+        // kept from being written is recognised below.
+        report.intents = self.resume_intents().await?;
         let inbox = code.inbox_id();
         let fetched = self.fetch_inbox(inbox).await?;
         let mut directory_cache = HashMap::new();
@@ -152,7 +157,7 @@ impl<D: Dht> BuddyBook<D> {
 
     /// Fetches an inbox, scanning only the buckets that buddy requests and
     /// responses can be in under the policy.
-    async fn fetch_inbox(&self, inbox: MailboxId) -> Result<Fetched, BuddyError> {
+    pub(super) async fn fetch_inbox(&self, inbox: MailboxId) -> Result<Fetched, BuddyError> {
         let policy = self.validator.policy();
         let longest = policy
             .max_lifetime(Kind::BuddyRequest)

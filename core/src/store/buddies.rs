@@ -158,6 +158,61 @@ fn insert_buddy(conn: &rusqlite::Connection, row: &BuddyRow) -> rusqlite::Result
     )
 }
 
+/// An answer this user gave, as written by [`write_answered`].
+pub(crate) struct Answered<'a> {
+    pub(crate) request_id: &'a [u8; 32],
+    pub(crate) sender: &'a PublicKey,
+    pub(crate) decision: u8,
+    pub(crate) expires_at: u64,
+    pub(crate) buddy: Option<&'a BuddyRow>,
+}
+
+/// Writes an answer inside the caller's transaction: the answered row, the
+/// pending row removed, the buddy added on accept.
+pub(crate) fn write_answered(
+    tx: &rusqlite::Connection,
+    answer: &Answered<'_>,
+    now: u64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO answered_requests (request_id, sender, decision, answered_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            answer.request_id,
+            answer.sender.0,
+            answer.decision,
+            now as i64,
+            answer.expires_at as i64
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM pending_requests WHERE request_id = ?1",
+        params![answer.request_id],
+    )?;
+    if let Some(buddy) = answer.buddy {
+        insert_buddy(tx, buddy)?;
+    }
+    Ok(())
+}
+
+/// Writes a sent row inside the caller's transaction.
+pub(crate) fn write_sent(conn: &rusqlite::Connection, row: &SentRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT OR REPLACE INTO sent_requests ({SENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        params![
+            row.request_id,
+            row.recipient.0,
+            row.recipient_token.0,
+            row.reply_token.0,
+            row.record,
+            row.status as i64,
+            row.created_at as i64,
+            row.expires_at as i64
+        ],
+    )?;
+    Ok(())
+}
+
 const PENDING_COLUMNS: &str = "request_id, sender, inbox, created_at, expires_at, record";
 const SENT_COLUMNS: &str =
     "request_id, recipient, recipient_token, reply_token, record, status, created_at, expires_at";
@@ -215,7 +270,7 @@ impl Store {
     /// already kept.
     pub fn upsert_pending(&self, row: &PendingRow) -> Result<PendingUpsert, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         let blocked = tx
             .query_row(
                 "SELECT 1 FROM blocked WHERE public_key = ?1",
@@ -370,19 +425,15 @@ impl Store {
         buddy: Option<&BuddyRow>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO answered_requests (request_id, sender, decision, answered_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![request_id, sender.0, decision, self.clock.now() as i64, expires_at as i64],
-        )?;
-        tx.execute(
-            "DELETE FROM pending_requests WHERE request_id = ?1",
-            params![request_id],
-        )?;
-        if let Some(buddy) = buddy {
-            insert_buddy(&tx, buddy)?;
-        }
+        let tx = super::write_tx(&mut conn)?;
+        let answer = Answered {
+            request_id,
+            sender,
+            decision,
+            expires_at,
+            buddy,
+        };
+        write_answered(&tx, &answer, self.clock.now())?;
         tx.commit()?;
         Ok(())
     }
@@ -397,7 +448,7 @@ impl Store {
         buddy: Option<&BuddyRow>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         tx.execute(
             "UPDATE sent_requests SET status = ?2, answered_at = ?3 WHERE request_id = ?1",
             params![request_id, status as i64, self.clock.now() as i64],
@@ -428,19 +479,7 @@ impl Store {
 
     /// Saves a request this user sent.
     pub fn insert_sent(&self, row: &SentRow) -> Result<(), StoreError> {
-        self.conn().execute(
-            &format!("INSERT OR REPLACE INTO sent_requests ({SENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
-                row.request_id,
-                row.recipient.0,
-                row.recipient_token.0,
-                row.reply_token.0,
-                row.record,
-                row.status as i64,
-                row.created_at as i64,
-                row.expires_at as i64
-            ],
-        )?;
+        write_sent(&self.conn(), row)?;
         Ok(())
     }
 
@@ -505,7 +544,7 @@ impl Store {
     /// Blocks `key`: its requests are dropped unread; pending ones removed.
     pub fn block(&self, key: &PublicKey) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         tx.execute(
             "INSERT OR REPLACE INTO blocked (public_key, blocked_at) VALUES (?1, ?2)",
             params![key.0, self.clock.now() as i64],

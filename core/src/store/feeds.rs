@@ -187,7 +187,7 @@ impl Store {
         replaces: Option<&[u8; 32]>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         let inserted = insert_post(&tx, post, replaces)?;
         tx.commit()?;
         Ok(inserted)
@@ -203,7 +203,7 @@ impl Store {
         deleted: &[[u8; 32]],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         for (post, replaces) in posts {
             insert_post(&tx, post, replaces.as_ref())?;
         }

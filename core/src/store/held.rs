@@ -68,7 +68,7 @@ impl Store {
         let now = self.clock.now();
         let key = record.dht_key();
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         let held = self.slot_records(&tx, &key)?;
         let outcome = match set_rule::decide(&held, record)? {
             SetWrite::Unchanged => PutOutcome::Unchanged,

@@ -4,8 +4,28 @@
 //! One file per node, in WAL mode, schema versioned by [`schema`]. Every
 //! write runs in a transaction and a call returns success only after COMMIT,
 //! so a crash of the app never leaves a half-written row or reports a record
-//! stored that is not. (`synchronous = NORMAL`: a committed write survives an
-//! app crash; a power cut may roll back the last few commits, never corrupt.)
+//! stored that is not.
+//!
+//! Durability: `synchronous = FULL` on every connection (the setting is per
+//! connection; the SDK opens more than one). In WAL mode NORMAL skips the
+//! fsync of the WAL at each commit, so a power cut could roll back commits
+//! whose call had already returned Ok. These tables hold acknowledgements
+//! that must survive that: `identity` (a lost row means a new key and a
+//! silently changed contact code), `sent_requests` and `buddy_intents`
+//! ("request sent" / an answer the user gave; without them an answer is
+//! dropped as unsolicited or a send is lost), `answered_requests` and
+//! `buddies` (an accept the user made), `outbox` (a publish reported
+//! done) and `held_records` (a replica acknowledged to its writer). FULL
+//! costs one fsync of the WAL per commit (`benches/buddy_durability.rs`
+//! prints what that means for publishes and requests). The remaining
+//! tables (pending, seen, blocked, profile) are cheap to lose or rebuilt
+//! by the next sync, but one setting per connection covers them too.
+//!
+//! Concurrency: every transaction that reads and then writes starts
+//! IMMEDIATE ([`write_tx`]): it takes the write lock before its first read,
+//! so a second connection can never make it fail with `SQLITE_BUSY_SNAPSHOT`
+//! at the upgrade (which the busy handler does not retry). Waiting for the
+//! lock is covered by the busy timeout.
 //!
 //! Rows are not trusted when read back: each held record passes the
 //! [`Validator`] again on every read, and rows that fail (tampered, or
@@ -17,6 +37,7 @@
 pub mod buddies;
 pub mod feeds;
 pub mod held;
+pub mod intents;
 pub mod notices;
 pub mod outbox;
 pub mod schema;
@@ -58,6 +79,13 @@ pub enum StoreError {
     /// The stored identity row is damaged.
     #[error("the stored identity is damaged")]
     CorruptIdentity,
+    /// No identity is stored: it was never created, or this database lost
+    /// it. A new key is never made behind the user's back.
+    #[error("no identity is stored in this database")]
+    IdentityMissing,
+    /// [`Store::create_identity`] on a database that already has one.
+    #[error("an identity is already stored in this database")]
+    IdentityExists,
 }
 
 /// A node's SQLite database.
@@ -93,7 +121,8 @@ impl Store {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // FULL: see the module doc for the tables that depend on it.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
@@ -117,37 +146,64 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The node's identity and inbox token, created and saved on first use.
+    /// The stored identity and inbox token; [`StoreError::IdentityMissing`]
+    /// when there is none. Never creates one.
+    pub fn identity(&self) -> Result<(Identity, InboxToken), StoreError> {
+        read_identity(&self.conn())?.ok_or(StoreError::IdentityMissing)
+    }
+
+    /// Creates and saves a new identity and inbox token;
+    /// [`StoreError::IdentityExists`] if the database already has one.
+    pub fn create_identity(&self) -> Result<(Identity, InboxToken), StoreError> {
+        let mut conn = self.conn();
+        let tx = write_tx(&mut conn)?;
+        if read_identity(&tx)?.is_some() {
+            return Err(StoreError::IdentityExists);
+        }
+        let created = self.insert_new_identity(&tx)?;
+        tx.commit()?;
+        Ok(created)
+    }
+
+    /// The identity at start-up: the stored one, or a new one when the
+    /// database is fresh. A database that holds user state (a profile,
+    /// buddies, sent or answered requests, an outbox) but no identity lost
+    /// it: that is [`StoreError::IdentityMissing`], never a new key.
     pub fn load_or_create_identity(&self) -> Result<(Identity, InboxToken), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let row: Option<(Vec<u8>, Vec<u8>)> = tx
-            .query_row(
-                "SELECT secret, inbox_token FROM identity WHERE id = 1",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let found = match row {
-            Some((secret, token)) => {
-                let secret: [u8; 32] =
-                    secret.try_into().map_err(|_| StoreError::CorruptIdentity)?;
-                let token: [u8; 4] = token.try_into().map_err(|_| StoreError::CorruptIdentity)?;
-                (Identity::from_secret_bytes(secret), InboxToken(token))
-            }
-            None => {
-                let identity = Identity::generate();
-                let token = InboxToken::random();
-                tx.execute(
-                    "INSERT INTO identity (id, secret, inbox_token, created_at) VALUES (1, ?1, ?2, ?3)",
-                    params![identity.secret_bytes(), token.0, self.clock.now() as i64],
-                )?;
-                info!(key = %identity.public_key(), "created a new identity");
-                (identity, token)
-            }
-        };
+        let tx = write_tx(&mut conn)?;
+        if let Some(found) = read_identity(&tx)? {
+            return Ok(found);
+        }
+        let has_state: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM profile) OR EXISTS (SELECT 1 FROM buddies)
+                 OR EXISTS (SELECT 1 FROM sent_requests) OR EXISTS (SELECT 1 FROM answered_requests)
+                 OR EXISTS (SELECT 1 FROM outbox)",
+            [],
+            |row| row.get(0),
+        )?;
+        if has_state {
+            warn!("the database holds user state but no identity: refusing to make a new key");
+            return Err(StoreError::IdentityMissing);
+        }
+        let created = self.insert_new_identity(&tx)?;
         tx.commit()?;
-        Ok(found)
+        Ok(created)
+    }
+
+    fn insert_new_identity(&self, tx: &Connection) -> Result<(Identity, InboxToken), StoreError> {
+        let identity = Identity::generate();
+        let token = InboxToken::random();
+        tx.execute(
+            "INSERT INTO identity (id, secret, inbox_token, created_at) VALUES (1, ?1, ?2, ?3)",
+            params![
+                &identity.secret_bytes()[..],
+                token.0,
+                self.clock.now() as i64
+            ],
+        )?;
+        info!(key = %identity.public_key(), "created a new identity");
+        Ok((identity, token))
     }
 
     /// Replaces the stored identity and inbox token (restoring a backup, or
@@ -159,7 +215,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT OR REPLACE INTO identity (id, secret, inbox_token, created_at) VALUES (1, ?1, ?2, ?3)",
-            params![identity.secret_bytes(), token.0, self.clock.now() as i64],
+            params![&identity.secret_bytes()[..], token.0, self.clock.now() as i64],
         )?;
         info!(key = %identity.public_key(), "identity imported");
         Ok(())
@@ -212,6 +268,40 @@ impl Store {
         }
         Ok(records)
     }
+}
+
+/// A transaction that takes the write lock before its first statement
+/// (`BEGIN IMMEDIATE`). Every transaction that reads and then writes uses
+/// it: a DEFERRED one would start as a reader and could fail its upgrade
+/// with `SQLITE_BUSY_SNAPSHOT` when another connection wrote in between,
+/// an error the busy handler does not retry.
+pub(crate) fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}
+
+/// The identity row, if any; secret bytes are wiped once copied into the key.
+fn read_identity(conn: &Connection) -> Result<Option<(Identity, InboxToken)>, StoreError> {
+    let row: Option<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>)> = conn
+        .query_row(
+            "SELECT secret, inbox_token FROM identity WHERE id = 1",
+            [],
+            |row| Ok((zeroize::Zeroizing::new(row.get(0)?), row.get(1)?)),
+        )
+        .optional()?;
+    let Some((secret, token)) = row else {
+        return Ok(None);
+    };
+    let secret: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(
+        secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::CorruptIdentity)?,
+    );
+    let token: [u8; 4] = token.try_into().map_err(|_| StoreError::CorruptIdentity)?;
+    Ok(Some((
+        Identity::from_secret_bytes(*secret),
+        InboxToken(token),
+    )))
 }
 
 /// A record "created in the future" is only so until the clock catches up

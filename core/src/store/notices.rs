@@ -46,7 +46,7 @@ impl Store {
     /// Takes the next editor-list version of own document `name`.
     pub fn next_list_version(&self, name: &str) -> Result<u64, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         tx.execute(
             "INSERT INTO doc_own (name, last_version, list_version) VALUES (?1, 0, 1)
              ON CONFLICT (name) DO UPDATE SET list_version = list_version + 1",
@@ -143,7 +143,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.clock.now() as i64;
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         for (record_id, version, record) in notices {
             tx.execute(
                 "INSERT OR IGNORE INTO doc_notices (record_id, mailbox, version, record, received_at)

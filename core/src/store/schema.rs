@@ -169,6 +169,24 @@ pub const MIGRATIONS: &[&str] = &[
         received_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX doc_notices_by_version ON doc_notices (mailbox, version);",
+    // 6: the buddy intent log: a request or answer is written here,
+    // committed, and only then put; the row is removed in the transaction
+    // that records the outcome (sent row / answered row). See store::intents.
+    "CREATE TABLE buddy_intents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        what INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        mailbox BLOB NOT NULL CHECK (length(mailbox) = 32),
+        body BLOB NOT NULL,
+        lifetime_secs INTEGER NOT NULL,
+        peer BLOB NOT NULL CHECK (length(peer) = 32),
+        peer_token BLOB NOT NULL CHECK (length(peer_token) = 4),
+        reply_token BLOB,
+        request_id BLOB,
+        request_expires_at INTEGER,
+        peer_name TEXT,
+        queued_at INTEGER NOT NULL
+    );",
 ];
 
 /// The version whose step creates `held_set` and copies `held_records` into it.
@@ -246,7 +264,13 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         });
     }
     for (index, step) in MIGRATIONS.iter().enumerate().skip(found) {
-        let tx = conn.transaction()?;
+        // IMMEDIATE, and the version read again under the lock: another
+        // connection opening the same file may have just run this step.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if now > index as i64 {
+            continue;
+        }
         tx.execute_batch(step)?;
         if index + 1 == KEEP_BOTH_VERSION {
             copy_held_records(&tx)?;
