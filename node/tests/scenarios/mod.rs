@@ -82,6 +82,9 @@ pub async fn wait_until_held(
 /// What one sleeping-phone trial measured.
 #[derive(Debug, Clone, Copy)]
 pub struct SleepingPhone {
+    /// From the restarted node's start to its first open connection (the
+    /// floor under `converge`: repair cannot start before).
+    pub connected: Duration,
     /// From the restarted node's start to it holding the record.
     pub converge: Duration,
 }
@@ -133,6 +136,10 @@ pub async fn sleeping_phone_trial(clock: &Arc<ManualClock>) -> SleepingPhone {
         .add_peer(nodes[bob].listen_addrs()[0].clone())
         .await
         .expect("the phone dials Bob");
+    woken
+        .wait_for_status(|s| s.connected_peers >= 1, CONVERGE_BOUND)
+        .await;
+    let connected = restarted_at.elapsed();
     let held = wait_until_held(&woken, std::slice::from_ref(&request), CONVERGE_BOUND).await;
     let converge = restarted_at.elapsed();
     assert!(
@@ -162,7 +169,10 @@ pub async fn sleeping_phone_trial(clock: &Arc<ManualClock>) -> SleepingPhone {
         }
     }
     drop(dirs);
-    SleepingPhone { converge }
+    SleepingPhone {
+        connected,
+        converge,
+    }
 }
 
 /// Polls until every node in `nodes` holds exactly the record ids `want`
