@@ -11,7 +11,7 @@
 //! held records itself, and expiry is the record's signed `expires_at`.
 //! Identify tells us the listen addresses of peers that dialled us (kad
 //! does not add inbound peers by itself). mDNS sits in a `Toggle`, off by
-//! config. The slot protocol asks one peer about one slot.
+//! config. The mailbox protocol (v2) asks one replica about one mailbox.
 
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
@@ -23,7 +23,7 @@ use pigeonhole::record::MAX_RECORD_BYTES;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::record_store::SqliteRecordStore;
-use crate::slot_protocol::{SLOT_PROTOCOL, SlotCodec};
+use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
 
 /// Our Kademlia protocol name.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");
@@ -51,14 +51,14 @@ mod derived {
         pub identify: identify::Behaviour,
         /// mDNS discovery, when enabled.
         pub mdns: Toggle<mdns::tokio::Behaviour>,
-        /// Direct one-peer slot requests (see [`crate::slot_protocol`]).
-        pub slot: request_response::Behaviour<SlotCodec>,
+        /// Requests to a mailbox's replicas (see [`crate::mailbox_protocol`]).
+        pub mailbox: request_response::Behaviour<MailboxCodec>,
     }
 }
 
-/// Concurrent slot requests per connection: a mailbox scan keeps many
-/// gets in flight to the same few peers.
-const SLOT_STREAMS: usize = 1024;
+/// Concurrent mailbox requests per connection: a republish or a busy
+/// writer keeps many puts in flight to the same few replicas.
+const MAILBOX_STREAMS: usize = 256;
 
 /// The Kademlia configuration for `config`.
 pub fn kad_config(config: &NodeConfig) -> kad::Config {
@@ -85,7 +85,7 @@ pub fn build_swarm(
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let setup = |error: &dyn std::fmt::Display| NodeError::Setup(error.to_string());
     let kad_cfg = kad_config(config);
-    let slot_timeout = config.replication.query_timeout;
+    let request_timeout = config.replication.query_timeout;
     let mdns_cfg = config.mdns.then(|| mdns::Config {
         query_interval: config.mdns_query_interval,
         ..Default::default()
@@ -110,17 +110,17 @@ pub fn build_swarm(
                 Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
                 None => None,
             };
-            let slot = request_response::Behaviour::new(
-                [(SLOT_PROTOCOL, ProtocolSupport::Full)],
+            let mailbox = request_response::Behaviour::new(
+                [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(slot_timeout)
-                    .with_max_concurrent_streams(SLOT_STREAMS),
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(MAILBOX_STREAMS),
             );
             Ok(Behaviour {
                 kad,
                 identify,
                 mdns: Toggle::from(mdns),
-                slot,
+                mailbox,
             })
         })
         .map_err(|e| setup(&e))?

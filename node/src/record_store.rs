@@ -28,6 +28,7 @@ use pigeonhole::set_rule::SetWrite;
 use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 use tracing::{debug, warn};
 
+use crate::error::RefusalKind;
 use crate::keys::{dht_key, record_key};
 use crate::quota::{AdmitError, Limits};
 
@@ -47,10 +48,31 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The error a writer sees: every refusal ends a publish with its
-    /// reason (keep-both storage never answers "slot taken").
+    /// The stable kind of this refusal (sent to writers in put answers).
+    pub fn kind(&self) -> RefusalKind {
+        use pigeonhole::record::ErrorKind;
+        use pigeonhole::set_rule::SetRejection;
+        match self {
+            Refusal::BadKey => RefusalKind::Invalid,
+            Refusal::Admit(AdmitError::Quota(_)) => RefusalKind::Quota,
+            Refusal::Admit(AdmitError::Store(_)) => RefusalKind::Store,
+            Refusal::Store(StoreError::Invalid(error)) => match error.kind() {
+                ErrorKind::CreatedInFuture | ErrorKind::Expired => RefusalKind::Clock,
+                _ => RefusalKind::Invalid,
+            },
+            Refusal::Store(StoreError::Refused(SetRejection::Deleted)) => RefusalKind::Deleted,
+            Refusal::Store(StoreError::Refused(_)) => RefusalKind::Conflict,
+            Refusal::Store(_) => RefusalKind::Store,
+        }
+    }
+
+    /// The error a writer sees: every refusal ends a publish with its kind
+    /// and reason (keep-both storage never answers "slot taken").
     pub fn into_node_error(self) -> crate::error::NodeError {
-        crate::error::NodeError::Rejected(self.to_string())
+        crate::error::NodeError::Rejected {
+            kind: self.kind(),
+            reason: self.to_string(),
+        }
     }
 }
 
