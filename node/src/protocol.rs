@@ -3,9 +3,11 @@
 //! * **put** — the record goes to every replica of its mailbox (the
 //!   `factor` peers closest to the mailbox id; this node keeps a copy too
 //!   when it is one of them). Each answers with its *judged* outcome. The
-//!   publish is `Ok` as soon as one peer other than the writer stored or
-//!   already held it; if none did, it fails with the replicas' refusal
-//!   (kind and reason) or as unavailable. A writer with no peers at all
+//!   publish waits for every replica's answer (or its request timeout), so
+//!   that a reader asking any two replicas afterwards finds the record
+//!   (read-after-write), and is `Ok` when at least one peer other than the
+//!   writer stored or already held it; if none did, it fails with the
+//!   replicas' refusal (kind and reason) or as unavailable. A writer with no peers at all
 //!   stores locally, queues the record in its outbox and says so
 //!   ([`Published::Alone`]): it is sent when peers appear (republish).
 //! * **list / next seq** — ask two replicas of good standing at once (the
@@ -149,17 +151,7 @@ impl Runner {
             }
             None => op.silent += 1,
         }
-        let acked = op.acks > 0;
-        let done = op.waiting == 0;
-        if acked && let Some(reply) = op.reply.take() {
-            let replicas = op.acks;
-            let record = op.record.clone();
-            if let Err(error) = self.kad().store_mut().inner().outbox_put(&record) {
-                warn!(%error, "could not queue the record for republishing");
-            }
-            let _ = reply.send(Ok(Published::Stored { replicas }));
-        }
-        if !done {
+        if op.waiting > 0 {
             return;
         }
         let Some(Op::Put(op)) = self.ops.remove(&id) else {
@@ -171,7 +163,17 @@ impl Runner {
             silent = op.silent,
             "put answered by every replica"
         );
-        if let Some(reply) = op.reply {
+        let Some(reply) = op.reply else {
+            return;
+        };
+        if op.acks > 0 {
+            if let Err(error) = self.kad().store_mut().inner().outbox_put(&op.record) {
+                warn!(%error, "could not queue the record for republishing");
+            }
+            let _ = reply.send(Ok(Published::Stored {
+                replicas: op.acks,
+            }));
+        } else {
             let error = match op.refusals.first() {
                 Some((_, kind, reason)) => NodeError::Rejected {
                     kind: *kind,

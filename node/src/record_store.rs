@@ -293,6 +293,28 @@ mod tests {
         (header.dht_key(), header.sign(&identity, &body))
     }
 
+    /// `sender`'s tombstone for its record `bytes` (slot 0 of mailbox 1).
+    fn tombstone_of(sender: u8, bytes: &[u8]) -> (DhtKey, Vec<u8>) {
+        use pigeonhole::record::body::{BodyRules, Tombstone};
+        let identity = Identity::from_secret_bytes([sender; 32]);
+        let header = Header {
+            kind: Kind::Tombstone,
+            mailbox: MailboxId([1; 32]),
+            instance: InstanceId {
+                bucket: InstanceId::bucket_of(NOW + 3600),
+                seq: 0,
+            },
+            sender: identity.public_key(),
+            created_at: NOW + 1,
+            expires_at: NOW + 3600,
+        };
+        let body = Tombstone {
+            replaced: pigeonhole::record::record_id(bytes),
+        }
+        .encode();
+        (header.dht_key(), header.sign(&identity, &body))
+    }
+
     fn store(limits: Limits) -> (SqliteRecordStore, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(NOW));
         let validator = Validator::new(Policy::default());
@@ -340,12 +362,33 @@ mod tests {
             "{fourth:?}"
         );
 
-        // The sender's update of its own slot adds no record, only bytes.
+        // A second record of the sender in its own slot is another record
+        // (keep both), so its cap applies …
+        let second = put(&mut store, signed(1, 1, 0, NOW + 1, 300));
+        assert!(
+            matches!(
+                second,
+                Err(Refusal::Admit(AdmitError::Quota(
+                    QuotaExceeded::SenderFull(2)
+                )))
+            ),
+            "{second:?}"
+        );
+        // … while its tombstone replaces the record it names: no new
+        // record, only the change in bytes.
         let before = store.totals().unwrap();
-        assert!(put(&mut store, signed(1, 1, 0, NOW + 1, 300)).is_ok());
+        let (key, first) = signed(1, 1, 0, NOW, 100);
+        let (_, tombstone) = tombstone_of(1, &first);
+        assert!(matches!(
+            store.put_checked(&key, &tombstone),
+            Ok((_, PutOutcome::Replaced(_)))
+        ));
         let after = store.totals().unwrap();
         assert_eq!(after.records, before.records);
-        assert_eq!(after.bytes, before.bytes + 200);
+        assert_eq!(
+            after.bytes,
+            before.bytes - first.len() as u64 + tombstone.len() as u64
+        );
 
         // The byte cap: other mailboxes fill up to it and no further.
         let mut refused = 0;

@@ -41,6 +41,9 @@ use crate::slot_index::SlotIndex;
 const REPUBLISH_TICK: Duration = Duration::from_millis(200);
 /// Records sent per republish tick.
 const REPUBLISH_BATCH: usize = 16;
+/// Shortest time between two outbox republishes triggered by peers joining
+/// (minting peer ids cannot make a node republish more often than this).
+const JOIN_REPUBLISH_GAP: Duration = Duration::from_secs(10);
 
 /// The task's state.
 pub struct Runner {
@@ -58,6 +61,7 @@ pub struct Runner {
     pub(crate) standing: Standing,
     pub(crate) slots: SlotIndex,
     republish_queue: VecDeque<Record>,
+    last_join_republish: Option<Instant>,
     records_accepted: u64,
 }
 
@@ -87,6 +91,7 @@ impl Runner {
             standing: Standing::default(),
             slots: SlotIndex::default(),
             republish_queue: VecDeque::new(),
+            last_join_republish: None,
             records_accepted: 0,
         }
     }
@@ -378,7 +383,18 @@ impl Runner {
                 }
                 _ => {}
             },
-            kad::Event::RoutingUpdated { .. } => self.publish_status(),
+            kad::Event::RoutingUpdated { is_new_peer, .. } => {
+                // A new peer may be a new replica of mailboxes we published
+                // into: repair our own records (rate-limited).
+                let due = self
+                    .last_join_republish
+                    .is_none_or(|last| last.elapsed() >= JOIN_REPUBLISH_GAP);
+                if is_new_peer && due && self.republish_queue.is_empty() {
+                    self.last_join_republish = Some(Instant::now());
+                    self.republish();
+                }
+                self.publish_status();
+            }
             _ => {}
         }
     }
