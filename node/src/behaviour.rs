@@ -22,8 +22,8 @@ use pigeonhole::record::MAX_RECORD_BYTES;
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
-use crate::record_store::SqliteRecordStore;
 use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
+use crate::record_store::SqliteRecordStore;
 
 /// Our Kademlia protocol name.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");

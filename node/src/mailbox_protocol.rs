@@ -294,7 +294,11 @@ impl request_response::Codec for MailboxCodec {
     type Request = MailboxRequest;
     type Response = MailboxResponse;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<MailboxRequest>
+    async fn read_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<MailboxRequest>
     where
         T: AsyncRead + Unpin + Send,
     {

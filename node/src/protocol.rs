@@ -170,9 +170,7 @@ impl Runner {
             if let Err(error) = self.kad().store_mut().inner().outbox_put(&op.record) {
                 warn!(%error, "could not queue the record for republishing");
             }
-            let _ = reply.send(Ok(Published::Stored {
-                replicas: op.acks,
-            }));
+            let _ = reply.send(Ok(Published::Stored { replicas: op.acks }));
         } else {
             let error = match op.refusals.first() {
                 Some((_, kind, reason)) => NodeError::Rejected {
@@ -241,7 +239,8 @@ impl Runner {
                 }
                 None => {
                     let id = self.kad().get_record(record_key(&key));
-                    self.pending.insert(id, Pending::Get(PendingGet { key, reply }));
+                    self.pending
+                        .insert(id, Pending::Get(PendingGet { key, reply }));
                 }
             },
             Err(error) => {
@@ -411,15 +410,12 @@ impl Runner {
                     ReadAnswer::Seq(seq) => Some(best.map_or(*seq, |b: u32| b.max(*seq))),
                     ReadAnswer::Page { .. } => best,
                 });
-                let _ = reply.send(
-                    best.ok_or_else(|| NodeError::Unavailable("no replica answered".into())),
-                );
+                let _ = reply
+                    .send(best.ok_or_else(|| NodeError::Unavailable("no replica answered".into())));
             }
             ReadKind::List { limit, reply, .. } => {
                 if !answered {
-                    let _ = reply.send(Err(NodeError::Unavailable(
-                        "no replica answered".into(),
-                    )));
+                    let _ = reply.send(Err(NodeError::Unavailable("no replica answered".into())));
                     return;
                 }
                 let page = merge_pages(op.answers, usize::from(limit));
@@ -431,9 +427,7 @@ impl Runner {
                     more: page.0,
                 }));
             }
-            ReadKind::Slot {
-                key, reply, ..
-            } => {
+            ReadKind::Slot { key, reply, .. } => {
                 let (_, records) = merge_pages(op.answers, usize::MAX);
                 let found = records
                     .into_iter()

@@ -39,7 +39,8 @@ impl Standing {
     /// A first connection to `peer` opened.
     pub fn connected(&mut self, peer: PeerId) {
         if self.peers.len() >= MAX_TRACKED && !self.peers.contains_key(&peer) {
-            self.peers.retain(|_, entry| entry.served > 0 || entry.since.is_some());
+            self.peers
+                .retain(|_, entry| entry.served > 0 || entry.since.is_some());
             if self.peers.len() >= MAX_TRACKED {
                 return;
             }

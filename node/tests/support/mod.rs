@@ -318,9 +318,10 @@ impl SilentPeer {
         let task = tokio::spawn(async move {
             loop {
                 if let SwarmEvent::Behaviour(SilentBehaviourEvent::Mailbox(Event::Message {
-                    message: Message::Request {
-                        request, channel, ..
-                    },
+                    message:
+                        Message::Request {
+                            request, channel, ..
+                        },
                     ..
                 })) = swarm.select_next_some().await
                 {
@@ -332,7 +333,10 @@ impl SilentPeer {
                         },
                         MailboxRequest::NextSeq { .. } => MailboxResponse::NextSeq(0),
                     };
-                    let _ = swarm.behaviour_mut().mailbox.send_response(channel, response);
+                    let _ = swarm
+                        .behaviour_mut()
+                        .mailbox
+                        .send_response(channel, response);
                 }
             }
         });
