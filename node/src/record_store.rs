@@ -221,10 +221,10 @@ impl RecordStore for SqliteRecordStore {
     }
 
     fn remove(&mut self, k: &RecordKey) {
-        if let Some(key) = dht_key(k) {
-            if let Err(error) = self.store.remove(&key) {
-                warn!(%error, "store delete failed");
-            }
+        if let Some(key) = dht_key(k)
+            && let Err(error) = self.store.remove(&key)
+        {
+            warn!(%error, "store delete failed");
         }
     }
 
