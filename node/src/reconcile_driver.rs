@@ -326,7 +326,12 @@ impl Runner {
                                 "mailbox differs from a replica"
                             );
                         }
-                        self.fetch_missing(peer, mailbox, difference.need);
+                        // A replica pulls what it lacks; a node that only
+                        // holds the mailbox from before (placement moved
+                        // on) hands it over and pulls nothing.
+                        if self.replica_set(&mailbox).1 {
+                            self.fetch_missing(peer, mailbox, difference.need);
+                        }
                         for batch in difference.have.chunks(ID_BATCH) {
                             self.send_reconcile(
                                 peer,

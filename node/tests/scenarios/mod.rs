@@ -40,6 +40,48 @@ pub fn closest_to(nodes: &[Node], mailbox: &MailboxId) -> usize {
         .expect("nodes")
 }
 
+/// Indices of the `factor` nodes closest to `mailbox` (the default
+/// replication factor): the replica set when every node is known.
+pub fn replicas_of(nodes: &[Node], mailbox: &MailboxId) -> Vec<usize> {
+    let factor = NodeConfig::default().replication.factor.get();
+    let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by_key(|i| KBucketKey::from(nodes[*i].peer_id()).distance(&target));
+    order.truncate(factor);
+    order
+}
+
+/// Reads `mailbox` from every node in `nodes` (a network read: listing
+/// from the replicas) and checks each finds every id in `want`.
+pub async fn every_node_reads(
+    nodes: &[Node],
+    clock: &Arc<ManualClock>,
+    mailbox: MailboxId,
+    want: &std::collections::BTreeSet<[u8; 32]>,
+) {
+    for (i, node) in nodes.iter().enumerate() {
+        let fetched = mailbox_of(node, clock)
+            .fetch_all(mailbox)
+            .await
+            .unwrap_or_else(|e| panic!("node {i} cannot read: {e}"));
+        let ids: Vec<[u8; 32]> = fetched.records.iter().map(|r| r.id()).collect();
+        let set: std::collections::BTreeSet<[u8; 32]> = ids.iter().copied().collect();
+        assert_eq!(set.len(), ids.len(), "node {i} read a record twice");
+        let missing = want.difference(&set).count();
+        assert_eq!(
+            missing,
+            0,
+            "node {i} read {} of {}",
+            want.len() - missing,
+            want.len()
+        );
+    }
+}
+
+fn mailbox_of(node: &Node, clock: &Arc<ManualClock>) -> pigeonhole::mailbox::Mailbox<Node> {
+    mailbox(node, clock)
+}
+
 /// A config with its own data directory on the shared clock.
 pub fn persistent_config(dir: &PathBuf, clock: &Arc<ManualClock>) -> NodeConfig {
     NodeConfig {
@@ -212,17 +254,19 @@ pub async fn wait_until_all_hold(
 /// What one partition trial measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Partition {
-    /// From the halves being joined to every node holding every record.
+    /// From the halves being joined to every replica holding every record.
     pub converge: Duration,
-    /// Records every node holds at the end.
+    /// Records every replica holds (and every node reads) at the end.
     pub records: usize,
 }
 
 /// Two halves of `half` nodes each, unaware of each other, each write
 /// `per_half` records into one mailbox from their first node (both start
 /// at the same slots: every slot is contended). The halves are joined by
-/// one connection; every node must then hold all `2 × per_half` records
-/// (nothing lost, nothing duplicated) within [`CONVERGE_BOUND`].
+/// one connection; every replica of the mailbox (the `factor` closest of
+/// all nodes) must then hold exactly the `2 × per_half` records (nothing
+/// lost, nothing duplicated) within [`CONVERGE_BOUND`], and every node must
+/// read them all.
 pub async fn partition_trial(clock: &Arc<ManualClock>, half: usize, per_half: usize) -> Partition {
     let mut left = Vec::with_capacity(half);
     let mut right = Vec::with_capacity(half);
@@ -259,10 +303,15 @@ pub async fn partition_trial(clock: &Arc<ManualClock>, half: usize, per_half: us
         .await
         .expect("join the halves");
     let all: Vec<Node> = left.iter().chain(&right).cloned().collect();
-    let converge = wait_until_all_hold(&all, inbox, &written, CONVERGE_BOUND)
+    let replicas: Vec<Node> = replicas_of(&all, &inbox)
+        .into_iter()
+        .map(|i| all[i].clone())
+        .collect();
+    let converge = wait_until_all_hold(&replicas, inbox, &written, CONVERGE_BOUND)
         .await
-        .unwrap_or_else(|why| panic!("no convergence within {CONVERGE_BOUND:?}: {why}"));
+        .unwrap_or_else(|why| panic!("replicas did not converge within {CONVERGE_BOUND:?}: {why}"));
     let _ = joined_at;
+    every_node_reads(&all, clock, inbox, &written).await;
     stop_all(&all).await;
     Partition {
         converge,
@@ -279,15 +328,16 @@ pub struct Churn {
     pub failed: usize,
     /// Stops and restarts done during the publishes.
     pub restarts: usize,
-    /// From the last restart to every node holding every acknowledged record.
+    /// From the last restart to every replica holding every acknowledged record.
     pub converge: Duration,
 }
 
 /// `nodes` nodes with their own data directories; 30% of them are
 /// stopped and restarted (same peer id and data) at random between
 /// `publishes` publishes into a few inboxes, written from the other 70%.
-/// Afterwards every node (all running again) must hold every acknowledged
-/// record within [`CONVERGE_BOUND`].
+/// Afterwards (all running again) every replica of each inbox must hold
+/// every acknowledged record of it within [`CONVERGE_BOUND`], and every
+/// node must read them all.
 pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize) -> Churn {
     use rand::Rng;
     const INBOXES: usize = 3;
@@ -360,9 +410,9 @@ pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize)
     let deadline = settled_at + CONVERGE_BOUND;
     'wait: loop {
         let mut missing = None;
-        'check: for (n, node) in all.iter().enumerate() {
-            for (b, want) in acknowledged.iter().enumerate() {
-                let held = node.held_ids(inboxes[b]).await.expect("held ids");
+        'check: for (b, want) in acknowledged.iter().enumerate() {
+            for n in replicas_of(&all, &inboxes[b]) {
+                let held = all[n].held_ids(inboxes[b]).await.expect("held ids");
                 let set: std::collections::BTreeSet<[u8; 32]> = held.iter().copied().collect();
                 assert_eq!(set.len(), held.len(), "node {n} holds a record twice");
                 let lacking = want.difference(&set).count();
@@ -381,6 +431,9 @@ pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize)
         }
     }
     let converge = settled_at.elapsed();
+    for (b, want) in acknowledged.iter().enumerate() {
+        every_node_reads(&all, clock, inboxes[b], want).await;
+    }
     stop_all(&all).await;
     drop(dirs);
     Churn {
