@@ -1,7 +1,8 @@
 //! Churn: 20 nodes, 30% of them stopped and restarted at random while
 //! records are published; afterwards every replica of each inbox holds
-//! every acknowledged record of it, and every node reads them all. `PIGEONHOLE_CHURN_PUBLISHES`
-//! sets the publish count (default 60; the scenario bench runs 500).
+//! every acknowledged record of it, and every node reads them all.
+//! `PIGEONHOLE_CHURN_PUBLISHES` sets the publish count (default 60; the
+//! scenario bench runs 500).
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,9 +83,9 @@ fn mailbox_of(node: &Node, clock: &Arc<ManualClock>) -> pigeonhole::mailbox::Mai
 }
 
 /// A config with its own data directory on the shared clock.
-pub fn persistent_config(dir: &PathBuf, clock: &Arc<ManualClock>) -> NodeConfig {
+pub fn persistent_config(dir: &Path, clock: &Arc<ManualClock>) -> NodeConfig {
     NodeConfig {
-        data_dir: Some(dir.clone()),
+        data_dir: Some(dir.to_path_buf()),
         ..node_config(clock)
     }
 }
