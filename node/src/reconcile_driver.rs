@@ -46,7 +46,7 @@ pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
 /// Most mailbox sessions a pass starts.
 pub const SESSIONS_PER_PASS: usize = 32;
 /// Most reconcile requests one peer may make per second.
-pub const INBOUND_PER_WINDOW: u32 = 512;
+pub const INBOUND_PER_WINDOW: u32 = 128;
 /// How often due passes are looked for.
 pub const TICK: Duration = Duration::from_millis(50);
 
