@@ -45,6 +45,9 @@ pub struct NodeStatus {
     /// Inbound records accepted into the store since start (a counter that
     /// tests and apps can wait on).
     pub records_accepted: u64,
+    /// Protocol-v2 requests this node has sent since start (what a read or
+    /// a publish costs on the network; benches count it).
+    pub requests_sent: u64,
 }
 
 /// How a publish ended when it succeeded.

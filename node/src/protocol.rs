@@ -79,6 +79,8 @@ impl Runner {
     fn send(&mut self, op: u64, peer: PeerId, request: MailboxRequest) {
         let id = self.mailbox().send_request(&peer, request);
         self.requests.insert(id, (op, peer));
+        self.requests_sent += 1;
+        self.publish_status();
     }
 
     // ---- put ------------------------------------------------------------

@@ -63,6 +63,7 @@ pub struct Runner {
     republish_queue: VecDeque<Record>,
     last_join_republish: Option<Instant>,
     records_accepted: u64,
+    pub(crate) requests_sent: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
 }
@@ -95,6 +96,7 @@ impl Runner {
             republish_queue: VecDeque::new(),
             last_join_republish: None,
             records_accepted: 0,
+            requests_sent: 0,
             reconciler: Default::default(),
         }
     }
@@ -161,11 +163,12 @@ impl Runner {
             .sum()
     }
 
-    fn publish_status(&mut self) {
+    pub(crate) fn publish_status(&mut self) {
         let status = NodeStatus {
             routing_peers: self.routing_size(),
             connected_peers: self.swarm.connected_peers().count(),
             records_accepted: self.records_accepted,
+            requests_sent: self.requests_sent,
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
