@@ -104,6 +104,9 @@ impl Runner {
         for peer in due {
             if self.swarm.is_connected(&peer) {
                 self.start_reconcile_pass(peer);
+            } else {
+                // Gone before its turn: its next connection asks again.
+                self.reconciler.backlog.remove(&peer);
             }
         }
     }
@@ -138,8 +141,9 @@ impl Runner {
             else {
                 break;
             };
-            if self.start_reconcile_session(peer, mailbox).is_ok() {
-                started += 1;
+            match self.start_reconcile_session(peer, mailbox) {
+                Ok(()) => started += 1,
+                Err(error) => debug!(%peer, %error, "reconcile session not started"),
             }
         }
         match self.reconciler.backlog.get(&peer) {
