@@ -407,7 +407,10 @@ async fn idle_sync(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64)
     const MAILBOXES: usize = 20;
     for i in 0..MAILBOXES {
         let t = Instant::now();
-        let fetched = reader.fetch_all(mailbox_id(&format!("idle{n}"), i)).await.expect("fetch");
+        let fetched = reader
+            .fetch_all(mailbox_id(&format!("idle{n}"), i))
+            .await
+            .expect("fetch");
         times.push(t.elapsed());
         assert!(fetched.records.is_empty());
     }

@@ -207,11 +207,30 @@ async fn silent_sybil_replicas_do_not_hide_honest_records() {
     init_tracing();
     let clock = clock();
     let nodes = cluster(4, &clock).await;
-    // Two sybil ids, and a mailbox both are closer to than every honest node.
-    let keys = [
-        libp2p::identity::Keypair::generate_ed25519(),
-        libp2p::identity::Keypair::generate_ed25519(),
-    ];
+    // Two sybil ids sharing their first 8 bits of key space (minted, as an
+    // attacker would), and a mailbox both are closer to than every honest node.
+    let honest: Vec<_> = nodes
+        .iter()
+        .map(|n| KBucketKey::from(n.peer_id()))
+        .collect();
+    let first = (0..100_000)
+        .map(|_| libp2p::identity::Keypair::generate_ed25519())
+        .find(|key| {
+            let id = KBucketKey::from(key.public().to_peer_id());
+            honest
+                .iter()
+                .all(|h| h.distance(&id).ilog2().is_some_and(|bits| bits >= 248))
+        })
+        .expect("a sybil id far from every honest node");
+    let first_key = KBucketKey::from(first.public().to_peer_id());
+    let second = (0..100_000)
+        .map(|_| libp2p::identity::Keypair::generate_ed25519())
+        .find(|key| {
+            let distance = KBucketKey::from(key.public().to_peer_id()).distance(&first_key);
+            distance.ilog2().is_some_and(|bits| bits < 248)
+        })
+        .expect("a second sybil id near the first");
+    let keys = [first, second];
     let sybil_ids: Vec<_> = keys.iter().map(|k| k.public().to_peer_id()).collect();
     let inbox = (0u32..)
         .take(100_000)

@@ -51,7 +51,10 @@ fn computed() -> Vec<(&'static str, String)> {
         ),
     ];
     let responses = [
-        ("v2.put_answer_stored", MailboxResponse::Put(PutAnswer::Stored)),
+        (
+            "v2.put_answer_stored",
+            MailboxResponse::Put(PutAnswer::Stored),
+        ),
         (
             "v2.put_answer_already_held",
             MailboxResponse::Put(PutAnswer::AlreadyHeld),
