@@ -27,7 +27,9 @@ use crate::record_store::SqliteRecordStore;
 
 /// Our Kademlia protocol name.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");
-/// Our identify protocol name.
+/// The `protocolVersion` string our identify messages carry (identify's
+/// own wire protocol stays libp2p's `/ipfs/id/1.0.0`); it names the
+/// Pigeonhole network a peer belongs to.
 pub const IDENTIFY_PROTOCOL: &str = "/pigeonhole/id/1.0.0";
 /// Largest Kademlia message: the largest valid record plus room for the
 /// key, framing and the closer-peers list a response carries.

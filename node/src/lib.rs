@@ -8,7 +8,8 @@
 //! underneath through the core's [`pigeonhole::mailbox::Dht`] trait.
 //!
 //! Shape: [`Node::start`] spawns one task that owns the libp2p `Swarm`
-//! (kad + identify + optional mDNS) and the SQLite store; the cloneable
+//! (kad + identify + optional mDNS + the mailbox protocol v2) and the
+//! SQLite store; the cloneable
 //! [`Node`] handle talks to it through a command channel with one-shot
 //! replies. Nothing else touches the swarm, so there are no locks around it.
 //!
