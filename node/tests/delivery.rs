@@ -289,3 +289,45 @@ async fn silent_sybil_replicas_do_not_hide_honest_records() {
     }
     stop_all(&nodes).await;
 }
+
+/// A replica that lost its copy (same peer id, emptied store) gets it back
+/// from the publisher's republish: the publisher asks the replica set through
+/// the put path, not its own store, and the replica that lacks it stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republish_repairs_a_replica_that_lost_the_record() {
+    init_tracing();
+    let clock = clock();
+    let dir = tempfile::tempdir().unwrap();
+    let holder_config = || NodeConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..node_config(&clock)
+    };
+    let publisher = Node::start(node_config(&clock)).await.expect("publisher");
+    let holder = Node::start(holder_config()).await.expect("holder");
+    connect_all(&[publisher.clone(), holder.clone()]).await;
+    let record = mailbox(&publisher, &clock)
+        .publish(&identity(9), request_draft(inbox_of(34), DAY))
+        .await
+        .expect("publish");
+    assert_eq!(
+        holder.held(record.dht_key()).await.unwrap().as_deref(),
+        Some(record.bytes())
+    );
+    // The holder loses its database but keeps its peer key.
+    holder.stop().await;
+    std::fs::remove_file(dir.path().join(pigeonhole_node::node::DB_FILE)).unwrap();
+    let holder = Node::start(holder_config()).await.expect("restart holder");
+    connect_all(&[publisher.clone(), holder.clone()]).await;
+    assert_eq!(holder.held(record.dht_key()).await.unwrap(), None);
+
+    publisher.maintain().await.expect("republish");
+    let status = holder
+        .wait_for_status(|s| s.records_accepted >= 1, WAIT)
+        .await;
+    assert!(status.records_accepted >= 1, "not repaired: {status:?}");
+    assert_eq!(
+        holder.held(record.dht_key()).await.unwrap().as_deref(),
+        Some(record.bytes())
+    );
+    stop_all(&[publisher, holder]).await;
+}
