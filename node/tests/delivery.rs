@@ -331,3 +331,55 @@ async fn republish_repairs_a_replica_that_lost_the_record() {
     );
     stop_all(&[publisher, holder]).await;
 }
+
+/// A replica that serves forgeries (a bad signature, a record of another
+/// mailbox, garbage) next to an honest replica: the reader returns exactly
+/// the honest records — nothing a peer serves is trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_listings_never_reach_the_reader() {
+    init_tracing();
+    let clock = clock();
+    let nodes = cluster(2, &clock).await;
+    let inbox = inbox_of(35);
+    let mut published = Vec::new();
+    for seed in 1..=3u8 {
+        published.push(
+            mailbox(&nodes[0], &clock)
+                .publish(&identity(seed), request_draft(inbox, DAY))
+                .await
+                .expect("publish")
+                .id(),
+        );
+    }
+    let (_, mut forged) = request(40, inbox, 7, 64);
+    *forged.last_mut().unwrap() ^= 1;
+    let (_, elsewhere) = request(41, inbox_of(36), 8, 64);
+    let served = vec![forged, elsewhere, vec![1, 2, 3]];
+    let liar = SilentPeer::serving(
+        libp2p::identity::Keypair::generate_ed25519(),
+        &nodes[1],
+        served,
+    )
+    .await;
+    nodes[1]
+        .add_peer(liar.addr.clone().with_p2p(liar.peer_id).unwrap())
+        .await
+        .expect("add liar");
+    assert!(nodes[1].wait_for_peers(2, WAIT).await.routing_peers >= 2);
+    // The reader has two remote candidates: the writer and the liar, so
+    // both are asked.
+    let fetched = mailbox(&nodes[1], &clock)
+        .fetch_within(inbox, DAY)
+        .await
+        .expect("fetch");
+    let mut found: Vec<_> = fetched.records.iter().map(|r| r.id()).collect();
+    found.sort();
+    published.sort();
+    assert_eq!(found, published);
+    assert!(
+        liar.lists.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the liar was never asked"
+    );
+    liar.stop();
+    stop_all(&nodes).await;
+}
