@@ -25,6 +25,7 @@
 //! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
 //! * `queries`, `protocol`, `serve` — operations in flight, publishing and
 //!   reading through the replica set, answering other peers;
+//! * `merge` — checking and merging replicas' listing pages;
 //! * `slot_index` — which mailbox a slot key belongs to;
 //! * [`node`] — the public handle and its `Dht` implementation.
 
@@ -36,6 +37,7 @@ pub mod config;
 pub mod error;
 mod keys;
 pub mod mailbox_protocol;
+mod merge;
 pub mod node;
 mod protocol;
 mod queries;

@@ -19,13 +19,13 @@
 //!   listings), else a Kademlia lookup of the slot key (what a plain
 //!   Kademlia writer, such as another implementation, would have used).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use libp2p::PeerId;
 use libp2p::kad::{KBucketKey, QueryId, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId};
 use pigeonhole::mailbox::{ListCursor, ListPage};
-use pigeonhole::record::{DhtKey, InstanceId, MailboxId, Record};
+use pigeonhole::record::{DhtKey, MailboxId, Record};
 use tracing::{debug, info, warn};
 
 use crate::command::Reply;
@@ -35,6 +35,7 @@ use crate::mailbox_protocol::{
     MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer, slot_key_of,
     slot_of,
 };
+use crate::merge::{before, check_page, merge_pages, positioned};
 use crate::node::Published;
 use crate::queries::{Op, Pending, PendingGet, PutOp, ReadAnswer, ReadKind, ReadOp};
 use crate::runner::Runner;
@@ -42,7 +43,7 @@ use crate::runner::Runner;
 /// Replicas a read asks (more when some fail).
 pub const READ_REPLICAS: usize = 2;
 /// Records of each listing page that this node validates in full (see
-/// [`check_page`]).
+/// [`crate::merge::check_page`]).
 const SAMPLE_PER_PAGE: usize = 8;
 
 impl Runner {
@@ -519,134 +520,4 @@ impl Runner {
             None => {}
         }
     }
-}
-
-/// A record's place in listing order.
-pub fn cursor_of(record: &Record) -> ListCursor {
-    ListCursor {
-        instance: record.header.instance,
-        record_id: record.id(),
-    }
-}
-
-/// The cursor just before every record of slot `instance`.
-fn before(instance: InstanceId) -> Option<ListCursor> {
-    let previous = instance.to_u64().checked_sub(1)?;
-    Some(ListCursor {
-        instance: InstanceId::from_u64(previous),
-        record_id: [0xff; 32],
-    })
-}
-
-/// A validated record with its place in listing order.
-fn positioned(record: &Record) -> (ListCursor, Vec<u8>) {
-    (cursor_of(record), record.bytes().to_vec())
-}
-
-/// Checks a replica's page: every record must be of `mailbox`, after
-/// `after`, and unexpired (cheap checks on the header bytes); up to
-/// `sample` of them, spread over the page, pass the full validator.
-///
-/// Why a sample: the caller (the mailbox) validates every record with the
-/// one validator anyway, so a forged record never reaches a user; checking
-/// all of them here too would double the signature checks of a read. The
-/// sample is what a replica's standing is judged on: a replica that serves
-/// forged records is caught and loses its standing. Returns the answer and
-/// how many records were found invalid.
-fn check_page(
-    validator: &pigeonhole::record::Validator,
-    now: u64,
-    mailbox: &MailboxId,
-    after: Option<ListCursor>,
-    records: Vec<Vec<u8>>,
-    more: bool,
-    sample: usize,
-) -> (ReadAnswer, usize) {
-    let stride = records.len().div_ceil(sample.max(1)).max(1);
-    let mut kept = Vec::with_capacity(records.len());
-    let mut invalid = 0;
-    let mut last = None;
-    for (index, bytes) in records.into_iter().enumerate() {
-        let Some((of, instance)) = slot_of(&bytes) else {
-            invalid += 1;
-            continue;
-        };
-        let position = ListCursor {
-            instance,
-            record_id: pigeonhole::record::record_id(&bytes),
-        };
-        if of != *mailbox || Some(position) <= after {
-            invalid += 1;
-            continue;
-        }
-        last = last.max(Some(position));
-        if expires_at_of(&bytes).is_none_or(|expires| expires <= now) {
-            continue;
-        }
-        if index % stride == 0 {
-            match validator.validate(&DhtKey::for_slot(mailbox, instance), &bytes, now) {
-                Ok(_) => {}
-                Err(error) if error.kind() == pigeonhole::record::ErrorKind::Expired => continue,
-                Err(_) => {
-                    invalid += 1;
-                    continue;
-                }
-            }
-        }
-        kept.push((position, bytes));
-    }
-    (
-        ReadAnswer::Page {
-            records: kept,
-            more,
-            last,
-        },
-        invalid,
-    )
-}
-
-/// The signed `expires_at` of a record's bytes (header offset 82), unchecked.
-fn expires_at_of(bytes: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(bytes.get(82..90)?.try_into().ok()?))
-}
-
-/// Merges replicas' pages: the union by record id, in listing order, cut at
-/// the earliest point a replica with more to say stopped (so nothing it
-/// holds between there and another replica's end is skipped), then at
-/// `limit`. Returns (more, records).
-fn merge_pages(answers: Vec<ReadAnswer>, limit: usize) -> (bool, Vec<(ListCursor, Vec<u8>)>) {
-    let mut bound: Option<ListCursor> = None;
-    let mut more = false;
-    let mut seen = HashSet::new();
-    let mut merged = Vec::new();
-    for answer in answers {
-        let ReadAnswer::Page {
-            records,
-            more: has_more,
-            last,
-        } = answer
-        else {
-            continue;
-        };
-        if has_more {
-            more = true;
-            if let Some(last) = last {
-                bound = Some(bound.map_or(last, |b| b.min(last)));
-            }
-        }
-        for (position, bytes) in records {
-            if seen.insert(position.record_id) {
-                merged.push((position, bytes));
-            }
-        }
-    }
-    merged.sort_by_key(|(position, _)| *position);
-    if let Some(bound) = bound {
-        merged.retain(|(position, _)| *position <= bound);
-    }
-    if merged.len() > limit {
-        merged.truncate(limit);
-        more = true;
-    }
-    (more, merged)
 }
