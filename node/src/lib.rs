@@ -8,7 +8,8 @@
 //! underneath through the core's [`pigeonhole::mailbox::Dht`] trait.
 //!
 //! Shape: [`Node::start`] spawns one task that owns the libp2p `Swarm`
-//! (kad + identify + optional mDNS) and the SQLite store; the cloneable
+//! (kad + identify + optional mDNS + the mailbox protocol v2) and the
+//! SQLite store; the cloneable
 //! [`Node`] handle talks to it through a command channel with one-shot
 //! replies. Nothing else touches the swarm, so there are no locks around it.
 //!
@@ -24,6 +25,7 @@
 //! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
 //! * `queries`, `protocol`, `serve` — operations in flight, publishing and
 //!   reading through the replica set, answering other peers;
+//! * `merge` — checking and merging replicas' listing pages;
 //! * `slot_index` — which mailbox a slot key belongs to;
 //! * [`reconcile`], [`reconcile_codec`], `reconcile_driver` — replica repair
 //!   by set reconciliation (negentropy) when peers (re)connect;
@@ -37,6 +39,7 @@ pub mod config;
 pub mod error;
 mod keys;
 pub mod mailbox_protocol;
+mod merge;
 pub mod node;
 mod protocol;
 mod queries;

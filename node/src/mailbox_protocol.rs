@@ -37,7 +37,7 @@ use pigeonhole::record::{DhtKey, InstanceId, MAX_RECORD_BYTES, MailboxId};
 pub const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/mailbox/2.0.0");
 
 /// Most records one list answer carries.
-pub const MAX_PAGE_RECORDS: u16 = 64;
+pub const MAX_PAGE_RECORDS: u16 = 256;
 /// Most record bytes one list answer carries (a replica stops a page early
 /// and says `more` when the next record would not fit).
 pub const MAX_PAGE_BYTES: usize = 256 * 1024;

@@ -53,10 +53,10 @@ pub struct NodeStatus {
 /// How a publish ended when it succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Published {
-    /// At least this many replicas other than this node judged and stored
-    /// the record (or already held it) when the answer was given.
+    /// Every replica answered (or timed out) and this many of them, other
+    /// than this node, judged and stored the record or already held it.
     Stored {
-        /// Replicas that acknowledged by then (at least 1).
+        /// Replicas that acknowledged (at least 1).
         replicas: usize,
     },
     /// This node knows no peer at all: the record is stored here and waits

@@ -19,27 +19,32 @@
 //!   listings), else a Kademlia lookup of the slot key (what a plain
 //!   Kademlia writer, such as another implementation, would have used).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use libp2p::PeerId;
 use libp2p::kad::{KBucketKey, QueryId, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId};
 use pigeonhole::mailbox::{ListCursor, ListPage};
-use pigeonhole::record::{DhtKey, InstanceId, MailboxId, Record};
+use pigeonhole::record::{DhtKey, MailboxId, Record};
 use tracing::{debug, info, warn};
 
 use crate::command::Reply;
 use crate::error::NodeError;
 use crate::keys::record_key;
 use crate::mailbox_protocol::{
-    MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer, slot_of,
+    MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer, slot_key_of,
+    slot_of,
 };
+use crate::merge::{before, check_page, merge_pages, positioned};
 use crate::node::Published;
 use crate::queries::{Op, Pending, PendingGet, PutOp, ReadAnswer, ReadKind, ReadOp};
 use crate::runner::Runner;
 
 /// Replicas a read asks (more when some fail).
 pub const READ_REPLICAS: usize = 2;
+/// Records of each listing page that this node validates in full (see
+/// [`crate::merge::check_page`]).
+const SAMPLE_PER_PAGE: usize = 8;
 
 impl Runner {
     pub(crate) fn mailbox(&mut self) -> &mut request_response::Behaviour<MailboxCodec> {
@@ -102,7 +107,7 @@ impl Runner {
     /// republish (the outcome is only logged).
     pub(crate) fn put_record(&mut self, record: Record, reply: Option<Reply<Published>>) {
         let mailbox = record.header.mailbox;
-        self.slots.remember(&record);
+        self.slots.remember(mailbox, record.header.instance);
         let (remote, is_replica) = self.replica_set(&mailbox);
         if is_replica || remote.is_empty() {
             match self.kad().store_mut().put_validated(&record) {
@@ -271,8 +276,12 @@ impl Runner {
         self.ask_more(id);
     }
 
-    /// What this node itself would answer to the read.
+    /// What this node itself would answer to the read. A listing is
+    /// checked like a replica's page (sampled): the mailbox validates every
+    /// record it is given, so a full check here would only double the cost.
     fn answer_locally(&mut self, kind: &ReadKind) -> Result<ReadAnswer, NodeError> {
+        let now = self.config.clock.now();
+        let validator = self.validator.clone();
         let store = self.kad().store_mut().inner();
         Ok(match kind {
             ReadKind::List {
@@ -281,19 +290,26 @@ impl Runner {
                 limit,
                 ..
             } => {
-                let (records, more) = store.list_mailbox(mailbox, *after, u32::from(*limit))?;
-                let last = records.last().map(cursor_of);
-                ReadAnswer::Page {
-                    records,
+                let (rows, more) = store.list_mailbox_raw(mailbox, *after, u32::from(*limit))?;
+                let (answer, invalid) = check_page(
+                    &validator,
+                    now,
+                    mailbox,
+                    *after,
+                    rows,
                     more,
-                    last,
+                    SAMPLE_PER_PAGE,
+                );
+                if invalid > 0 {
+                    warn!(invalid, "held rows failed their checks");
                 }
+                answer
             }
             ReadKind::NextSeq {
                 mailbox, bucket, ..
             } => ReadAnswer::Seq(store.next_seq(mailbox, *bucket)?),
             ReadKind::Slot { key, .. } => ReadAnswer::Page {
-                records: store.get_slot(key)?,
+                records: store.get_slot(key)?.iter().map(positioned).collect(),
                 more: false,
                 last: None,
             },
@@ -368,6 +384,7 @@ impl Runner {
                 *after,
                 records,
                 more,
+                SAMPLE_PER_PAGE,
             )),
             (
                 Some(MailboxResponse::List { records, .. }),
@@ -381,6 +398,7 @@ impl Runner {
                 before(*instance),
                 records,
                 false,
+                usize::MAX,
             )),
             _ => None,
         };
@@ -420,22 +438,24 @@ impl Runner {
                     let _ = reply.send(Err(NodeError::Unavailable("no replica answered".into())));
                     return;
                 }
-                let page = merge_pages(op.answers, usize::from(limit));
-                for record in &page.1 {
-                    self.slots.remember(record);
+                let (more, records) = merge_pages(op.answers, usize::from(limit));
+                for (position, bytes) in &records {
+                    if let Some((mailbox, _)) = slot_of(bytes) {
+                        self.slots.remember(mailbox, position.instance);
+                    }
                 }
                 let _ = reply.send(Ok(ListPage {
-                    records: page.1.iter().map(|r| r.bytes().to_vec()).collect(),
-                    more: page.0,
+                    records: records.into_iter().map(|(_, bytes)| bytes).collect(),
+                    more,
                 }));
             }
             ReadKind::Slot { key, reply, .. } => {
                 let (_, records) = merge_pages(op.answers, usize::MAX);
                 let found = records
                     .into_iter()
-                    .filter(|record| record.dht_key() == key)
-                    .min_by_key(Record::id)
-                    .map(|record| record.bytes().to_vec());
+                    .filter(|(_, bytes)| slot_key_of(bytes) == Some(key))
+                    .min_by_key(|(position, _)| position.record_id)
+                    .map(|(_, bytes)| bytes);
                 let _ = reply.send(Ok(found));
             }
         }
@@ -500,106 +520,4 @@ impl Runner {
             None => {}
         }
     }
-}
-
-/// A record's place in listing order.
-pub fn cursor_of(record: &Record) -> ListCursor {
-    ListCursor {
-        instance: record.header.instance,
-        record_id: record.id(),
-    }
-}
-
-/// The cursor just before every record of slot `instance`.
-fn before(instance: InstanceId) -> Option<ListCursor> {
-    let previous = instance.to_u64().checked_sub(1)?;
-    Some(ListCursor {
-        instance: InstanceId::from_u64(previous),
-        record_id: [0xff; 32],
-    })
-}
-
-/// Validates a replica's page: each record must be of `mailbox`, after
-/// `after`, and pass the validator. Returns the answer and how many records
-/// were invalid (expired ones are dropped without blame).
-fn check_page(
-    validator: &pigeonhole::record::Validator,
-    now: u64,
-    mailbox: &MailboxId,
-    after: Option<ListCursor>,
-    records: Vec<Vec<u8>>,
-    more: bool,
-) -> (ReadAnswer, usize) {
-    let mut valid = Vec::with_capacity(records.len());
-    let mut invalid = 0;
-    let mut last = None;
-    for bytes in records {
-        let Some((of, instance)) = slot_of(&bytes) else {
-            invalid += 1;
-            continue;
-        };
-        let position = ListCursor {
-            instance,
-            record_id: pigeonhole::record::record_id(&bytes),
-        };
-        if of != *mailbox || Some(position) <= after {
-            invalid += 1;
-            continue;
-        }
-        last = last.max(Some(position));
-        match validator.validate(&DhtKey::for_slot(mailbox, instance), &bytes, now) {
-            Ok(record) => valid.push(record),
-            Err(error) if error.kind() == pigeonhole::record::ErrorKind::Expired => {}
-            Err(_) => invalid += 1,
-        }
-    }
-    (
-        ReadAnswer::Page {
-            records: valid,
-            more,
-            last,
-        },
-        invalid,
-    )
-}
-
-/// Merges replicas' pages: the union by record id, in listing order, cut at
-/// the earliest point a replica with more to say stopped (so nothing it
-/// holds between there and another replica's end is skipped), then at
-/// `limit`. Returns (more, records).
-fn merge_pages(answers: Vec<ReadAnswer>, limit: usize) -> (bool, Vec<Record>) {
-    let mut bound: Option<ListCursor> = None;
-    let mut more = false;
-    let mut seen = HashSet::new();
-    let mut merged = Vec::new();
-    for answer in answers {
-        let ReadAnswer::Page {
-            records,
-            more: has_more,
-            last,
-        } = answer
-        else {
-            continue;
-        };
-        if has_more {
-            more = true;
-            if let Some(last) = last {
-                bound = Some(bound.map_or(last, |b| b.min(last)));
-            }
-        }
-        for record in records {
-            if seen.insert(record.id()) {
-                merged.push(record);
-            }
-        }
-    }
-    merged.sort_by_key(cursor_of);
-    if let Some(bound) = bound {
-        merged.retain(|record| cursor_of(record) <= bound);
-    }
-    if merged.len() > limit {
-        merged.truncate(limit);
-        more = true;
-    }
-    (more, merged)
 }

@@ -87,11 +87,11 @@ pub enum ReadKind {
 
 /// One replica's answer to a read.
 pub enum ReadAnswer {
-    /// A page of records (validated) and whether more follow, with the
-    /// position of the last record the replica sent (valid or not).
+    /// A page of records and whether more follow, with the position of the
+    /// last record the replica sent (valid or not).
     Page {
-        /// Valid records, in listing order.
-        records: Vec<Record>,
+        /// Records that passed the checks, with their listing positions.
+        records: Vec<(ListCursor, Vec<u8>)>,
         /// The replica has more after `last`.
         more: bool,
         /// Position of the last record sent.

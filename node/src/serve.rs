@@ -10,8 +10,9 @@
 //! own writers never count a Kademlia acknowledgement as stored.
 //!
 //! Listing answers are bounded by the page limits of
-//! [`crate::mailbox_protocol`], and every record served is validated again
-//! by the store on its way out.
+//! [`crate::mailbox_protocol`]. They carry the held rows' bytes without a
+//! second signature check (`Store::list_mailbox_raw`): the asking peer
+//! validates everything it receives, and expired rows are never served.
 
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
@@ -36,7 +37,8 @@ impl Runner {
         };
         match self.kad().store_mut().put_checked(&key, bytes) {
             Ok((record, outcome)) => {
-                self.slots.remember(&record);
+                self.slots
+                    .remember(record.header.mailbox, record.header.instance);
                 match outcome {
                     PutOutcome::Unchanged => PutAnswer::AlreadyHeld,
                     PutOutcome::Stored | PutOutcome::Replaced(_) => {
@@ -72,18 +74,18 @@ impl Runner {
             } => {
                 let limit = limit.clamp(1, MAX_PAGE_RECORDS);
                 let store = self.kad().store_mut().inner();
-                match store.list_mailbox(&mailbox, after, u32::from(limit)) {
+                match store.list_mailbox_raw(&mailbox, after, u32::from(limit)) {
                     Ok((records, more)) => {
                         let mut page = Vec::with_capacity(records.len());
                         let mut bytes = 0;
                         let mut cut = false;
                         for record in records {
-                            if !page.is_empty() && bytes + record.bytes().len() > MAX_PAGE_BYTES {
+                            if !page.is_empty() && bytes + record.len() > MAX_PAGE_BYTES {
                                 cut = true;
                                 break;
                             }
-                            bytes += record.bytes().len();
-                            page.push(record.bytes().to_vec());
+                            bytes += record.len();
+                            page.push(record);
                         }
                         MailboxResponse::List {
                             records: page,

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use pigeonhole::record::{DhtKey, InstanceId, MailboxId, Record};
+use pigeonhole::record::{DhtKey, InstanceId, MailboxId};
 
 /// Slots remembered at most.
 const MAX_SLOTS: usize = 65_536;
@@ -21,14 +21,13 @@ pub struct SlotIndex {
 }
 
 impl SlotIndex {
-    /// Remembers the slot of `record`.
-    pub fn remember(&mut self, record: &Record) {
-        let key = record.dht_key();
+    /// Remembers slot `instance` of `mailbox`.
+    pub fn remember(&mut self, mailbox: MailboxId, instance: InstanceId) {
+        let key = DhtKey::for_slot(&mailbox, instance);
         if self.slots.len() >= MAX_SLOTS && !self.slots.contains_key(&key) {
             self.slots.clear();
         }
-        self.slots
-            .insert(key, (record.header.mailbox, record.header.instance));
+        self.slots.insert(key, (mailbox, instance));
     }
 
     /// The mailbox and instance of `key`, if remembered.

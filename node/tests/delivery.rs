@@ -207,11 +207,30 @@ async fn silent_sybil_replicas_do_not_hide_honest_records() {
     init_tracing();
     let clock = clock();
     let nodes = cluster(4, &clock).await;
-    // Two sybil ids, and a mailbox both are closer to than every honest node.
-    let keys = [
-        libp2p::identity::Keypair::generate_ed25519(),
-        libp2p::identity::Keypair::generate_ed25519(),
-    ];
+    // Two sybil ids sharing their first 8 bits of key space (minted, as an
+    // attacker would), and a mailbox both are closer to than every honest node.
+    let honest: Vec<_> = nodes
+        .iter()
+        .map(|n| KBucketKey::from(n.peer_id()))
+        .collect();
+    let first = (0..100_000)
+        .map(|_| libp2p::identity::Keypair::generate_ed25519())
+        .find(|key| {
+            let id = KBucketKey::from(key.public().to_peer_id());
+            honest
+                .iter()
+                .all(|h| h.distance(&id).ilog2().is_some_and(|bits| bits >= 248))
+        })
+        .expect("a sybil id far from every honest node");
+    let first_key = KBucketKey::from(first.public().to_peer_id());
+    let second = (0..100_000)
+        .map(|_| libp2p::identity::Keypair::generate_ed25519())
+        .find(|key| {
+            let distance = KBucketKey::from(key.public().to_peer_id()).distance(&first_key);
+            distance.ilog2().is_some_and(|bits| bits < 248)
+        })
+        .expect("a second sybil id near the first");
+    let keys = [first, second];
     let sybil_ids: Vec<_> = keys.iter().map(|k| k.public().to_peer_id()).collect();
     let inbox = (0u32..)
         .take(100_000)
@@ -268,5 +287,99 @@ async fn silent_sybil_replicas_do_not_hide_honest_records() {
     for sybil in sybils {
         sybil.stop();
     }
+    stop_all(&nodes).await;
+}
+
+/// A replica that lost its copy (same peer id, emptied store) gets it back
+/// from the publisher's republish: the publisher asks the replica set through
+/// the put path, not its own store, and the replica that lacks it stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republish_repairs_a_replica_that_lost_the_record() {
+    init_tracing();
+    let clock = clock();
+    let dir = tempfile::tempdir().unwrap();
+    let holder_config = || NodeConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..node_config(&clock)
+    };
+    let publisher = Node::start(node_config(&clock)).await.expect("publisher");
+    let holder = Node::start(holder_config()).await.expect("holder");
+    connect_all(&[publisher.clone(), holder.clone()]).await;
+    let record = mailbox(&publisher, &clock)
+        .publish(&identity(9), request_draft(inbox_of(34), DAY))
+        .await
+        .expect("publish");
+    assert_eq!(
+        holder.held(record.dht_key()).await.unwrap().as_deref(),
+        Some(record.bytes())
+    );
+    // The holder loses its database but keeps its peer key.
+    holder.stop().await;
+    std::fs::remove_file(dir.path().join(pigeonhole_node::node::DB_FILE)).unwrap();
+    let holder = Node::start(holder_config()).await.expect("restart holder");
+    connect_all(&[publisher.clone(), holder.clone()]).await;
+    assert_eq!(holder.held(record.dht_key()).await.unwrap(), None);
+
+    publisher.maintain().await.expect("republish");
+    let status = holder
+        .wait_for_status(|s| s.records_accepted >= 1, WAIT)
+        .await;
+    assert!(status.records_accepted >= 1, "not repaired: {status:?}");
+    assert_eq!(
+        holder.held(record.dht_key()).await.unwrap().as_deref(),
+        Some(record.bytes())
+    );
+    stop_all(&[publisher, holder]).await;
+}
+
+/// A replica that serves forgeries (a bad signature, a record of another
+/// mailbox, garbage) next to an honest replica: the reader returns exactly
+/// the honest records — nothing a peer serves is trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_listings_never_reach_the_reader() {
+    init_tracing();
+    let clock = clock();
+    let nodes = cluster(2, &clock).await;
+    let inbox = inbox_of(35);
+    let mut published = Vec::new();
+    for seed in 1..=3u8 {
+        published.push(
+            mailbox(&nodes[0], &clock)
+                .publish(&identity(seed), request_draft(inbox, DAY))
+                .await
+                .expect("publish")
+                .id(),
+        );
+    }
+    let (_, mut forged) = request(40, inbox, 7, 64);
+    *forged.last_mut().unwrap() ^= 1;
+    let (_, elsewhere) = request(41, inbox_of(36), 8, 64);
+    let served = vec![forged, elsewhere, vec![1, 2, 3]];
+    let liar = SilentPeer::serving(
+        libp2p::identity::Keypair::generate_ed25519(),
+        &nodes[1],
+        served,
+    )
+    .await;
+    nodes[1]
+        .add_peer(liar.addr.clone().with_p2p(liar.peer_id).unwrap())
+        .await
+        .expect("add liar");
+    assert!(nodes[1].wait_for_peers(2, WAIT).await.routing_peers >= 2);
+    // The reader has two remote candidates: the writer and the liar, so
+    // both are asked.
+    let fetched = mailbox(&nodes[1], &clock)
+        .fetch_within(inbox, DAY)
+        .await
+        .expect("fetch");
+    let mut found: Vec<_> = fetched.records.iter().map(|r| r.id()).collect();
+    found.sort();
+    published.sort();
+    assert_eq!(found, published);
+    assert!(
+        liar.lists.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the liar was never asked"
+    );
+    liar.stop();
     stop_all(&nodes).await;
 }

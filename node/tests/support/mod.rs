@@ -256,8 +256,8 @@ impl RawMailboxClient {
 
 /// A sybil replica: a raw rust-libp2p peer (kad server, identify, mailbox
 /// protocol v2) that joins the DHT like a node but holds nothing: it
-/// answers every listing with nothing, every next-seq with 0, and claims to
-/// have stored every put.
+/// answers every listing with `served` (nothing, or forgeries), every
+/// next-seq with 0, and claims to have stored every put.
 #[derive(NetworkBehaviour)]
 pub struct SilentBehaviour {
     pub kad: kad::Behaviour<MemoryStore>,
@@ -269,12 +269,23 @@ pub struct SilentBehaviour {
 pub struct SilentPeer {
     pub peer_id: PeerId,
     pub addr: Multiaddr,
+    /// Listing requests it has answered.
+    pub lists: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SilentPeer {
     /// Starts a silent peer with `keypair` and connects it to `node`.
     pub async fn start(keypair: libp2p::identity::Keypair, node: &Node) -> Self {
+        Self::serving(keypair, node, Vec::new()).await
+    }
+
+    /// Starts a peer that answers every listing with `served`.
+    pub async fn serving(
+        keypair: libp2p::identity::Keypair,
+        node: &Node,
+        served: Vec<Vec<u8>>,
+    ) -> Self {
         use libp2p::request_response::{self, Event, Message, ProtocolSupport};
         let mut swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
@@ -315,6 +326,8 @@ impl SilentPeer {
         };
         swarm.dial(node.listen_addrs()[0].clone()).unwrap();
         let peer_id = *swarm.local_peer_id();
+        let lists = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = lists.clone();
         let task = tokio::spawn(async move {
             loop {
                 if let SwarmEvent::Behaviour(SilentBehaviourEvent::Mailbox(Event::Message {
@@ -327,10 +340,13 @@ impl SilentPeer {
                 {
                     let response = match request {
                         MailboxRequest::Put(_) => MailboxResponse::Put(PutAnswer::Stored),
-                        MailboxRequest::List { .. } => MailboxResponse::List {
-                            records: Vec::new(),
-                            more: false,
-                        },
+                        MailboxRequest::List { .. } => {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            MailboxResponse::List {
+                                records: served.clone(),
+                                more: false,
+                            }
+                        }
                         MailboxRequest::NextSeq { .. } => MailboxResponse::NextSeq(0),
                     };
                     let _ = swarm
@@ -343,6 +359,7 @@ impl SilentPeer {
         Self {
             peer_id,
             addr,
+            lists,
             task,
         }
     }
