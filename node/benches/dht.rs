@@ -11,10 +11,13 @@
 //! Latency rows are taken after a warm-up round in which every node puts
 //! and gets once (connections exist, as in a cluster that has run a while);
 //! the cold-start row covers the cold path. Measured:
+//! * network requests of an idle sync (`fetch_all` of an empty mailbox) on
+//!   5 and 20 nodes, counted by the node's `requests_sent`;
 //! * on 8 and 24 nodes, publish on one node then read from another: a
-//!   single slot get, a whole publish (slot search + put + read-back) and
-//!   the fetch (the mailbox scan that finds the record), with the
-//!   read-after-write success count;
+//!   whole publish (next seq + put to the replica set, protocol v2), the
+//!   fetch (a listing read from another node) with the read-after-write
+//!   success count, and a single slot get by key (the Kademlia interop
+//!   path for a node that never saw the slot);
 //! * `fetch_all` of 1, 100 and 1,000 live records in one mailbox (8 nodes);
 //! * sustained publishing with 32 in flight on 8 nodes for 10 s;
 //! * cold start: process start to the first publish → fetch between two nodes;
@@ -330,6 +333,7 @@ async fn baseline(n: usize, subnet: u8, records: &[(DhtKey, Vec<u8>)]) -> Baseli
 
 struct Sdk {
     get: Stats,
+    get_found: usize,
     publish: Stats,
     fetch: Stats,
     found: usize,
@@ -350,6 +354,7 @@ async fn sdk(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> Sdk {
         let _ = nodes[(i + 1) % n].get(record.dht_key()).await;
     }
     let (mut gets, mut publishes, mut fetches, mut found) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut get_found = 0;
     let mut records = Vec::new();
     for i in 0..OPS {
         let writer = &nodes[i % n];
@@ -377,19 +382,41 @@ async fn sdk(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> Sdk {
             .await
             .expect("fetch");
         fetches.push(t.elapsed());
-        let ok = got.as_deref() == Some(record.bytes())
-            && fetched.records.iter().any(|r| r.id() == record.id());
-        found += usize::from(ok);
+        get_found += usize::from(got.as_deref() == Some(record.bytes()));
+        found += usize::from(fetched.records.iter().any(|r| r.id() == record.id()));
         records.push((record.dht_key(), record.bytes().to_vec()));
     }
     stop_all(nodes).await;
     Sdk {
         get: stats(gets),
+        get_found,
         publish: stats(publishes),
         fetch: stats(fetches),
         found,
         records,
     }
+}
+
+/// An idle sync on `n` nodes: `fetch_all` of 20 empty mailboxes from one
+/// node. Returns (network requests per mailbox, p50 ms).
+async fn idle_sync(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64) {
+    let nodes = sdk_cluster(n, subnet, clock).await;
+    let reader = mailbox(&nodes[0], clock);
+    let before = nodes[0].status().requests_sent;
+    let mut times = Vec::new();
+    const MAILBOXES: usize = 20;
+    for i in 0..MAILBOXES {
+        let t = Instant::now();
+        let fetched = reader
+            .fetch_all(mailbox_id(&format!("idle{n}"), i))
+            .await
+            .expect("fetch");
+        times.push(t.elapsed());
+        assert!(fetched.records.is_empty());
+    }
+    let requests = nodes[0].status().requests_sent - before;
+    stop_all(nodes).await;
+    (requests as f64 / MAILBOXES as f64, stats(times).p50)
 }
 
 /// fetch_all of `live` records on 8 nodes: (p50 ms, max ms, all found every time).
@@ -487,6 +514,9 @@ fn main() {
         let cold = process_start.elapsed();
         stop_all(pair).await;
 
+        let idle5 = idle_sync(5, 11, &clock).await;
+        let idle20 = idle_sync(20, 12, &clock).await;
+
         let sdk8 = sdk(8, 20, &clock).await;
         let base8 = baseline(8, 21, &sdk8.records).await;
 
@@ -513,17 +543,23 @@ fn main() {
         println!("|---|---|---|---|---|---|---|---|");
         for (n, s, b) in [(8, &sdk8, &base8), (24, &sdk24, &base24)] {
             println!(
-                "| {n} | slot get | {:.2} | {:.2} | {:.2} (get) | {:.2} | {:.2}× | {}/{OPS} (baseline {}/{OPS}) |",
-                s.get.p50, s.get.p99, b.get.p50, b.get.p99, s.get.p50 / b.get.p50, s.found, b.found
-            );
-            println!(
-                "| {n} | publish (search+put+read-back) | {:.2} | {:.2} | {:.2} (put) | {:.2} | {:.2}× | |",
+                "| {n} | publish (next seq + put to replicas, v2) | {:.2} | {:.2} | {:.2} (put_record) | {:.2} | {:.2}× | |",
                 s.publish.p50, s.publish.p99, b.put.p50, b.put.p99, s.publish.p50 / b.put.p50
             );
             println!(
-                "| {n} | fetch (mailbox scan, other node) | {:.2} | {:.2} | | | | |",
-                s.fetch.p50, s.fetch.p99
+                "| {n} | fetch (listing read, other node) | {:.2} | {:.2} | {:.2} (get_record) | {:.2} | {:.2}× | {}/{OPS} (baseline {}/{OPS}) |",
+                s.fetch.p50, s.fetch.p99, b.get.p50, b.get.p99, s.fetch.p50 / b.get.p50, s.found, b.found
             );
+            println!(
+                "| {n} | slot get by key (kad interop path) | {:.2} | {:.2} | | | | {}/{OPS} |",
+                s.get.p50, s.get.p99, s.get_found
+            );
+        }
+        println!();
+        println!("| idle sync (fetch_all of an empty mailbox) | network requests per mailbox | p50 ms |");
+        println!("|---|---|---|");
+        for (n, (requests, p50)) in [(5, idle5), (20, idle20)] {
+            println!("| {n} nodes | {requests:.1} | {p50:.2} |");
         }
         println!();
         println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time (10 runs) |");

@@ -11,11 +11,12 @@
 //! held records itself, and expiry is the record's signed `expires_at`.
 //! Identify tells us the listen addresses of peers that dialled us (kad
 //! does not add inbound peers by itself). mDNS sits in a `Toggle`, off by
-//! config. The slot protocol asks one peer about one slot. libp2p `ping`
-//! answers liveness checks: other libp2p DHT clients (js-libp2p's kad-dht)
-//! ping a new peer before admitting it to their routing table, and it lets
-//! us notice a dead connection before a request times out on it. The
-//! reconcile protocol repairs replicas (see [`crate::reconcile`]).
+//! config. The mailbox protocol (v2) asks one replica about one mailbox.
+//! libp2p `ping` answers liveness checks: other libp2p DHT clients
+//! (js-libp2p's kad-dht) ping a new peer before admitting it to their
+//! routing table, and it lets us notice a dead connection before a request
+//! times out on it. The reconcile protocol repairs replicas (see
+//! [`crate::reconcile`]).
 
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
@@ -26,9 +27,9 @@ use pigeonhole::record::MAX_RECORD_BYTES;
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
+use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
 use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
 use crate::record_store::SqliteRecordStore;
-use crate::slot_protocol::{SLOT_PROTOCOL, SlotCodec};
 
 /// Our Kademlia protocol name.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");
@@ -60,8 +61,8 @@ mod derived {
         pub identify: identify::Behaviour,
         /// mDNS discovery, when enabled.
         pub mdns: Toggle<mdns::tokio::Behaviour>,
-        /// Direct one-peer slot requests (see [`crate::slot_protocol`]).
-        pub slot: request_response::Behaviour<SlotCodec>,
+        /// Requests to a mailbox's replicas (see [`crate::mailbox_protocol`]).
+        pub mailbox: request_response::Behaviour<MailboxCodec>,
         /// libp2p ping: answers (and sends) liveness checks.
         pub ping: ping::Behaviour,
         /// Replica repair by set reconciliation (see [`crate::reconcile`]).
@@ -69,9 +70,9 @@ mod derived {
     }
 }
 
-/// Concurrent slot requests per connection: a mailbox scan keeps many
-/// gets in flight to the same few peers.
-const SLOT_STREAMS: usize = 1024;
+/// Concurrent mailbox requests per connection: a republish or a busy
+/// writer keeps many puts in flight to the same few replicas.
+const MAILBOX_STREAMS: usize = 256;
 
 /// Concurrent reconcile requests per connection: one pass runs a session
 /// per shared mailbox, each with its fetches and offers.
@@ -102,7 +103,7 @@ pub fn build_swarm(
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let setup = |error: &dyn std::fmt::Display| NodeError::Setup(error.to_string());
     let kad_cfg = kad_config(config);
-    let slot_timeout = config.replication.query_timeout;
+    let request_timeout = config.replication.query_timeout;
     let mdns_cfg = config.mdns.then(|| mdns::Config {
         query_interval: config.mdns_query_interval,
         ..Default::default()
@@ -127,22 +128,22 @@ pub fn build_swarm(
                 Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
                 None => None,
             };
-            let slot = request_response::Behaviour::new(
-                [(SLOT_PROTOCOL, ProtocolSupport::Full)],
+            let mailbox = request_response::Behaviour::new(
+                [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(slot_timeout)
-                    .with_max_concurrent_streams(SLOT_STREAMS),
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(MAILBOX_STREAMS),
             );
             Ok(Behaviour {
                 kad,
                 identify,
                 mdns: Toggle::from(mdns),
-                slot,
+                mailbox,
                 ping: ping::Behaviour::new(ping::Config::new()),
                 reconcile: request_response::Behaviour::new(
                     [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
-                        .with_request_timeout(slot_timeout)
+                        .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(RECONCILE_STREAMS),
                 ),
             })

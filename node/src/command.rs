@@ -4,11 +4,13 @@
 //! await one-shot replies, so no lock is ever held across the network.
 
 use libp2p::Multiaddr;
-use pigeonhole::record::DhtKey;
+use pigeonhole::mailbox::{ListCursor, ListPage};
+use pigeonhole::record::{DhtKey, MailboxId};
 use pigeonhole::store::Totals;
 use tokio::sync::oneshot;
 
 use crate::error::NodeError;
+use crate::node::Published;
 
 /// A reply channel.
 pub type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -25,7 +27,20 @@ pub enum Command {
     Put {
         key: DhtKey,
         value: Vec<u8>,
-        reply: Reply<()>,
+        reply: Reply<Published>,
+    },
+    /// A listing page of a mailbox from its replicas.
+    List {
+        mailbox: MailboxId,
+        after: Option<ListCursor>,
+        limit: u32,
+        reply: Reply<ListPage>,
+    },
+    /// The next free seq of a bucket, from the mailbox's replicas.
+    NextSeq {
+        mailbox: MailboxId,
+        bucket: u32,
+        reply: Reply<u32>,
     },
     /// Connect to a peer found another way.
     AddPeer { addr: Multiaddr, reply: Reply<()> },

@@ -32,12 +32,15 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
-    /// The record was refused (invalid, slot taken, over quota).
-    #[error("record refused: {0}")]
-    Rejected(String),
-    /// The slot holds another sender's record; another slot may succeed.
-    #[error("the slot holds another record")]
-    SlotTaken,
+    /// The record was refused, by this node (a bad record, alone) or by
+    /// every replica that answered.
+    #[error("record refused ({}): {reason}", kind.name())]
+    Rejected {
+        /// Why, as a stable kind.
+        kind: RefusalKind,
+        /// Why, for people.
+        reason: String,
+    },
     /// No peer could be reached or the operation timed out.
     #[error("network unavailable: {0}")]
     Unavailable(String),
@@ -56,9 +59,55 @@ impl NodeError {
     /// The mailbox's view of this error.
     pub fn into_dht_error(self) -> DhtError {
         match self {
-            NodeError::Rejected(reason) => DhtError::Rejected(reason),
-            NodeError::SlotTaken => DhtError::Taken,
+            NodeError::Rejected { kind, reason } => {
+                DhtError::Rejected(format!("{}: {reason}", kind.name()))
+            }
             other => DhtError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Why a replica refused a put: a stable code, so that the writer can map
+/// it to an error kind without parsing the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RefusalKind {
+    /// The record failed the validator (signature, format, key binding).
+    Invalid = 1,
+    /// Created too far in the future or expired for the replica's clock.
+    Clock = 2,
+    /// A storage quota of the replica.
+    Quota = 3,
+    /// The record's own sender deleted it (a tombstone is held).
+    Deleted = 4,
+    /// A tombstone naming another sender's record, or one expiring before it.
+    Conflict = 5,
+    /// The replica's store failed.
+    Store = 6,
+}
+
+impl RefusalKind {
+    /// The kind of a wire code (unknown codes read as [`RefusalKind::Store`]).
+    pub fn from_u8(code: u8) -> Self {
+        match code {
+            1 => Self::Invalid,
+            2 => Self::Clock,
+            3 => Self::Quota,
+            4 => Self::Deleted,
+            5 => Self::Conflict,
+            _ => Self::Store,
+        }
+    }
+
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::Clock => "clock",
+            Self::Quota => "quota",
+            Self::Deleted => "deleted",
+            Self::Conflict => "conflict",
+            Self::Store => "store",
         }
     }
 }

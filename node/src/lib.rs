@@ -8,7 +8,8 @@
 //! underneath through the core's [`pigeonhole::mailbox::Dht`] trait.
 //!
 //! Shape: [`Node::start`] spawns one task that owns the libp2p `Swarm`
-//! (kad + identify + optional mDNS) and the SQLite store; the cloneable
+//! (kad + identify + optional mDNS + the mailbox protocol v2) and the
+//! SQLite store; the cloneable
 //! [`Node`] handle talks to it through a command channel with one-shot
 //! replies. Nothing else touches the swarm, so there are no locks around it.
 //!
@@ -20,8 +21,12 @@
 //! * [`behaviour`] — the libp2p behaviour and swarm construction;
 //! * `keys` — conversions between core and libp2p keys, the persisted peer key;
 //! * `command`, `runner` — the task: commands in, events handled;
-//! * `queries`, `protocol` — the slot read/write protocol;
-//! * [`slot_protocol`] — the one-peer, one-round-trip slot request it uses;
+//! * `replicas` — who holds a mailbox, and whom a reader asks first;
+//! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
+//! * `queries`, `protocol`, `serve` — operations in flight, publishing and
+//!   reading through the replica set, answering other peers;
+//! * `merge` — checking and merging replicas' listing pages;
+//! * `slot_index` — which mailbox a slot key belongs to;
 //! * [`reconcile`], [`reconcile_codec`], `reconcile_driver` — replica repair
 //!   by set reconciliation (negentropy) when peers (re)connect;
 //! * [`node`] — the public handle and its `Dht` implementation.
@@ -33,6 +38,8 @@ mod command;
 pub mod config;
 pub mod error;
 mod keys;
+pub mod mailbox_protocol;
+mod merge;
 pub mod node;
 mod protocol;
 mod queries;
@@ -41,11 +48,13 @@ pub mod reconcile;
 pub mod reconcile_codec;
 mod reconcile_driver;
 pub mod record_store;
+mod replicas;
 mod runner;
-pub mod slot_protocol;
+mod serve;
+mod slot_index;
 
 pub use config::{NodeConfig, ReplicationConfig};
-pub use error::NodeError;
+pub use error::{NodeError, RefusalKind};
 pub use libp2p::{Multiaddr, PeerId};
-pub use node::{Node, NodeStatus};
+pub use node::{Node, NodeStatus, Published};
 pub use quota::Limits;

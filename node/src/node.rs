@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
-use pigeonhole::mailbox::{Dht, DhtError};
-use pigeonhole::record::{DhtKey, Validator};
+use pigeonhole::mailbox::{Dht, DhtError, ListCursor, ListPage};
+use pigeonhole::record::{DhtKey, MailboxId, Validator};
 use pigeonhole::store::{Store, Totals};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -45,6 +45,24 @@ pub struct NodeStatus {
     /// Inbound records accepted into the store since start (a counter that
     /// tests and apps can wait on).
     pub records_accepted: u64,
+    /// Protocol-v2 requests this node has sent since start (what a read or
+    /// a publish costs on the network; benches count it).
+    pub requests_sent: u64,
+}
+
+/// How a publish ended when it succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// Every replica answered (or timed out) and this many of them, other
+    /// than this node, judged and stored the record or already held it.
+    Stored {
+        /// Replicas that acknowledged (at least 1).
+        replicas: usize,
+    },
+    /// This node knows no peer at all: the record is stored here and waits
+    /// in the outbox; it is sent to the replicas when peers appear (the
+    /// republish timer, or [`Node::maintain`]).
+    Alone,
 }
 
 struct Shared {
@@ -240,12 +258,44 @@ impl Node {
         self.request(|reply| Command::Get { key, reply }).await
     }
 
-    /// Publishes a record under a slot: stores it locally (validated),
-    /// sends it to the closest peers, waits for them, and queues it for
-    /// republishing. Readers should read back to learn whether it won.
-    pub async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<(), NodeError> {
+    /// Publishes a record: sends it to the replica set of its mailbox and
+    /// returns once one replica other than this node has judged and stored
+    /// it ([`Published::Stored`]), or at once when this node has no peers
+    /// ([`Published::Alone`]: queued in the outbox). Either way it is queued
+    /// for republishing. Fails with [`NodeError::Rejected`] (kind and reason)
+    /// when every replica that answered refused it, and
+    /// [`NodeError::Unavailable`] when none answered.
+    pub async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<Published, NodeError> {
         self.request(|reply| Command::Put { key, value, reply })
             .await
+    }
+
+    /// A page of `mailbox` after `after` (at most `limit` records, capped
+    /// at the protocol's page size), merged from two replicas and validated.
+    pub async fn list(
+        &self,
+        mailbox: MailboxId,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<ListPage, NodeError> {
+        self.request(|reply| Command::List {
+            mailbox,
+            after,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// The first free seq of `bucket` in `mailbox`, as its replicas know it
+    /// (the highest of the answers).
+    pub async fn next_seq(&self, mailbox: MailboxId, bucket: u32) -> Result<u32, NodeError> {
+        self.request(|reply| Command::NextSeq {
+            mailbox,
+            bucket,
+            reply,
+        })
+        .await
     }
 
     /// What this node itself holds under a slot (no network).
@@ -318,6 +368,26 @@ impl Dht for Node {
     async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<(), DhtError> {
         Node::put(self, key, value)
             .await
+            .map(|_| ())
+            .map_err(NodeError::into_dht_error)
+    }
+
+    async fn list(
+        &self,
+        mailbox: MailboxId,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<Option<ListPage>, DhtError> {
+        Node::list(self, mailbox, after, limit)
+            .await
+            .map(Some)
+            .map_err(NodeError::into_dht_error)
+    }
+
+    async fn next_seq(&self, mailbox: MailboxId, bucket: u32) -> Result<Option<u32>, DhtError> {
+        Node::next_seq(self, mailbox, bucket)
+            .await
+            .map(Some)
             .map_err(NodeError::into_dht_error)
     }
 }

@@ -1,77 +1,489 @@
-//! The read and write protocol of a slot.
+//! Publishing to and reading from a mailbox's replica set (protocol v2).
 //!
-//! Why it is not plain Kademlia `put_record` / `get_record`: storing peers
-//! keep the first valid record they see, so two writers racing for a slot
-//! by sending to all replicas at once could leave replicas disagreeing, and
-//! readers would then disagree about who won (see [`crate::queries`]). So:
-//!
-//! * **write** — offer the record to the slot's primary (the closest node
-//!   to the key, maybe this one) with a [`SlotRequest::Put`], whose answer
-//!   is what the primary holds after judging it: the read-back (with
-//!   Kademlia's filtering on, an acknowledgement would prove nothing). If
-//!   the primary holds our record, keep a local copy and fan it out with
-//!   Kademlia to the other closest peers, waiting for all of them; else
-//!   `Rejected`, and the mailbox tries the next slot. A primary that does
-//!   not answer is skipped for the next closest. Acknowledgements needed:
-//!   `min(min_acks, peers known)`, so two- and three-node LANs work and a
-//!   lone node publishes into its outbox.
-//! * **read** — a local copy is the answer; otherwise ask the closest
-//!   known peer with a [`SlotRequest::Get`] (its answer validated here:
-//!   nothing a peer serves is trusted), the next one if it does not
-//!   answer, and a full Kademlia lookup as the last resort.
+//! * **put** — the record goes to every replica of its mailbox (the
+//!   `factor` peers closest to the mailbox id; this node keeps a copy too
+//!   when it is one of them). Each answers with its *judged* outcome. The
+//!   publish waits for every replica's answer (or its request timeout), so
+//!   that a reader asking any two replicas afterwards finds the record
+//!   (read-after-write), and is `Ok` when at least one peer other than the
+//!   writer stored or already held it; if none did, it fails with the
+//!   replicas' refusal (kind and reason) or as unavailable. A writer with no peers at all
+//!   stores locally, queues the record in its outbox and says so
+//!   ([`Published::Alone`]): it is sent when peers appear (republish).
+//! * **list / next seq** — ask two replicas of good standing at once (the
+//!   next one when one fails), merge the answers (union by record id, every
+//!   record validated here), and answer. One replica's silence or empty
+//!   answer never hides what another replica holds.
+//! * **get** (a slot, for the probe fallback) — a one-slot listing of the
+//!   record's mailbox when the slot's mailbox is known (from earlier puts or
+//!   listings), else a Kademlia lookup of the slot key (what a plain
+//!   Kademlia writer, such as another implementation, would have used).
+
+use std::collections::VecDeque;
 
 use libp2p::PeerId;
-use libp2p::kad::{self, QueryId, Quorum};
+use libp2p::kad::{KBucketKey, QueryId, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId};
-use pigeonhole::record::DhtKey;
-use tracing::{debug, warn};
+use pigeonhole::mailbox::{ListCursor, ListPage};
+use pigeonhole::record::{DhtKey, MailboxId, Record};
+use tracing::{debug, info, warn};
 
 use crate::command::Reply;
 use crate::error::NodeError;
 use crate::keys::record_key;
-use crate::queries::{Pending, PendingGet, PutState, SlotPending, primary};
-use crate::record_store::to_kad;
+use crate::mailbox_protocol::{
+    MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer, slot_key_of,
+    slot_of,
+};
+use crate::merge::{before, check_page, merge_pages, positioned};
+use crate::node::Published;
+use crate::queries::{Op, Pending, PendingGet, PutOp, ReadAnswer, ReadKind, ReadOp};
 use crate::runner::Runner;
-use crate::slot_protocol::{SlotCodec, SlotRequest, SlotResponse};
 
-/// Primaries a put tries before it gives up (a primary may have left
-/// without the routing table knowing yet).
-const MAX_PRIMARY_ATTEMPTS: u32 = 3;
-/// Peers a read asks directly before it falls back to a Kademlia lookup.
-const MAX_DIRECT_READS: usize = 3;
+/// Replicas a read asks (more when some fail).
+pub const READ_REPLICAS: usize = 2;
+/// Records of each listing page that this node validates in full (see
+/// [`crate::merge::check_page`]).
+const SAMPLE_PER_PAGE: usize = 8;
 
 impl Runner {
-    // ---- reads ----------------------------------------------------------
+    pub(crate) fn mailbox(&mut self) -> &mut request_response::Behaviour<MailboxCodec> {
+        &mut self.swarm.behaviour_mut().mailbox
+    }
 
-    pub(crate) fn start_get(&mut self, key: DhtKey, reply: Reply<Option<Vec<u8>>>) {
-        let local = match self.kad().store_mut().get_valid(&key) {
-            Ok(record) => record.map(|r| r.bytes().to_vec()),
+    /// The remote replicas of `mailbox`, closest first, and whether this
+    /// node is a replica itself: the `factor` closest of the known peers
+    /// and this node together.
+    pub(crate) fn replica_set(&mut self, mailbox: &MailboxId) -> (Vec<PeerId>, bool) {
+        let factor = self.config.replication.factor.get();
+        let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+        let mut peers: Vec<PeerId> = self
+            .kad()
+            .get_closest_local_peers(&target)
+            .take(factor)
+            .map(|key| *key.preimage())
+            .collect();
+        let local = KBucketKey::from(self.local).distance(&target);
+        let closer = peers
+            .iter()
+            .take_while(|peer| KBucketKey::from(**peer).distance(&target) < local)
+            .count();
+        let is_replica = closer < factor;
+        if is_replica {
+            peers.truncate(factor - 1);
+        }
+        (peers, is_replica)
+    }
+
+    fn new_op(&mut self, op: Op) -> u64 {
+        self.next_op += 1;
+        self.ops.insert(self.next_op, op);
+        self.next_op
+    }
+
+    fn send(&mut self, op: u64, peer: PeerId, request: MailboxRequest) {
+        let id = self.mailbox().send_request(&peer, request);
+        self.requests.insert(id, (op, peer));
+        self.requests_sent += 1;
+        self.publish_status();
+    }
+
+    // ---- put ------------------------------------------------------------
+
+    pub(crate) fn start_put(&mut self, key: DhtKey, value: Vec<u8>, reply: Reply<Published>) {
+        match self
+            .validator
+            .validate(&key, &value, self.config.clock.now())
+        {
+            Ok(record) => self.put_record(record, Some(reply)),
             Err(error) => {
-                let _ = reply.send(Err(error.into()));
-                return;
+                let refusal = crate::record_store::Refusal::Store(error.into());
+                let _ = reply.send(Err(refusal.into_node_error()));
             }
-        };
-        // Replicas only hold what the slot's primary accepted, so a local
-        // copy is the answer; so is being alone.
-        let mut peers = self.closest_known(&key);
-        if local.is_some() || peers.is_empty() {
-            self.finish_get(PendingGet { key, reply }, local);
+        }
+    }
+
+    /// Sends a validated record to its replica set; `reply` is `None` for a
+    /// republish (the outcome is only logged).
+    pub(crate) fn put_record(&mut self, record: Record, reply: Option<Reply<Published>>) {
+        let mailbox = record.header.mailbox;
+        self.slots.remember(mailbox, record.header.instance);
+        let (remote, is_replica) = self.replica_set(&mailbox);
+        if is_replica || remote.is_empty() {
+            match self.kad().store_mut().put_validated(&record) {
+                Ok(_) => {}
+                Err(refusal) if remote.is_empty() => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(refusal.into_node_error()));
+                    }
+                    return;
+                }
+                Err(refusal) => debug!(%refusal, "no local copy of a published record"),
+            }
+        }
+        if remote.is_empty() {
+            info!(key = ?record.dht_key(), "no peers: the record waits in the outbox");
+            if let Err(error) = self.kad().store_mut().inner().outbox_put(&record) {
+                warn!(%error, "could not queue the record for republishing");
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(Published::Alone));
+            }
             return;
         }
-        peers.truncate(MAX_DIRECT_READS);
-        self.ask(PendingGet { key, reply }, peers);
+        let bytes = record.bytes().to_vec();
+        let op = self.new_op(Op::Put(PutOp {
+            record,
+            reply,
+            waiting: remote.len(),
+            acks: 0,
+            refusals: Vec::new(),
+            silent: 0,
+        }));
+        for peer in remote {
+            self.send(op, peer, MailboxRequest::Put(bytes.clone()));
+        }
     }
 
-    /// Asks `peers[0]` for the slot; falls back to a lookup when none is left.
-    fn ask(&mut self, get: PendingGet, peers: Vec<PeerId>) {
-        let Some(peer) = peers.first().copied() else {
-            let id = self.kad().get_record(record_key(&get.key));
-            self.pending.insert(id, Pending::Get(get));
+    fn on_put_answer(&mut self, id: u64, peer: PeerId, answer: Option<PutAnswer>) {
+        let Some(Op::Put(op)) = self.ops.get_mut(&id) else {
             return;
         };
-        let id = self.slot().send_request(&peer, SlotRequest::Get(get.key));
-        self.slot_pending.insert(id, SlotPending::Get(get, peers));
+        op.waiting -= 1;
+        match answer {
+            Some(PutAnswer::Stored | PutAnswer::AlreadyHeld) => op.acks += 1,
+            Some(PutAnswer::Refused { kind, reason }) => {
+                debug!(%peer, kind = kind.name(), %reason, "replica refused a put");
+                op.refusals.push((peer, kind, reason));
+            }
+            None => op.silent += 1,
+        }
+        if op.waiting > 0 {
+            return;
+        }
+        let Some(Op::Put(op)) = self.ops.remove(&id) else {
+            return;
+        };
+        debug!(
+            acks = op.acks,
+            refused = op.refusals.len(),
+            silent = op.silent,
+            "put answered by every replica"
+        );
+        let Some(reply) = op.reply else {
+            return;
+        };
+        if op.acks > 0 {
+            if let Err(error) = self.kad().store_mut().inner().outbox_put(&op.record) {
+                warn!(%error, "could not queue the record for republishing");
+            }
+            let _ = reply.send(Ok(Published::Stored { replicas: op.acks }));
+        } else {
+            let error = match op.refusals.first() {
+                Some((_, kind, reason)) => NodeError::Rejected {
+                    kind: *kind,
+                    reason: format!(
+                        "{reason} ({} of {} replicas refused)",
+                        op.refusals.len(),
+                        op.refusals.len() + op.silent
+                    ),
+                },
+                None => NodeError::Unavailable(format!("none of {} replicas answered", op.silent)),
+            };
+            let _ = reply.send(Err(error));
+        }
     }
+
+    // ---- reads ----------------------------------------------------------
+
+    pub(crate) fn start_list(
+        &mut self,
+        mailbox: MailboxId,
+        after: Option<ListCursor>,
+        limit: u32,
+        reply: Reply<ListPage>,
+    ) {
+        let limit = limit.clamp(1, u32::from(MAX_PAGE_RECORDS)) as u16;
+        self.start_read(
+            mailbox,
+            ReadKind::List {
+                mailbox,
+                after,
+                limit,
+                reply,
+            },
+        );
+    }
+
+    pub(crate) fn start_next_seq(&mut self, mailbox: MailboxId, bucket: u32, reply: Reply<u32>) {
+        self.start_read(
+            mailbox,
+            ReadKind::NextSeq {
+                mailbox,
+                bucket,
+                reply,
+            },
+        );
+    }
+
+    pub(crate) fn start_get(&mut self, key: DhtKey, reply: Reply<Option<Vec<u8>>>) {
+        match self.kad().store_mut().get_valid(&key) {
+            Ok(Some(record)) => {
+                let _ = reply.send(Ok(Some(record.bytes().to_vec())));
+            }
+            Ok(None) => match self.slots.lookup(&key) {
+                Some((mailbox, instance)) => self.start_read(
+                    mailbox,
+                    ReadKind::Slot {
+                        key,
+                        mailbox,
+                        instance,
+                        reply,
+                    },
+                ),
+                None if self.routing_size() == 0 => {
+                    let _ = reply.send(Ok(None));
+                }
+                None => {
+                    let id = self.kad().get_record(record_key(&key));
+                    self.pending
+                        .insert(id, Pending::Get(PendingGet { key, reply }));
+                }
+            },
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+            }
+        }
+    }
+
+    fn start_read(&mut self, mailbox: MailboxId, kind: ReadKind) {
+        let (mut remote, is_replica) = self.replica_set(&mailbox);
+        self.standing.rank(&mut remote);
+        let mut op = ReadOp {
+            kind,
+            candidates: VecDeque::from(remote),
+            waiting: 0,
+            answers: Vec::new(),
+            remote_answers: 0,
+        };
+        if is_replica || op.candidates.is_empty() {
+            match self.answer_locally(&op.kind) {
+                Ok(answer) => op.answers.push(answer),
+                Err(error) => warn!(%error, "local read failed"),
+            }
+        }
+        let id = self.new_op(Op::Read(op));
+        self.ask_more(id);
+    }
+
+    /// What this node itself would answer to the read. A listing is
+    /// checked like a replica's page (sampled): the mailbox validates every
+    /// record it is given, so a full check here would only double the cost.
+    fn answer_locally(&mut self, kind: &ReadKind) -> Result<ReadAnswer, NodeError> {
+        let now = self.config.clock.now();
+        let validator = self.validator.clone();
+        let store = self.kad().store_mut().inner();
+        Ok(match kind {
+            ReadKind::List {
+                mailbox,
+                after,
+                limit,
+                ..
+            } => {
+                let (rows, more) = store.list_mailbox_raw(mailbox, *after, u32::from(*limit))?;
+                let (answer, invalid) = check_page(
+                    &validator,
+                    now,
+                    mailbox,
+                    *after,
+                    rows,
+                    more,
+                    SAMPLE_PER_PAGE,
+                );
+                if invalid > 0 {
+                    warn!(invalid, "held rows failed their checks");
+                }
+                answer
+            }
+            ReadKind::NextSeq {
+                mailbox, bucket, ..
+            } => ReadAnswer::Seq(store.next_seq(mailbox, *bucket)?),
+            ReadKind::Slot { key, .. } => ReadAnswer::Page {
+                records: store.get_slot(key)?.iter().map(positioned).collect(),
+                more: false,
+                last: None,
+            },
+        })
+    }
+
+    /// Sends the read to further candidates until [`READ_REPLICAS`] remote
+    /// answers are in or on their way; finishes when nothing is in flight.
+    fn ask_more(&mut self, id: u64) {
+        let Some(Op::Read(op)) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let mut to_ask = Vec::new();
+        while op.remote_answers + op.waiting < READ_REPLICAS {
+            let Some(peer) = op.candidates.pop_front() else {
+                break;
+            };
+            op.waiting += 1;
+            to_ask.push(peer);
+        }
+        let request = match &op.kind {
+            ReadKind::List {
+                mailbox,
+                after,
+                limit,
+                ..
+            } => MailboxRequest::List {
+                mailbox: *mailbox,
+                after: *after,
+                limit: *limit,
+            },
+            ReadKind::NextSeq {
+                mailbox, bucket, ..
+            } => MailboxRequest::NextSeq {
+                mailbox: *mailbox,
+                bucket: *bucket,
+            },
+            ReadKind::Slot {
+                mailbox, instance, ..
+            } => MailboxRequest::List {
+                mailbox: *mailbox,
+                after: before(*instance),
+                limit: 8,
+            },
+        };
+        let done = op.waiting == 0;
+        for peer in to_ask {
+            self.send(id, peer, request.clone());
+        }
+        if done && let Some(Op::Read(op)) = self.ops.remove(&id) {
+            self.finish_read(op);
+        }
+    }
+
+    fn on_read_answer(&mut self, id: u64, peer: PeerId, response: Option<MailboxResponse>) {
+        let now = self.config.clock.now();
+        let Some(Op::Read(op)) = self.ops.get_mut(&id) else {
+            return;
+        };
+        op.waiting -= 1;
+        let answer = match (response, &op.kind) {
+            (Some(MailboxResponse::NextSeq(seq)), ReadKind::NextSeq { .. }) => {
+                Some((ReadAnswer::Seq(seq), 0))
+            }
+            (
+                Some(MailboxResponse::List { records, more }),
+                ReadKind::List { mailbox, after, .. },
+            ) => Some(check_page(
+                &self.validator,
+                now,
+                mailbox,
+                *after,
+                records,
+                more,
+                SAMPLE_PER_PAGE,
+            )),
+            (
+                Some(MailboxResponse::List { records, .. }),
+                ReadKind::Slot {
+                    mailbox, instance, ..
+                },
+            ) => Some(check_page(
+                &self.validator,
+                now,
+                mailbox,
+                before(*instance),
+                records,
+                false,
+                usize::MAX,
+            )),
+            _ => None,
+        };
+        match answer {
+            Some((answer, invalid)) => {
+                op.remote_answers += 1;
+                if let ReadAnswer::Page { records, .. } = &answer {
+                    let served = records.len();
+                    self.standing.served_valid(&peer, served);
+                }
+                if invalid > 0 {
+                    debug!(%peer, invalid, "replica served invalid records");
+                    self.standing.served_invalid(&peer);
+                }
+                if let Some(Op::Read(op)) = self.ops.get_mut(&id) {
+                    op.answers.push(answer);
+                }
+            }
+            None => debug!(%peer, "replica did not answer a read; asking the next"),
+        }
+        self.ask_more(id);
+    }
+
+    fn finish_read(&mut self, op: ReadOp) {
+        let answered = !op.answers.is_empty();
+        match op.kind {
+            ReadKind::NextSeq { reply, .. } => {
+                let best = op.answers.iter().fold(None, |best, answer| match answer {
+                    ReadAnswer::Seq(seq) => Some(best.map_or(*seq, |b: u32| b.max(*seq))),
+                    ReadAnswer::Page { .. } => best,
+                });
+                let _ = reply
+                    .send(best.ok_or_else(|| NodeError::Unavailable("no replica answered".into())));
+            }
+            ReadKind::List { limit, reply, .. } => {
+                if !answered {
+                    let _ = reply.send(Err(NodeError::Unavailable("no replica answered".into())));
+                    return;
+                }
+                let (more, records) = merge_pages(op.answers, usize::from(limit));
+                for (position, bytes) in &records {
+                    if let Some((mailbox, _)) = slot_of(bytes) {
+                        self.slots.remember(mailbox, position.instance);
+                    }
+                }
+                let _ = reply.send(Ok(ListPage {
+                    records: records.into_iter().map(|(_, bytes)| bytes).collect(),
+                    more,
+                }));
+            }
+            ReadKind::Slot { key, reply, .. } => {
+                let (_, records) = merge_pages(op.answers, usize::MAX);
+                let found = records
+                    .into_iter()
+                    .filter(|(_, bytes)| slot_key_of(bytes) == Some(key))
+                    .min_by_key(|(position, _)| position.record_id)
+                    .map(|(_, bytes)| bytes);
+                let _ = reply.send(Ok(found));
+            }
+        }
+    }
+
+    /// A request of ours was answered or failed (`None`).
+    pub(crate) fn on_mailbox_response(
+        &mut self,
+        request: OutboundRequestId,
+        response: Option<MailboxResponse>,
+    ) {
+        let Some((id, peer)) = self.requests.remove(&request) else {
+            return;
+        };
+        match self.ops.get(&id) {
+            Some(Op::Put(_)) => {
+                let answer = match response {
+                    Some(MailboxResponse::Put(answer)) => Some(answer),
+                    _ => None,
+                };
+                self.on_put_answer(id, peer, answer);
+            }
+            Some(Op::Read(_)) => self.on_read_answer(id, peer, response),
+            None => {}
+        }
+    }
+
+    // ---- kad fallback reads ---------------------------------------------
 
     /// A value found by a Kademlia lookup (the fallback read).
     pub(crate) fn on_found(&mut self, id: QueryId, peer: PeerId, value: Vec<u8>) {
@@ -82,7 +494,7 @@ impl Runner {
                     if let Some(mut query) = self.kad().query_mut(&id) {
                         query.finish();
                     }
-                    self.finish_get(get, Some(value));
+                    let _ = get.reply.send(Ok(Some(value)));
                 }
                 Err(error) => {
                     debug!(%peer, %error, "peer served an invalid record");
@@ -99,226 +511,11 @@ impl Runner {
     /// A Kademlia lookup ended without a valid record.
     pub(crate) fn on_get_finished(&mut self, id: QueryId) {
         match self.pending.remove(&id) {
-            Some(Pending::Get(get)) => self.finish_get(get, None),
+            Some(Pending::Get(get)) => {
+                let _ = get.reply.send(Ok(None));
+            }
             Some(other) => {
                 self.pending.insert(id, other);
-            }
-            None => {}
-        }
-    }
-
-    fn finish_get(&mut self, get: PendingGet, value: Option<Vec<u8>>) {
-        // A slot we published into that now shows another record was lost
-        // (or replaced): stop republishing it.
-        if let Some(value) = &value {
-            let store = self.kad().store_mut().inner();
-            if let Ok(Some(queued)) = store.outbox_get(&get.key)
-                && &queued != value
-            {
-                let _ = store.outbox_remove(&get.key);
-            }
-        }
-        let _ = get.reply.send(Ok(value));
-    }
-
-    // ---- writes ---------------------------------------------------------
-
-    pub(crate) fn start_put(&mut self, key: DhtKey, value: Vec<u8>, reply: Reply<()>) {
-        let record = match self
-            .validator
-            .validate(&key, &value, self.config.clock.now())
-        {
-            Ok(record) => record,
-            Err(error) => {
-                let _ = reply.send(Err(NodeError::Rejected(error.to_string())));
-                return;
-            }
-        };
-        let peers = self.closest_known(&key);
-        self.put_to_primary(Box::new(PutState {
-            record,
-            reply,
-            peers,
-            attempts: 0,
-        }));
-    }
-
-    /// Offers the record to the slot's primary (maybe ourselves).
-    fn put_to_primary(&mut self, mut state: Box<PutState>) {
-        let key = state.record.dht_key();
-        let primary = primary(&key, self.local, state.peers.first().copied());
-        state.attempts += 1;
-        if primary == self.local {
-            match self.kad().store_mut().put_validated(&state.record) {
-                Ok(_) => self.fan_out(state, None),
-                Err(refusal) => {
-                    let _ = state.reply.send(Err(refusal.into_node_error()));
-                }
-            }
-            return;
-        }
-        let request = SlotRequest::Put(key, state.record.bytes().to_vec());
-        let id = self.slot().send_request(&primary, request);
-        self.slot_pending
-            .insert(id, SlotPending::Put(state, primary));
-    }
-
-    /// Keeps a local copy and sends the won record to the other closest
-    /// peers, waiting for all of them.
-    fn fan_out(&mut self, state: Box<PutState>, primary: Option<PeerId>) {
-        if primary.is_some()
-            && let Err(refusal) = self.kad().store_mut().put_validated(&state.record)
-        {
-            debug!(%refusal, "no local copy of a published record");
-        }
-        let targets: Vec<PeerId> = state
-            .peers
-            .iter()
-            .copied()
-            .filter(|p| Some(*p) != primary)
-            .collect();
-        let acked = usize::from(primary.is_some());
-        if targets.is_empty() {
-            self.finish_put(state, acked);
-            return;
-        }
-        let sent = targets.len();
-        let id = self
-            .kad()
-            .put_record_to(to_kad(&state.record), targets.into_iter(), Quorum::All);
-        self.pending
-            .insert(id, Pending::FanOut { state, acked, sent });
-    }
-
-    fn finish_put(&mut self, state: Box<PutState>, acked: usize) {
-        let required = self.config.replication.min_acks.min(state.peers.len());
-        let outcome = if acked >= required {
-            if let Err(error) = self.kad().store_mut().inner().outbox_put(&state.record) {
-                warn!(%error, "could not queue the record for republishing");
-            }
-            Ok(())
-        } else {
-            Err(NodeError::Unavailable(format!(
-                "{acked} of {required} peers acknowledged"
-            )))
-        };
-        let _ = state.reply.send(outcome);
-    }
-
-    /// The outcome of a Kademlia put (fan-out; republish and re-replication
-    /// have nobody waiting).
-    pub(crate) fn on_put_result(&mut self, id: QueryId, result: kad::PutRecordResult) {
-        let Some(pending) = self.pending.remove(&id) else {
-            return;
-        };
-        match pending {
-            Pending::FanOut { state, acked, sent } => {
-                let fanned = match &result {
-                    Ok(_) => sent,
-                    Err(kad::PutRecordError::QuorumFailed { success, .. })
-                    | Err(kad::PutRecordError::Timeout { success, .. }) => success.len(),
-                };
-                self.finish_put(state, acked + fanned);
-            }
-            other => {
-                self.pending.insert(id, other);
-            }
-        }
-    }
-
-    // ---- slot protocol --------------------------------------------------
-
-    fn slot(&mut self) -> &mut request_response::Behaviour<SlotCodec> {
-        &mut self.swarm.behaviour_mut().slot
-    }
-
-    /// A peer asks about a slot: answer from the store; a put goes through
-    /// the one write path first.
-    pub(crate) fn on_slot_request(
-        &mut self,
-        peer: PeerId,
-        request: SlotRequest,
-        channel: request_response::ResponseChannel<SlotResponse>,
-    ) {
-        let key = match &request {
-            SlotRequest::Get(key) | SlotRequest::Put(key, _) => *key,
-        };
-        if let SlotRequest::Put(_, value) = &request {
-            match self.kad().store_mut().put_checked(&key, value) {
-                Ok(_) => {
-                    // Stored (or already held byte for byte): that is the answer.
-                    self.note_accepted();
-                    let _ = self
-                        .slot()
-                        .send_response(channel, SlotResponse(Some(value.clone())));
-                    return;
-                }
-                Err(refusal) => debug!(%peer, %refusal, "slot put refused"),
-            }
-        }
-        let held = match self.kad().store_mut().get_valid(&key) {
-            Ok(record) => record.map(|r| r.bytes().to_vec()),
-            Err(error) => {
-                warn!(%error, "store read failed");
-                None
-            }
-        };
-        let _ = self.slot().send_response(channel, SlotResponse(held));
-    }
-
-    /// A peer answered one of our slot requests.
-    pub(crate) fn on_slot_response(
-        &mut self,
-        id: OutboundRequestId,
-        peer: PeerId,
-        response: SlotResponse,
-    ) {
-        let now = self.config.clock.now();
-        match self.slot_pending.remove(&id) {
-            Some(SlotPending::Get(get, mut peers)) => match response.0 {
-                None => self.finish_get(get, None),
-                Some(value) => match self.validator.validate(&get.key, &value, now) {
-                    Ok(_) => self.finish_get(get, Some(value)),
-                    Err(error) => {
-                        debug!(%peer, %error, "peer served an invalid record; asking the next");
-                        peers.retain(|p| *p != peer);
-                        self.ask(get, peers);
-                    }
-                },
-            },
-            Some(SlotPending::Put(state, primary)) => match response.0 {
-                Some(held) if held == state.record.bytes() => self.fan_out(state, Some(primary)),
-                Some(_) => {
-                    let _ = state.reply.send(Err(NodeError::SlotTaken));
-                }
-                None => {
-                    let _ = state.reply.send(Err(NodeError::Rejected(
-                        "the slot's primary refused the record".into(),
-                    )));
-                }
-            },
-            None => {}
-        }
-    }
-
-    /// One of our slot requests failed (peer gone, timeout).
-    pub(crate) fn on_slot_failure(&mut self, id: OutboundRequestId, peer: PeerId, error: String) {
-        match self.slot_pending.remove(&id) {
-            Some(SlotPending::Get(get, mut peers)) => {
-                debug!(%peer, %error, "slot read failed; asking the next peer");
-                peers.retain(|p| *p != peer);
-                self.ask(get, peers);
-            }
-            Some(SlotPending::Put(mut state, primary)) => {
-                if state.attempts < MAX_PRIMARY_ATTEMPTS {
-                    debug!(%primary, %error, "primary did not answer; trying the next closest");
-                    state.peers.retain(|p| *p != primary);
-                    self.put_to_primary(state);
-                } else {
-                    let _ = state.reply.send(Err(NodeError::Unavailable(format!(
-                        "no primary answered: {error}"
-                    ))));
-                }
             }
             None => {}
         }

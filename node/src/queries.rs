@@ -1,28 +1,24 @@
-//! Bookkeeping of the node's in-flight Kademlia queries, and the write
-//! protocol that keeps replicas consistent.
+//! Bookkeeping of the node's operations in flight.
 //!
-//! Storing peers each keep the first valid record they see for a slot, so
-//! if two writers raced by sending to all replicas at once, replicas could
-//! end up holding different records and readers would disagree. Instead a
-//! put goes first to the slot's *primary* — the node closest (XOR distance)
-//! to the key, possibly this node — and is read back from it. Only a writer
-//! whose record the primary holds fans it out to the other closest peers
-//! (and keeps a local copy). Replicas therefore only ever receive the
-//! primary's winner, any replica's copy is the answer, and a read can stop
-//! at the first valid copy it finds — locally, at no cost, when this node
-//! holds one. A writer that loses at the primary gets `Rejected` and the
-//! mailbox moves on to the next slot.
+//! One operation (a publish, a listing read, a next-seq question, a slot
+//! read) sends requests to several replicas; each request id maps back to
+//! the operation and the peer asked ([`Runner::requests`]), and the
+//! operation finishes when enough replicas answered. Kademlia query ids
+//! ([`Pending`]) remain for the interop fallback read and bootstraps.
 //!
-//! Two id spaces are tracked: Kademlia query ids ([`Pending`]) and slot
-//! request ids ([`SlotPending`]).
+//! [`Runner::requests`]: crate::runner::Runner
+
+use std::collections::VecDeque;
 
 use libp2p::PeerId;
-use libp2p::kad::{KBucketKey, RecordKey};
-use pigeonhole::record::{DhtKey, Record};
+use pigeonhole::mailbox::{ListCursor, ListPage};
+use pigeonhole::record::{DhtKey, InstanceId, MailboxId, Record};
 
 use crate::command::Reply;
+use crate::mailbox_protocol::RefusalKind;
+use crate::node::Published;
 
-/// A read in flight.
+/// A slot read in flight (the probe fallback).
 pub struct PendingGet {
     /// The slot.
     pub key: DhtKey,
@@ -30,50 +26,100 @@ pub struct PendingGet {
     pub reply: Reply<Option<Vec<u8>>>,
 }
 
-/// A publish in flight, through its phases.
-pub struct PutState {
-    /// The validated record being published.
-    pub record: Record,
-    /// Who should hear the outcome.
-    pub reply: Reply<()>,
-    /// The closest known peers to the key, closest first (primaries that
-    /// failed to answer are removed).
-    pub peers: Vec<PeerId>,
-    /// Primaries tried so far.
-    pub attempts: u32,
-}
-
 /// What a Kademlia query id belongs to.
 pub enum Pending {
-    /// A read that fell back to a Kademlia lookup.
+    /// A slot read that fell back to a Kademlia lookup.
     Get(PendingGet),
-    /// The fan-out of a won record to the other closest peers.
-    FanOut {
-        /// The put.
-        state: Box<PutState>,
-        /// Acknowledgements so far (the primary's).
-        acked: usize,
-        /// Peers the fan-out was sent to.
-        sent: usize,
-    },
     /// A bootstrap for a handle.
     Bootstrap(Reply<()>),
 }
 
-/// What a slot request id belongs to.
-pub enum SlotPending {
-    /// A read asking `peers[0]` (the rest are fallbacks).
-    Get(PendingGet, Vec<PeerId>),
-    /// A put offered to the primary; its answer is the read-back.
-    Put(Box<PutState>, PeerId),
+/// A publish (or a republish) in flight: a put sent to every replica.
+pub struct PutOp {
+    /// The validated record.
+    pub record: Record,
+    /// Who waits for the outcome (`None` for a republish, or once answered).
+    pub reply: Option<Reply<Published>>,
+    /// Requests not yet answered.
+    pub waiting: usize,
+    /// Replicas (other than this node) that stored it or already held it.
+    pub acks: usize,
+    /// Replicas that refused, with the kind and reason.
+    pub refusals: Vec<(PeerId, RefusalKind, String)>,
+    /// Replicas that did not answer.
+    pub silent: usize,
 }
 
-/// The closest node to `key` among `peer` (if any) and `local`.
-pub fn primary(key: &DhtKey, local: PeerId, peer: Option<PeerId>) -> PeerId {
-    let target = KBucketKey::new(RecordKey::from(key.0.to_vec()));
-    let distance = |peer: &PeerId| KBucketKey::from(*peer).distance(&target);
-    match peer {
-        Some(peer) if distance(&peer) < distance(&local) => peer,
-        _ => local,
-    }
+/// What a read asks the replicas.
+pub enum ReadKind {
+    /// A listing page.
+    List {
+        /// The mailbox.
+        mailbox: MailboxId,
+        /// Resume strictly after this.
+        after: Option<ListCursor>,
+        /// Most records wanted.
+        limit: u16,
+        /// Who waits.
+        reply: Reply<ListPage>,
+    },
+    /// The next free seq of a bucket.
+    NextSeq {
+        /// The mailbox.
+        mailbox: MailboxId,
+        /// The bucket.
+        bucket: u32,
+        /// Who waits.
+        reply: Reply<u32>,
+    },
+    /// One slot, read as a one-slot listing of its mailbox.
+    Slot {
+        /// The slot key.
+        key: DhtKey,
+        /// Its mailbox.
+        mailbox: MailboxId,
+        /// Its instance.
+        instance: InstanceId,
+        /// Who waits.
+        reply: Reply<Option<Vec<u8>>>,
+    },
+}
+
+/// One replica's answer to a read.
+pub enum ReadAnswer {
+    /// A page of records and whether more follow, with the position of the
+    /// last record the replica sent (valid or not).
+    Page {
+        /// Records that passed the checks, with their listing positions.
+        records: Vec<(ListCursor, Vec<u8>)>,
+        /// The replica has more after `last`.
+        more: bool,
+        /// Position of the last record sent.
+        last: Option<ListCursor>,
+    },
+    /// A next seq.
+    Seq(u32),
+}
+
+/// A read in flight: asks up to two replicas at a time, the next one when
+/// one fails, and merges what answered.
+pub struct ReadOp {
+    /// What is asked, and who waits.
+    pub kind: ReadKind,
+    /// Replicas not asked yet, best standing first.
+    pub candidates: VecDeque<PeerId>,
+    /// Requests not yet answered.
+    pub waiting: usize,
+    /// Answers so far (this node's own first, when it is a replica).
+    pub answers: Vec<ReadAnswer>,
+    /// Remote answers so far.
+    pub remote_answers: usize,
+}
+
+/// Any operation in flight.
+pub enum Op {
+    /// A put to the replica set.
+    Put(PutOp),
+    /// A read from the replica set.
+    Read(ReadOp),
 }

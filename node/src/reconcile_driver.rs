@@ -10,7 +10,7 @@
 //! routing table, so "new to the routing table" would miss it). A pass
 //! starts one [`Session`] per held mailbox whose replica set (the `factor`
 //! peers closest to the mailbox id, this node included, as this node sees
-//! the network) contains the peer: both replicas then compare that mailbox
+//! the network: `Runner::replica_set`) contains the peer: both replicas then compare that mailbox
 //! and this node also hands a mailbox over to a closer peer. Each side
 //! only *pulls*: ids it needs it fetches ([`ID_BATCH`] per request,
 //! validated and stored through the one write path); ids it holds that the
@@ -27,7 +27,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p::kad::{KBucketKey, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use pigeonhole::record::{DhtKey, InstanceId, MailboxId, record_id};
 use pigeonhole::store::PutOutcome;
@@ -47,7 +46,7 @@ pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
 /// Most mailbox sessions a pass starts.
 pub const SESSIONS_PER_PASS: usize = 32;
 /// Most reconcile requests one peer may make per second.
-pub const INBOUND_PER_WINDOW: u32 = 512;
+pub const INBOUND_PER_WINDOW: u32 = 128;
 /// How often due passes are looked for.
 pub const TICK: Duration = Duration::from_millis(50);
 
@@ -98,52 +97,21 @@ impl Reconciler {
     }
 }
 
-/// The placement key of a mailbox: kad distance to the mailbox id.
-fn mailbox_target(mailbox: &MailboxId) -> KBucketKey<RecordKey> {
-    KBucketKey::new(RecordKey::new(&mailbox.0))
-}
-
 impl Runner {
-    /// The `factor` peers closest to `mailbox` as this node sees the
-    /// network, this node included, closest first.
-    pub(crate) fn replica_set(&mut self, mailbox: &MailboxId) -> Vec<PeerId> {
-        let factor = self.config.replication.factor.get();
-        let target = mailbox_target(mailbox);
-        let local = self.local;
-        let me = KBucketKey::from(local).distance(&target);
-        let closest: Vec<(PeerId, _)> = self
-            .kad()
-            .get_closest_local_peers(&target)
-            .take(factor)
-            .map(|key| (*key.preimage(), key.distance(&target)))
-            .collect();
-        let mut set = Vec::with_capacity(factor);
-        let mut me_placed = false;
-        for (peer, distance) in closest {
-            if !me_placed && me < distance {
-                set.push(local);
-                me_placed = true;
-            }
-            set.push(peer);
-        }
-        if !me_placed {
-            set.push(local);
-        }
-        set.truncate(factor);
-        set
-    }
-
     /// Starts the passes that are due (called on the reconcile tick).
     pub(crate) fn run_due_passes(&mut self) {
         let due = self.reconciler.schedule.take_due(Instant::now());
         for peer in due {
             if self.swarm.is_connected(&peer) {
-                self.start_pass(peer);
+                self.start_reconcile_pass(peer);
+            } else {
+                // Gone before its turn: its next connection asks again.
+                self.reconciler.backlog.remove(&peer);
             }
         }
     }
 
-    fn start_pass(&mut self, peer: PeerId) {
+    fn start_reconcile_pass(&mut self, peer: PeerId) {
         if self
             .reconciler
             .backlog
@@ -159,7 +127,7 @@ impl Runner {
             };
             let eligible: VecDeque<MailboxId> = mailboxes
                 .into_iter()
-                .filter(|mailbox| self.replica_set(mailbox).contains(&peer))
+                .filter(|mailbox| self.replica_set(mailbox).0.contains(&peer))
                 .collect();
             self.reconciler.backlog.insert(peer, eligible);
         }
@@ -173,8 +141,9 @@ impl Runner {
             else {
                 break;
             };
-            if self.start_session(peer, mailbox).is_ok() {
-                started += 1;
+            match self.start_reconcile_session(peer, mailbox) {
+                Ok(()) => started += 1,
+                Err(error) => debug!(%peer, %error, "reconcile session not started"),
             }
         }
         match self.reconciler.backlog.get(&peer) {
@@ -191,7 +160,11 @@ impl Runner {
         }
     }
 
-    fn start_session(&mut self, peer: PeerId, mailbox: MailboxId) -> Result<(), ReconcileError> {
+    fn start_reconcile_session(
+        &mut self,
+        peer: PeerId,
+        mailbox: MailboxId,
+    ) -> Result<(), ReconcileError> {
         let items = self.kad().store_mut().items(&mailbox)?;
         let (session, first) = Session::start(mailbox, &items)?;
         let id = self
@@ -205,7 +178,12 @@ impl Runner {
         Ok(())
     }
 
-    fn send(&mut self, peer: PeerId, request: ReconcileRequest, outstanding: Outstanding) {
+    fn send_reconcile(
+        &mut self,
+        peer: PeerId,
+        request: ReconcileRequest,
+        outstanding: Outstanding,
+    ) {
         let id = self
             .swarm
             .behaviour_mut()
@@ -214,10 +192,10 @@ impl Runner {
         self.reconciler.outstanding.insert(id, outstanding);
     }
 
-    fn fetch(&mut self, peer: PeerId, mailbox: MailboxId, ids: Vec<[u8; 32]>) {
+    fn fetch_missing(&mut self, peer: PeerId, mailbox: MailboxId, ids: Vec<[u8; 32]>) {
         for batch in ids.chunks(ID_BATCH) {
             let set: HashSet<[u8; 32]> = batch.iter().copied().collect();
-            self.send(
+            self.send_reconcile(
                 peer,
                 ReconcileRequest::Fetch(mailbox, batch.to_vec()),
                 Outstanding::Fetch { mailbox, ids: set },
@@ -270,7 +248,7 @@ impl Runner {
         let response = if !self.reconciler.inbound.allow(&peer, Instant::now()) {
             ReconcileResponse::Busy
         } else {
-            match self.answer(peer, request) {
+            match self.answer_reconcile(peer, request) {
                 Ok(response) => response,
                 Err(error) => {
                     debug!(%peer, %error, "reconcile request refused");
@@ -285,7 +263,7 @@ impl Runner {
             .send_response(channel, response);
     }
 
-    fn answer(
+    fn answer_reconcile(
         &mut self,
         peer: PeerId,
         request: ReconcileRequest,
@@ -302,7 +280,7 @@ impl Runner {
             )),
             ReconcileRequest::Offer(mailbox, ids) => {
                 // Pull only what a replica of the mailbox should hold.
-                if self.replica_set(&mailbox).contains(&self.local) {
+                if self.replica_set(&mailbox).1 {
                     let held: HashSet<[u8; 32]> = self
                         .kad()
                         .store_mut()
@@ -314,7 +292,7 @@ impl Runner {
                         ids.into_iter().filter(|id| !held.contains(id)).collect();
                     if !wanted.is_empty() {
                         trace!(%peer, wanted = wanted.len(), "fetching offered records");
-                        self.fetch(peer, mailbox, wanted);
+                        self.fetch_missing(peer, mailbox, wanted);
                     }
                 }
                 Ok(ReconcileResponse::Noted)
@@ -336,7 +314,7 @@ impl Runner {
                 match session.step(&answer) {
                     Ok(Step::Continue(next)) => {
                         let mailbox = session.mailbox();
-                        self.send(
+                        self.send_reconcile(
                             peer,
                             ReconcileRequest::Sync(mailbox, next),
                             Outstanding::Sync { peer, session },
@@ -352,9 +330,14 @@ impl Runner {
                                 "mailbox differs from a replica"
                             );
                         }
-                        self.fetch(peer, mailbox, difference.need);
+                        // A replica pulls what it lacks; a node that only
+                        // holds the mailbox from before (placement moved
+                        // on) hands it over and pulls nothing.
+                        if self.replica_set(&mailbox).1 {
+                            self.fetch_missing(peer, mailbox, difference.need);
+                        }
                         for batch in difference.have.chunks(ID_BATCH) {
-                            self.send(
+                            self.send_reconcile(
                                 peer,
                                 ReconcileRequest::Offer(mailbox, batch.to_vec()),
                                 Outstanding::Offer,
@@ -388,8 +371,8 @@ impl Runner {
                     // partition converges through any one bridge). The
                     // schedule's rate bounds this.
                     let now = Instant::now();
-                    for other in self.replica_set(&mailbox) {
-                        if other != peer && other != self.local && self.swarm.is_connected(&other) {
+                    for other in self.replica_set(&mailbox).0 {
+                        if other != peer && self.swarm.is_connected(&other) {
                             self.reconciler.schedule.request(other, now);
                         }
                     }

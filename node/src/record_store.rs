@@ -28,6 +28,7 @@ use pigeonhole::set_rule::SetWrite;
 use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 use tracing::{debug, warn};
 
+use crate::error::RefusalKind;
 use crate::keys::{dht_key, record_key};
 use crate::quota::{AdmitError, Limits};
 
@@ -47,10 +48,31 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The error a writer sees: every refusal ends a publish with its
-    /// reason (keep-both storage never answers "slot taken").
+    /// The stable kind of this refusal (sent to writers in put answers).
+    pub fn kind(&self) -> RefusalKind {
+        use pigeonhole::record::ErrorKind;
+        use pigeonhole::set_rule::SetRejection;
+        match self {
+            Refusal::BadKey => RefusalKind::Invalid,
+            Refusal::Admit(AdmitError::Quota(_)) => RefusalKind::Quota,
+            Refusal::Admit(AdmitError::Store(_)) => RefusalKind::Store,
+            Refusal::Store(StoreError::Invalid(error)) => match error.kind() {
+                ErrorKind::CreatedInFuture | ErrorKind::Expired => RefusalKind::Clock,
+                _ => RefusalKind::Invalid,
+            },
+            Refusal::Store(StoreError::Refused(SetRejection::Deleted)) => RefusalKind::Deleted,
+            Refusal::Store(StoreError::Refused(_)) => RefusalKind::Conflict,
+            Refusal::Store(_) => RefusalKind::Store,
+        }
+    }
+
+    /// The error a writer sees: every refusal ends a publish with its kind
+    /// and reason (keep-both storage never answers "slot taken").
     pub fn into_node_error(self) -> crate::error::NodeError {
-        crate::error::NodeError::Rejected(self.to_string())
+        crate::error::NodeError::Rejected {
+            kind: self.kind(),
+            reason: self.to_string(),
+        }
     }
 }
 
@@ -199,10 +221,10 @@ impl RecordStore for SqliteRecordStore {
     }
 
     fn remove(&mut self, k: &RecordKey) {
-        if let Some(key) = dht_key(k) {
-            if let Err(error) = self.store.remove(&key) {
-                warn!(%error, "store delete failed");
-            }
+        if let Some(key) = dht_key(k)
+            && let Err(error) = self.store.remove(&key)
+        {
+            warn!(%error, "store delete failed");
         }
     }
 
@@ -271,6 +293,28 @@ mod tests {
         (header.dht_key(), header.sign(&identity, &body))
     }
 
+    /// `sender`'s tombstone for its record `bytes` (slot 0 of mailbox 1).
+    fn tombstone_of(sender: u8, bytes: &[u8]) -> (DhtKey, Vec<u8>) {
+        use pigeonhole::record::body::{BodyRules, Tombstone};
+        let identity = Identity::from_secret_bytes([sender; 32]);
+        let header = Header {
+            kind: Kind::Tombstone,
+            mailbox: MailboxId([1; 32]),
+            instance: InstanceId {
+                bucket: InstanceId::bucket_of(NOW + 3600),
+                seq: 0,
+            },
+            sender: identity.public_key(),
+            created_at: NOW + 1,
+            expires_at: NOW + 3600,
+        };
+        let body = Tombstone {
+            replaced: pigeonhole::record::record_id(bytes),
+        }
+        .encode();
+        (header.dht_key(), header.sign(&identity, &body))
+    }
+
     fn store(limits: Limits) -> (SqliteRecordStore, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(NOW));
         let validator = Validator::new(Policy::default());
@@ -318,12 +362,33 @@ mod tests {
             "{fourth:?}"
         );
 
-        // The sender's update of its own slot adds no record, only bytes.
+        // A second record of the sender in its own slot is another record
+        // (keep both), so its cap applies …
+        let second = put(&mut store, signed(1, 1, 0, NOW + 1, 300));
+        assert!(
+            matches!(
+                second,
+                Err(Refusal::Admit(AdmitError::Quota(
+                    QuotaExceeded::SenderFull(2)
+                )))
+            ),
+            "{second:?}"
+        );
+        // … while its tombstone replaces the record it names: no new
+        // record, only the change in bytes.
         let before = store.totals().unwrap();
-        assert!(put(&mut store, signed(1, 1, 0, NOW + 1, 300)).is_ok());
+        let (key, first) = signed(1, 1, 0, NOW, 100);
+        let (_, tombstone) = tombstone_of(1, &first);
+        assert!(matches!(
+            store.put_checked(&key, &tombstone),
+            Ok((_, PutOutcome::Replaced(_)))
+        ));
         let after = store.totals().unwrap();
         assert_eq!(after.records, before.records);
-        assert_eq!(after.bytes, before.bytes + 200);
+        assert_eq!(
+            after.bytes,
+            before.bytes - first.len() as u64 + tombstone.len() as u64
+        );
 
         // The byte cap: other mailboxes fill up to it and no further.
         let mut refused = 0;

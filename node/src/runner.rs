@@ -1,23 +1,27 @@
 //! The swarm task: the only owner of the libp2p swarm and the store.
 //!
 //! One `select!` loop takes commands from handles, swarm events, and three
-//! timers: the expiry sweep, the outbox republish, and a short debounce that
-//! re-replicates held records to peers that just joined (so that a record
-//! published while its recipient was away reaches the recipient even after
-//! the publisher has left). Everything is handled inline and briefly; the
-//! SQLite calls are short transactions on a local file. The read and write
-//! protocol itself lives in [`crate::protocol`].
+//! timers: the expiry sweep, the outbox republish, and the republish drain
+//! that sends queued outbox records in small batches (so a large outbox
+//! never floods the replicas). Everything is handled inline and briefly; the
+//! SQLite calls are short transactions on a local file. Publishing and
+//! reading live in [`crate::protocol`], answering peers in [`crate::serve`].
+//!
+//! There is no push of held records to peers that join: replicas repair
+//! each other by set reconciliation, and publishers repair their own
+//! records by republishing through the put path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::kad::{self, GetRecordOk, KBucketKey, PeerRecord, QueryId, QueryResult, Quorum};
+use libp2p::kad::{self, GetRecordOk, PeerRecord, QueryId, QueryResult};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
-use pigeonhole::record::{DhtKey, Validator};
+use pigeonhole::record::{Record, Validator};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tracing::{debug, info, trace, warn};
@@ -26,10 +30,20 @@ use crate::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use crate::command::Command;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
-use crate::keys::{dht_key, record_key};
+use crate::keys::dht_key;
 use crate::node::NodeStatus;
-use crate::queries::{Pending, SlotPending};
-use crate::record_store::{Refusal, to_kad};
+use crate::queries::{Op, Pending};
+use crate::replicas::Standing;
+use crate::slot_index::SlotIndex;
+
+/// How often queued republishes are sent, and how many at a time: at most
+/// `REPUBLISH_BATCH / REPUBLISH_TICK` records per second to the replicas.
+const REPUBLISH_TICK: Duration = Duration::from_millis(200);
+/// Records sent per republish tick.
+const REPUBLISH_BATCH: usize = 16;
+/// Shortest time between two outbox republishes triggered by peers joining
+/// (minting peer ids cannot make a node republish more often than this).
+const JOIN_REPUBLISH_GAP: Duration = Duration::from_secs(10);
 
 /// The task's state.
 pub struct Runner {
@@ -41,8 +55,15 @@ pub struct Runner {
     pub(crate) validator: Validator,
     pub(crate) local: PeerId,
     pub(crate) pending: HashMap<QueryId, Pending>,
-    pub(crate) slot_pending: HashMap<OutboundRequestId, SlotPending>,
+    pub(crate) ops: HashMap<u64, Op>,
+    pub(crate) next_op: u64,
+    pub(crate) requests: HashMap<OutboundRequestId, (u64, PeerId)>,
+    pub(crate) standing: Standing,
+    pub(crate) slots: SlotIndex,
+    republish_queue: VecDeque<Record>,
+    last_join_republish: Option<Instant>,
     records_accepted: u64,
+    pub(crate) requests_sent: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
 }
@@ -67,8 +88,15 @@ impl Runner {
             validator,
             local,
             pending: HashMap::new(),
-            slot_pending: HashMap::new(),
+            ops: HashMap::new(),
+            next_op: 0,
+            requests: HashMap::new(),
+            standing: Standing::default(),
+            slots: SlotIndex::default(),
+            republish_queue: VecDeque::new(),
+            last_join_republish: None,
             records_accepted: 0,
+            requests_sent: 0,
             reconciler: Default::default(),
         }
     }
@@ -102,6 +130,8 @@ impl Runner {
         let republish_every = self.config.replication.republish_interval;
         let mut republish = interval_at(start + republish_every, republish_every);
         republish.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut drain = interval_at(start + REPUBLISH_TICK, REPUBLISH_TICK);
+        drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // recon7: due reconcile passes.
         let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
         reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -114,6 +144,7 @@ impl Runner {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 _ = sweep.tick() => self.sweep(),
                 _ = republish.tick() => self.republish(),
+                _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
             }
         }
@@ -132,11 +163,12 @@ impl Runner {
             .sum()
     }
 
-    fn publish_status(&mut self) {
+    pub(crate) fn publish_status(&mut self) {
         let status = NodeStatus {
             routing_peers: self.routing_size(),
             connected_peers: self.swarm.connected_peers().count(),
             records_accepted: self.records_accepted,
+            requests_sent: self.requests_sent,
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -151,23 +183,23 @@ impl Runner {
         self.publish_status();
     }
 
-    /// The peers closest to `key` in our routing table, closest first.
-    pub(crate) fn closest_known(&mut self, key: &DhtKey) -> Vec<PeerId> {
-        let factor = self.config.replication.factor.get();
-        let target = KBucketKey::new(record_key(key));
-        self.kad()
-            .get_closest_local_peers(&target)
-            .take(factor)
-            .map(|peer| *peer.preimage())
-            .collect()
-    }
-
     // ---- commands -------------------------------------------------------
 
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Get { key, reply } => self.start_get(key, reply),
             Command::Put { key, value, reply } => self.start_put(key, value, reply),
+            Command::List {
+                mailbox,
+                after,
+                limit,
+                reply,
+            } => self.start_list(mailbox, after, limit, reply),
+            Command::NextSeq {
+                mailbox,
+                bucket,
+                reply,
+            } => self.start_next_seq(mailbox, bucket, reply),
             Command::AddPeer { addr, reply } => {
                 let _ = reply.send(self.add_peer(addr));
             }
@@ -201,6 +233,7 @@ impl Runner {
             Command::Maintain { reply } => {
                 self.sweep();
                 self.republish();
+                self.drain_republish();
                 let _ = reply.send(Ok(()));
             }
             Command::Stop => unreachable!("handled by the loop"),
@@ -239,7 +272,7 @@ impl Runner {
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Slot(event)) => match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Mailbox(event)) => match event {
                 request_response::Event::Message {
                     peer,
                     message:
@@ -247,22 +280,24 @@ impl Runner {
                             request, channel, ..
                         },
                     ..
-                } => self.on_slot_request(peer, request, channel),
+                } => self.on_mailbox_request(peer, request, channel),
                 request_response::Event::Message {
-                    peer,
                     message:
                         request_response::Message::Response {
                             request_id,
                             response,
                         },
                     ..
-                } => self.on_slot_response(request_id, peer, response),
+                } => self.on_mailbox_response(request_id, Some(response)),
                 request_response::Event::OutboundFailure {
                     peer,
                     request_id,
                     error,
                     ..
-                } => self.on_slot_failure(request_id, peer, error.to_string()),
+                } => {
+                    debug!(%peer, %error, "mailbox request failed");
+                    self.on_mailbox_response(request_id, None);
+                }
                 _ => {}
             },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
@@ -324,11 +359,19 @@ impl Runner {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Reconcile(event)) => self.on_reconcile(event),
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.standing.connected(peer_id);
                 // recon7: every (re)connection asks for a replica-repair pass.
                 self.reconciler.on_connected(peer_id);
                 self.publish_status();
             }
-            SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.standing.disconnected(&peer_id);
+                }
                 self.publish_status();
             }
             _ => {}
@@ -346,18 +389,12 @@ impl Runner {
                     },
             } => {
                 // kad has already acknowledged (FilterBoth); this is where
-                // the record is judged — by the store's one write path.
-                let store = self.kad().store_mut();
-                let outcome = match dht_key(&record.key) {
-                    Some(key) => store.put_checked(&key, &record.value).map(|_| ()),
-                    None => Err(Refusal::BadKey),
-                };
-                match outcome {
-                    Ok(()) => {
-                        trace!(%source, "inbound record accepted");
-                        self.note_accepted();
-                    }
-                    Err(refusal) => debug!(%source, %refusal, "inbound record refused"),
+                // the record is judged — by the store's one write path. A
+                // key that is not the record's own slot key is refused.
+                if dht_key(&record.key) == crate::mailbox_protocol::slot_key_of(&record.value) {
+                    let _ = self.judge_inbound(source, &record.value);
+                } else {
+                    debug!(%source, "inbound kad record under a foreign key refused");
                 }
             }
             kad::Event::OutboundQueryProgressed {
@@ -368,7 +405,6 @@ impl Runner {
                     record,
                 }))) => self.on_found(id, peer, record.value),
                 QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
-                QueryResult::PutRecord(result) => self.on_put_result(id, result),
                 QueryResult::Bootstrap(result) if step.last => {
                     if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {
                         let _ = reply.send(
@@ -380,7 +416,18 @@ impl Runner {
                 }
                 _ => {}
             },
-            kad::Event::RoutingUpdated { .. } => self.publish_status(),
+            kad::Event::RoutingUpdated { is_new_peer, .. } => {
+                // A new peer may be a new replica of mailboxes we published
+                // into: repair our own records (rate-limited).
+                let due = self
+                    .last_join_republish
+                    .is_none_or(|last| last.elapsed() >= JOIN_REPUBLISH_GAP);
+                if is_new_peer && due && self.republish_queue.is_empty() {
+                    self.last_join_republish = Some(Instant::now());
+                    self.republish();
+                }
+                self.publish_status();
+            }
             _ => {}
         }
     }
@@ -395,21 +442,32 @@ impl Runner {
         }
     }
 
-    /// Sends every live outbox record to the closest peers again.
+    /// Queues every live outbox record for republishing (sent in batches by
+    /// [`Runner::drain_republish`]).
     fn republish(&mut self) {
-        let queued = match self.kad().store_mut().inner().outbox_list() {
-            Ok(queued) => queued,
-            Err(error) => {
-                warn!(%error, "outbox unreadable");
-                return;
+        match self.kad().store_mut().inner().outbox_list() {
+            Ok(queued) => {
+                if !queued.is_empty() {
+                    debug!(records = queued.len(), "republishing the outbox");
+                }
+                self.republish_queue = queued.into();
             }
-        };
-        for record in queued {
-            let targets = self.closest_known(&record.dht_key());
-            if !targets.is_empty() {
-                self.kad()
-                    .put_record_to(to_kad(&record), targets.into_iter(), Quorum::One);
-            }
+            Err(error) => warn!(%error, "outbox unreadable"),
+        }
+    }
+
+    /// Sends the next batch of queued records through the put path: each
+    /// replica answers whether it holds the record, and one that did not
+    /// stores it now (the publisher asks the replicas, not its own store).
+    fn drain_republish(&mut self) {
+        if self.routing_size() == 0 {
+            return;
+        }
+        for _ in 0..REPUBLISH_BATCH {
+            let Some(record) = self.republish_queue.pop_front() else {
+                break;
+            };
+            self.put_record(record, None);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Churn: 20 nodes, 30% of them stopped and restarted at random while
-//! records are published; afterwards every node holds every acknowledged
-//! record (so every read, anywhere, finds it). `PIGEONHOLE_CHURN_PUBLISHES`
-//! sets the publish count (default 60; the scenario bench runs 500).
+//! records are published; afterwards every replica of each inbox holds
+//! every acknowledged record of it, and (after a routing warm-up) every
+//! node reads them all.
+//! `PIGEONHOLE_CHURN_PUBLISHES` sets the publish count (default 60; the
+//! scenario bench runs 500).
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;

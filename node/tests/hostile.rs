@@ -116,12 +116,14 @@ async fn forged_replayed_and_oversized_records_are_not_stored_or_served() {
     stop_all(&nodes).await;
 }
 
-/// The same hostile records through the direct slot protocol: the answer
-/// (what the node holds after judging the put) is "nothing", and nothing
-/// is stored or served; an honest record sent the same way is held.
+/// The same hostile records through the mailbox protocol v2: each put is
+/// answered with its refusal kind, nothing is stored or served, an
+/// over-limit message is not answered, and an honest record sent the same
+/// way is answered "stored" and served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_records_via_the_slot_protocol_are_refused() {
-    use pigeonhole_node::slot_protocol::{SlotRequest, SlotResponse};
+async fn hostile_records_via_the_mailbox_protocol_are_refused_with_their_kind() {
+    use pigeonhole_node::RefusalKind;
+    use pigeonhole_node::mailbox_protocol::{MailboxRequest, MailboxResponse, PutAnswer};
     init_tracing();
     let clock = clock();
     let nodes = cluster(2, &clock).await;
@@ -134,25 +136,41 @@ async fn hostile_records_via_the_slot_protocol_are_refused() {
     let attacker = identity(67);
     let (forged_key, mut forged) = signed(&attacker, inbox, 0, 100);
     *forged.last_mut().unwrap() ^= 1;
-    let (_, valid_slot1) = signed(&attacker, inbox, 1, 100);
-    let (replay_key, _) = signed(&attacker, inbox, 2, 100);
     let (oversized_key, mut oversized) = signed(&attacker, inbox, 3, 100);
     oversized.resize(MAX_RECORD_BYTES + 500, 0);
+    // Created an hour ahead of every clock: refused for the clock.
+    let future_key;
+    let future = {
+        let header = Header {
+            kind: Kind::BuddyRequest,
+            mailbox: inbox,
+            instance: InstanceId {
+                bucket: InstanceId::bucket_of(NOW + DAY),
+                seq: 5,
+            },
+            sender: attacker.public_key(),
+            created_at: NOW + 3600,
+            expires_at: NOW + DAY,
+        };
+        future_key = header.dht_key();
+        header.sign(&attacker, &sealed_blob(100))
+    };
 
-    let mut raw = RawSlotClient::new().await;
-    for (key, value) in [
-        (forged_key, forged),
-        (replay_key, valid_slot1),
-        (oversized_key, oversized),
+    let mut raw = RawMailboxClient::new().await;
+    for (key, value, kind) in [
+        (forged_key, forged, RefusalKind::Invalid),
+        (oversized_key, oversized, RefusalKind::Invalid),
+        (future_key, future, RefusalKind::Clock),
     ] {
         let answer = raw
-            .request(target.peer_id(), addr.clone(), SlotRequest::Put(key, value))
+            .request(target.peer_id(), addr.clone(), MailboxRequest::Put(value))
             .await;
-        assert_eq!(
-            answer,
-            Some(SlotResponse(None)),
-            "target kept a hostile record"
-        );
+        match answer {
+            Some(MailboxResponse::Put(PutAnswer::Refused { kind: got, .. })) => {
+                assert_eq!(got, kind)
+            }
+            other => panic!("expected a {kind:?} refusal, got {other:?}"),
+        }
         assert_eq!(target.held(key).await.unwrap(), None);
         assert_eq!(reader.get(key).await.unwrap(), None);
     }
@@ -161,23 +179,49 @@ async fn hostile_records_via_the_slot_protocol_are_refused() {
         .request(
             target.peer_id(),
             addr.clone(),
-            SlotRequest::Put(DhtKey([9; 32]), vec![1; 100 * 1024]),
+            MailboxRequest::Put(vec![1; 600 * 1024]),
         )
         .await;
     assert_eq!(huge, None, "an over-limit message was answered");
     assert_eq!(target.held_totals().await.unwrap().records, 0);
 
-    // An honest record sent the same way is judged valid and held.
+    // An honest record sent the same way is judged, stored and listed.
     let (key, honest) = signed(&identity(5), inbox, 4, 100);
     let answer = raw
         .request(
             target.peer_id(),
-            addr,
-            SlotRequest::Put(key, honest.clone()),
+            addr.clone(),
+            MailboxRequest::Put(honest.clone()),
         )
         .await;
-    assert_eq!(answer, Some(SlotResponse(Some(honest.clone()))));
-    assert_eq!(reader.get(key).await.unwrap(), Some(honest));
+    assert_eq!(answer, Some(MailboxResponse::Put(PutAnswer::Stored)));
+    let again = raw
+        .request(
+            target.peer_id(),
+            addr.clone(),
+            MailboxRequest::Put(honest.clone()),
+        )
+        .await;
+    assert_eq!(again, Some(MailboxResponse::Put(PutAnswer::AlreadyHeld)));
+    assert_eq!(target.held(key).await.unwrap(), Some(honest.clone()));
+    let listed = raw
+        .request(
+            target.peer_id(),
+            addr,
+            MailboxRequest::List {
+                mailbox: inbox,
+                after: None,
+                limit: 10,
+            },
+        )
+        .await;
+    assert_eq!(
+        listed,
+        Some(MailboxResponse::List {
+            records: vec![honest],
+            more: false
+        })
+    );
     stop_all(&nodes).await;
 }
 

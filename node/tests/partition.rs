@@ -1,7 +1,8 @@
 //! Partition and heal: two halves of four nodes each write 50 records into
 //! one mailbox, contending for the same slots; joined by one connection,
-//! every node ends up holding the same 100 records (keep-both storage plus
-//! reconciliation), within a bounded time.
+//! every replica of the mailbox ends up holding the same 100 records
+//! (keep-both storage plus reconciliation) within a bounded time, and every
+//! node reads all 100.
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;

@@ -2,7 +2,7 @@
 //! comes back under its old peer id (still in everyone's routing table, so
 //! nothing "new" joins) and must become a complete replica by itself, by
 //! reconciliation on reconnect. Trials with random peer ids and inboxes;
-//! `PIGEONHOLE_TRIALS` sets how many (default 6, about 1 s each here; the
+//! `PIGEONHOLE_TRIALS` sets how many (default 20, 1-2 s each here; the
 //! scenario bench runs 100).
 
 #[path = "../../core/tests/common/mod.rs"]
@@ -18,7 +18,7 @@ async fn a_woken_replica_holds_what_was_written_while_it_slept() {
     let trials: usize = std::env::var("PIGEONHOLE_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(20);
     let clock = common::clock();
     let mut times = Vec::new();
     for trial in 0..trials {

@@ -179,6 +179,47 @@ impl Store {
         Ok((self.validate_rows(&conn, rows)?, more))
     }
 
+    /// [`Store::list_mailbox`] without the signature checks, for answering
+    /// another peer's listing: unexpired rows' bytes in the same order, and
+    /// whether more rows follow. Why unvalidated: the asking peer validates
+    /// every record it receives (it trusts no peer), so checking each
+    /// signature here too would double the cost of every remote read. Rows
+    /// are still validated on every read that serves this node's own user.
+    pub fn list_mailbox_raw(
+        &self,
+        mailbox: &MailboxId,
+        after: Option<ListCursor>,
+        limit: u32,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        let (instance, record_id) = match after {
+            Some(cursor) => (cursor.instance.to_u64() as i64, cursor.record_id.to_vec()),
+            None => (i64::MIN, Vec::new()),
+        };
+        let conn = self.conn();
+        let fetch = i64::from(limit) + 1;
+        let mut statement = conn.prepare(
+            "SELECT bytes FROM held_set
+             WHERE mailbox = ?1 AND (instance > ?2 OR (instance = ?2 AND record_id > ?3))
+               AND expires_at > ?4
+             ORDER BY instance, record_id LIMIT ?5",
+        )?;
+        let mut rows = statement
+            .query_map(
+                params![
+                    mailbox.0,
+                    instance,
+                    record_id,
+                    self.clock.now() as i64,
+                    fetch
+                ],
+                |row| row.get::<_, Vec<u8>>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = rows.len() as i64 == fetch;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
     /// The first sequence number after every slot held in `bucket` of
     /// `mailbox` (0 when none is held). Counts every row, expired or not
     /// yet swept, so a slot is not handed out twice while its record lingers.

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,10 +40,74 @@ pub fn closest_to(nodes: &[Node], mailbox: &MailboxId) -> usize {
         .expect("nodes")
 }
 
+/// Indices of the `factor` nodes closest to `mailbox` (the default
+/// replication factor): the replica set when every node is known.
+pub fn replicas_of(nodes: &[Node], mailbox: &MailboxId) -> Vec<usize> {
+    let factor = NodeConfig::default().replication.factor.get();
+    let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by_key(|i| KBucketKey::from(nodes[*i].peer_id()).distance(&target));
+    order.truncate(factor);
+    order
+}
+
+/// Reads `mailbox` from every node in `nodes` (a network read: listing
+/// from the replicas) and checks each finds every id in `want`.
+pub async fn every_node_reads(
+    nodes: &[Node],
+    clock: &Arc<ManualClock>,
+    mailbox: MailboxId,
+    want: &std::collections::BTreeSet<[u8; 32]>,
+) {
+    for (i, node) in nodes.iter().enumerate() {
+        let fetched = mailbox_of(node, clock)
+            .fetch_all(mailbox)
+            .await
+            .unwrap_or_else(|e| panic!("node {i} cannot read: {e}"));
+        let ids: Vec<[u8; 32]> = fetched.records.iter().map(|r| r.id()).collect();
+        let set: std::collections::BTreeSet<[u8; 32]> = ids.iter().copied().collect();
+        assert_eq!(set.len(), ids.len(), "node {i} read a record twice");
+        let missing = want.difference(&set).count();
+        assert_eq!(
+            missing,
+            0,
+            "node {i} read {} of {}",
+            want.len() - missing,
+            want.len()
+        );
+    }
+}
+
+/// How many of `nodes` read fewer than all of `want` from `mailbox` right
+/// now (a read error counts as incomplete).
+pub async fn nodes_reading_incompletely(
+    nodes: &[Node],
+    clock: &Arc<ManualClock>,
+    mailbox: MailboxId,
+    want: &std::collections::BTreeSet<[u8; 32]>,
+) -> usize {
+    let mut incomplete = 0;
+    for node in nodes {
+        let read: std::collections::BTreeSet<[u8; 32]> =
+            match mailbox_of(node, clock).fetch_all(mailbox).await {
+                Ok(fetched) => fetched.records.iter().map(|r| r.id()).collect(),
+                Err(_) => Default::default(),
+            };
+        if !want.is_subset(&read) {
+            incomplete += 1;
+        }
+    }
+    incomplete
+}
+
+fn mailbox_of(node: &Node, clock: &Arc<ManualClock>) -> pigeonhole::mailbox::Mailbox<Node> {
+    mailbox(node, clock)
+}
+
 /// A config with its own data directory on the shared clock.
-pub fn persistent_config(dir: &PathBuf, clock: &Arc<ManualClock>) -> NodeConfig {
+pub fn persistent_config(dir: &Path, clock: &Arc<ManualClock>) -> NodeConfig {
     NodeConfig {
-        data_dir: Some(dir.clone()),
+        data_dir: Some(dir.to_path_buf()),
         ..node_config(clock)
     }
 }
@@ -82,6 +146,9 @@ pub async fn wait_until_held(
 /// What one sleeping-phone trial measured.
 #[derive(Debug, Clone, Copy)]
 pub struct SleepingPhone {
+    /// From the restarted node's start to its first open connection (the
+    /// floor under `converge`: repair cannot start before).
+    pub connected: Duration,
     /// From the restarted node's start to it holding the record.
     pub converge: Duration,
 }
@@ -133,6 +200,10 @@ pub async fn sleeping_phone_trial(clock: &Arc<ManualClock>) -> SleepingPhone {
         .add_peer(nodes[bob].listen_addrs()[0].clone())
         .await
         .expect("the phone dials Bob");
+    woken
+        .wait_for_status(|s| s.connected_peers >= 1, CONVERGE_BOUND)
+        .await;
+    let connected = restarted_at.elapsed();
     let held = wait_until_held(&woken, std::slice::from_ref(&request), CONVERGE_BOUND).await;
     let converge = restarted_at.elapsed();
     assert!(
@@ -162,7 +233,10 @@ pub async fn sleeping_phone_trial(clock: &Arc<ManualClock>) -> SleepingPhone {
         }
     }
     drop(dirs);
-    SleepingPhone { converge }
+    SleepingPhone {
+        connected,
+        converge,
+    }
 }
 
 /// Polls until every node in `nodes` holds exactly the record ids `want`
@@ -202,17 +276,19 @@ pub async fn wait_until_all_hold(
 /// What one partition trial measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Partition {
-    /// From the halves being joined to every node holding every record.
+    /// From the halves being joined to every replica holding every record.
     pub converge: Duration,
-    /// Records every node holds at the end.
+    /// Records every replica holds (and every node reads) at the end.
     pub records: usize,
 }
 
 /// Two halves of `half` nodes each, unaware of each other, each write
 /// `per_half` records into one mailbox from their first node (both start
 /// at the same slots: every slot is contended). The halves are joined by
-/// one connection; every node must then hold all `2 × per_half` records
-/// (nothing lost, nothing duplicated) within [`CONVERGE_BOUND`].
+/// one connection; every replica of the mailbox (the `factor` closest of
+/// all nodes) must then hold exactly the `2 × per_half` records (nothing
+/// lost, nothing duplicated) within [`CONVERGE_BOUND`], and every node must
+/// read them all.
 pub async fn partition_trial(clock: &Arc<ManualClock>, half: usize, per_half: usize) -> Partition {
     let mut left = Vec::with_capacity(half);
     let mut right = Vec::with_capacity(half);
@@ -249,10 +325,15 @@ pub async fn partition_trial(clock: &Arc<ManualClock>, half: usize, per_half: us
         .await
         .expect("join the halves");
     let all: Vec<Node> = left.iter().chain(&right).cloned().collect();
-    let converge = wait_until_all_hold(&all, inbox, &written, CONVERGE_BOUND)
+    let replicas: Vec<Node> = replicas_of(&all, &inbox)
+        .into_iter()
+        .map(|i| all[i].clone())
+        .collect();
+    let converge = wait_until_all_hold(&replicas, inbox, &written, CONVERGE_BOUND)
         .await
-        .unwrap_or_else(|why| panic!("no convergence within {CONVERGE_BOUND:?}: {why}"));
+        .unwrap_or_else(|why| panic!("replicas did not converge within {CONVERGE_BOUND:?}: {why}"));
     let _ = joined_at;
+    every_node_reads(&all, clock, inbox, &written).await;
     stop_all(&all).await;
     Partition {
         converge,
@@ -269,15 +350,19 @@ pub struct Churn {
     pub failed: usize,
     /// Stops and restarts done during the publishes.
     pub restarts: usize,
-    /// From the last restart to every node holding every acknowledged record.
+    /// From the last restart to every replica holding every acknowledged record.
     pub converge: Duration,
+    /// (node, inbox) reads that missed records right after convergence,
+    /// before the routing warm-up (out of nodes × inboxes).
+    pub cold_incomplete_reads: usize,
 }
 
 /// `nodes` nodes with their own data directories; 30% of them are
 /// stopped and restarted (same peer id and data) at random between
 /// `publishes` publishes into a few inboxes, written from the other 70%.
-/// Afterwards every node (all running again) must hold every acknowledged
-/// record within [`CONVERGE_BOUND`].
+/// Afterwards (all running again) every replica of each inbox must hold
+/// every acknowledged record of it within [`CONVERGE_BOUND`], and, after a
+/// routing warm-up, every node must read them all.
 pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize) -> Churn {
     use rand::Rng;
     const INBOXES: usize = 3;
@@ -350,9 +435,9 @@ pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize)
     let deadline = settled_at + CONVERGE_BOUND;
     'wait: loop {
         let mut missing = None;
-        'check: for (n, node) in all.iter().enumerate() {
-            for (b, want) in acknowledged.iter().enumerate() {
-                let held = node.held_ids(inboxes[b]).await.expect("held ids");
+        'check: for (b, want) in acknowledged.iter().enumerate() {
+            for n in replicas_of(&all, &inboxes[b]) {
+                let held = all[n].held_ids(inboxes[b]).await.expect("held ids");
                 let set: std::collections::BTreeSet<[u8; 32]> = held.iter().copied().collect();
                 assert_eq!(set.len(), held.len(), "node {n} holds a record twice");
                 let lacking = want.difference(&set).count();
@@ -371,6 +456,19 @@ pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize)
         }
     }
     let converge = settled_at.elapsed();
+    // Reads at once: a node just restarted knows few peers, and may not
+    // know any replica of an inbox yet (counted, reported, not asserted:
+    // that is the read path's routing, not replica repair).
+    let mut cold_incomplete = 0;
+    for (b, want) in acknowledged.iter().enumerate() {
+        cold_incomplete += nodes_reading_incompletely(&all, clock, inboxes[b], want).await;
+    }
+    // After a routing warm-up (every node knows every other), every node
+    // must read everything.
+    connect_all(&all).await;
+    for (b, want) in acknowledged.iter().enumerate() {
+        every_node_reads(&all, clock, inboxes[b], want).await;
+    }
     stop_all(&all).await;
     drop(dirs);
     Churn {
@@ -378,5 +476,6 @@ pub async fn churn_run(clock: &Arc<ManualClock>, nodes: usize, publishes: usize)
         failed,
         restarts,
         converge,
+        cold_incomplete_reads: cold_incomplete,
     }
 }

@@ -13,7 +13,10 @@ use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
 use pigeonhole::clock::ManualClock;
 use pigeonhole::mailbox::{Mailbox, MailboxConfig};
 use pigeonhole::record::{DhtKey, Policy, Validator};
-use pigeonhole_node::behaviour::KAD_PROTOCOL;
+use pigeonhole_node::behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+use pigeonhole_node::mailbox_protocol::{
+    MAILBOX_PROTOCOL, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer,
+};
 use pigeonhole_node::{Node, NodeConfig};
 
 /// Upper bound for any single wait in a test.
@@ -184,17 +187,15 @@ impl RawClient {
     }
 }
 
-/// A bare peer speaking only our slot protocol, with no validation of its
-/// own: sends whatever it is given.
-pub struct RawSlotClient {
-    pub swarm:
-        Swarm<libp2p::request_response::Behaviour<pigeonhole_node::slot_protocol::SlotCodec>>,
+/// A bare peer speaking only the mailbox protocol v2, with no validation
+/// of its own: sends whatever it is given.
+pub struct RawMailboxClient {
+    pub swarm: Swarm<libp2p::request_response::Behaviour<MailboxCodec>>,
 }
 
-impl RawSlotClient {
+impl RawMailboxClient {
     pub async fn new() -> Self {
         use libp2p::request_response::{self, ProtocolSupport};
-        use pigeonhole_node::slot_protocol::SLOT_PROTOCOL;
         let swarm = SwarmBuilder::with_new_identity()
             .with_tokio()
             .with_tcp(
@@ -205,7 +206,7 @@ impl RawSlotClient {
             .unwrap()
             .with_behaviour(|_| {
                 request_response::Behaviour::new(
-                    [(SLOT_PROTOCOL, ProtocolSupport::Full)],
+                    [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default(),
                 )
             })
@@ -215,13 +216,14 @@ impl RawSlotClient {
         Self { swarm }
     }
 
-    /// Sends one slot request to `target` and returns its answer.
+    /// Sends one request to `target` and returns its answer (`None`: the
+    /// request failed, e.g. the stream was refused).
     pub async fn request(
         &mut self,
         target: PeerId,
         addr: Multiaddr,
-        request: pigeonhole_node::slot_protocol::SlotRequest,
-    ) -> Option<pigeonhole_node::slot_protocol::SlotResponse> {
+        request: MailboxRequest,
+    ) -> Option<MailboxResponse> {
         use libp2p::request_response::{Event, Message};
         let id =
             self.swarm
@@ -231,7 +233,7 @@ impl RawSlotClient {
         loop {
             let event = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
                 .await
-                .expect("slot client timed out");
+                .expect("mailbox client timed out");
             match event {
                 SwarmEvent::Behaviour(Event::Message {
                     message:
@@ -249,5 +251,120 @@ impl RawSlotClient {
                 _ => {}
             }
         }
+    }
+}
+
+/// A sybil replica: a raw rust-libp2p peer (kad server, identify, mailbox
+/// protocol v2) that joins the DHT like a node but holds nothing: it
+/// answers every listing with `served` (nothing, or forgeries), every
+/// next-seq with 0, and claims to have stored every put.
+#[derive(NetworkBehaviour)]
+pub struct SilentBehaviour {
+    pub kad: kad::Behaviour<MemoryStore>,
+    pub identify: libp2p::identify::Behaviour,
+    pub mailbox: libp2p::request_response::Behaviour<MailboxCodec>,
+}
+
+/// A running [`SilentBehaviour`] peer.
+pub struct SilentPeer {
+    pub peer_id: PeerId,
+    pub addr: Multiaddr,
+    /// Listing requests it has answered.
+    pub lists: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentPeer {
+    /// Starts a silent peer with `keypair` and connects it to `node`.
+    pub async fn start(keypair: libp2p::identity::Keypair, node: &Node) -> Self {
+        Self::serving(keypair, node, Vec::new()).await
+    }
+
+    /// Starts a peer that answers every listing with `served`.
+    pub async fn serving(
+        keypair: libp2p::identity::Keypair,
+        node: &Node,
+        served: Vec<Vec<u8>>,
+    ) -> Self {
+        use libp2p::request_response::{self, Event, Message, ProtocolSupport};
+        let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|key| {
+                let id = key.public().to_peer_id();
+                let mut cfg = kad::Config::new(KAD_PROTOCOL);
+                cfg.set_max_packet_size(1024 * 1024);
+                let mut kad = kad::Behaviour::with_config(id, MemoryStore::new(id), cfg);
+                kad.set_mode(Some(kad::Mode::Server));
+                SilentBehaviour {
+                    kad,
+                    identify: libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
+                        IDENTIFY_PROTOCOL.to_string(),
+                        key.public(),
+                    )),
+                    mailbox: request_response::Behaviour::new(
+                        [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
+                        request_response::Config::default(),
+                    ),
+                }
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address;
+            }
+        };
+        swarm.dial(node.listen_addrs()[0].clone()).unwrap();
+        let peer_id = *swarm.local_peer_id();
+        let lists = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = lists.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let SwarmEvent::Behaviour(SilentBehaviourEvent::Mailbox(Event::Message {
+                    message:
+                        Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                })) = swarm.select_next_some().await
+                {
+                    let response = match request {
+                        MailboxRequest::Put(_) => MailboxResponse::Put(PutAnswer::Stored),
+                        MailboxRequest::List { .. } => {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            MailboxResponse::List {
+                                records: served.clone(),
+                                more: false,
+                            }
+                        }
+                        MailboxRequest::NextSeq { .. } => MailboxResponse::NextSeq(0),
+                    };
+                    let _ = swarm
+                        .behaviour_mut()
+                        .mailbox
+                        .send_response(channel, response);
+                }
+            }
+        });
+        Self {
+            peer_id,
+            addr,
+            lists,
+            task,
+        }
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
     }
 }
