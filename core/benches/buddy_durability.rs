@@ -101,6 +101,9 @@ async fn publishes(user: &(Arc<Store>, Book), batch: std::ops::Range<usize>) -> 
             title: format!("post {i}"),
             link: None,
             summary: "s".into(),
+            number: i as u64 + 1,
+            published_at: None,
+            replaces: None,
         };
         let record = book
             .mailbox()

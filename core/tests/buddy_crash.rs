@@ -199,6 +199,9 @@ async fn child(dir: &Path, start: u64) {
             title: format!("post {step}"),
             link: None,
             summary: "s".into(),
+            number: step + 1,
+            published_at: None,
+            replaces: None,
         };
         let record = alice
             .mailbox()

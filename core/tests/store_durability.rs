@@ -15,7 +15,7 @@ use pigeonhole::contact::InboxToken;
 use pigeonhole::identity::PublicKey;
 use pigeonhole::mailbox::Mailbox;
 use pigeonhole::record::{Kind, MailboxId, Record};
-use pigeonhole::slot_rule::SlotWrite;
+use pigeonhole::store::held::PutOutcome;
 use pigeonhole::store::buddies::{PendingRow, SentRow, SentStatus};
 use pigeonhole::store::intents::{IntentAction, IntentRow, IntentState};
 use pigeonhole::store::{Store, StoreError};
@@ -99,7 +99,7 @@ fn two_connections_and_many_threads_lose_no_write_and_never_fail_busy() {
         let (a, b) = (&a, &b);
         let (held_a, held_b, queued) = (&held_a, &held_b, &queued);
         let put = |store: &Store, record: &Record| {
-            assert_eq!(store.put(record)?, SlotWrite::Store);
+            assert_eq!(store.put(record)?, PutOutcome::Stored);
             Ok(())
         };
         let workers = vec![
