@@ -533,15 +533,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_eventlistener_on_event() != 65142:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_close() != 8684:
+    if lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_cancel() != 60546:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_closed() != 51406:
+    if lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_cancelled() != 20524:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_logsink_log() != 18629:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept() != 52649:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 17922:
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 26966:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_peer() != 20530:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -628,12 +628,12 @@ _UniffiLib.uniffi_pigeonhole_ffi_checksum_func_init_logging.restype = ctypes.c_u
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventlistener_on_event.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventlistener_on_event.restype = ctypes.c_uint16
-_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_close.argtypes = (
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_cancel.argtypes = (
 )
-_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_close.restype = ctypes.c_uint16
-_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_closed.argtypes = (
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_cancel.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_cancelled.argtypes = (
 )
-_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_closed.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_cancelled.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_logsink_log.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_logsink_log.restype = ctypes.c_uint16
@@ -732,16 +732,16 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventlistener_on_event.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventlistener_on_event.restype = None
-_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_close.argtypes = (
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_cancel.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_close.restype = None
-_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_closed.argtypes = (
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_cancel.restype = None
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_cancelled.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_closed.restype = ctypes.c_int8
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_cancelled.restype = ctypes.c_int8
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_logsink_log.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2978,25 +2978,27 @@ class _UniffiFfiConverterTypeEventListener:
 
 class EventSubscriptionProtocol(typing.Protocol):
     """
-    A registered listener. Closing it (or dropping it) stops delivery: no
-    call to the listener starts after `close` returns.
+    A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+    Swift `deinit`) stops delivery: no call to the listener starts after
+    `cancel` returns.
 """
     
-    def close(self, ) -> None:
+    def cancel(self, ) -> None:
         """
         Stops delivery to the listener; calling it again does nothing.
 """
         raise NotImplementedError
-    def is_closed(self, ) -> bool:
+    def is_cancelled(self, ) -> bool:
         """
-        Whether delivery has stopped (closed, or the node went away).
+        Whether delivery has stopped (cancelled, or the node went away).
 """
         raise NotImplementedError
 
 class EventSubscription(EventSubscriptionProtocol):
     """
-    A registered listener. Closing it (or dropping it) stops delivery: no
-    call to the listener starts after `close` returns.
+    A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+    Swift `deinit`) stops delivery: no call to the listener starts after
+    `cancel` returns.
 """
     
     _handle: ctypes.c_uint64
@@ -3021,7 +3023,7 @@ class EventSubscription(EventSubscriptionProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
-    def close(self, ) -> None:
+    def cancel(self, ) -> None:
         """
         Stops delivery to the listener; calling it again does nothing.
 """
@@ -3032,13 +3034,13 @@ class EventSubscription(EventSubscriptionProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_close,
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_cancel,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def is_closed(self, ) -> bool:
+    def is_cancelled(self, ) -> bool:
         """
-        Whether delivery has stopped (closed, or the node went away).
+        Whether delivery has stopped (cancelled, or the node went away).
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -3047,7 +3049,7 @@ class EventSubscription(EventSubscriptionProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_closed,
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_cancelled,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3342,7 +3344,7 @@ class PigeonholeNodeProtocol(typing.Protocol):
     def add_listener(self, listener: EventListener) -> EventSubscription:
         """
         Registers a listener for this node's events. Delivery stops when
-        the returned subscription is closed or dropped, or the node stops.
+        the returned subscription is cancelled or dropped, or the node stops.
 """
         raise NotImplementedError
     async def add_peer(self, address: str) -> None:
@@ -3542,7 +3544,7 @@ class PigeonholeNode(PigeonholeNodeProtocol):
     def add_listener(self, listener: EventListener) -> EventSubscription:
         """
         Registers a listener for this node's events. Delivery stops when
-        the returned subscription is closed or dropped, or the node stops.
+        the returned subscription is cancelled or dropped, or the node stops.
 """
         
         _UniffiFfiConverterTypeEventListener.check_lower(listener)

@@ -118,8 +118,9 @@ pub trait EventListener: Send + Sync {
     fn on_event(&self, event: Event);
 }
 
-/// A registered listener. Closing it (or dropping it) stops delivery: no
-/// call to the listener starts after `close` returns.
+/// A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+/// Swift `deinit`) stops delivery: no call to the listener starts after
+/// `cancel` returns.
 #[derive(uniffi::Object)]
 pub struct EventSubscription {
     closed: Arc<AtomicBool>,
@@ -129,7 +130,7 @@ pub struct EventSubscription {
 #[uniffi::export]
 impl EventSubscription {
     /// Stops delivery to the listener; calling it again does nothing.
-    pub fn close(&self) {
+    pub fn cancel(&self) {
         self.closed.store(true, Ordering::SeqCst);
         let stop = self
             .stop
@@ -141,20 +142,20 @@ impl EventSubscription {
         }
     }
 
-    /// Whether delivery has stopped (closed, or the node went away).
-    pub fn is_closed(&self) -> bool {
+    /// Whether delivery has stopped (cancelled, or the node went away).
+    pub fn is_cancelled(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for EventSubscription {
     fn drop(&mut self) {
-        self.close();
+        self.cancel();
     }
 }
 
 /// Delivers what `receiver` gets to `listener` on the bindings' runtime
-/// until the subscription is closed or the sender side goes away.
+/// until the subscription is cancelled or the sender side goes away.
 pub fn subscribe<E>(
     mut receiver: broadcast::Receiver<E>,
     listener: Arc<dyn EventListener>,
@@ -212,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn delivers_in_order_then_stops_when_closed() {
+    fn delivers_in_order_then_stops_when_cancelled() {
         let (sender, receiver) = broadcast::channel(16);
         let (tx, rx) = mpsc::channel();
         let subscription =
@@ -222,9 +223,9 @@ mod tests {
         let wait = Duration::from_secs(10);
         assert_eq!(rx.recv_timeout(wait).expect("first"), Event::SyncFailed { reason: "r1".into() });
         assert_eq!(rx.recv_timeout(wait).expect("second"), Event::SyncFailed { reason: "r2".into() });
-        subscription.close();
-        assert!(subscription.is_closed());
-        // Once the task has seen the close, the sender has no receiver.
+        subscription.cancel();
+        assert!(subscription.is_cancelled());
+        // Once the task has seen the cancel, the sender has no receiver.
         for _ in 0..1000 {
             if sender.receiver_count() == 0 {
                 break;
@@ -250,6 +251,6 @@ mod tests {
         assert_eq!(rx.recv_timeout(wait).expect("r3"), Event::SyncFailed { reason: "r3".into() });
         assert_eq!(rx.recv_timeout(wait).expect("r4"), Event::SyncFailed { reason: "r4".into() });
         assert!(rx.recv_timeout(wait).is_err(), "the channel closes with the task");
-        assert!(subscription.is_closed());
+        assert!(subscription.is_cancelled());
     }
 }

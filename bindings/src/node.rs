@@ -272,7 +272,7 @@ impl PigeonholeNode {
     }
 
     /// Registers a listener for this node's events. Delivery stops when
-    /// the returned subscription is closed or dropped, or the node stops.
+    /// the returned subscription is cancelled or dropped, or the node stops.
     pub fn add_listener(
         &self,
         listener: Arc<dyn EventListener>,

@@ -59,12 +59,12 @@ def test_request_accept_lifecycle_delivers_each_event(tmp_path, run):
         [mine] = await alice.sent_requests()
         assert mine.status == ph.SentRequestStatus.ACCEPTED
 
-        # Closing stops delivery: removing the buddy emits nothing more.
-        bob_sub.close()
-        assert bob_sub.is_closed()
+        # Cancelling stops delivery: removing the buddy emits nothing more.
+        bob_sub.cancel()
+        assert bob_sub.is_cancelled()
         assert await bob.remove_buddy(alice.public_key())
         assert bob_events.events.empty()
-        alice_sub.close()
+        alice_sub.cancel()
         await alice.stop()
         await bob.stop()
 

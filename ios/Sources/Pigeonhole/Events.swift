@@ -20,7 +20,7 @@ private final class StreamListener: EventListener, @unchecked Sendable {
 
 extension PigeonholeNode {
     /// This node's events as an `AsyncStream`. Each call registers its own
-    /// listener; it is closed when the stream is terminated (the consuming
+    /// listener; it is cancelled when the stream is terminated (the consuming
     /// task is cancelled or the `for await` loop is left).
     ///
     /// ```swift
@@ -34,7 +34,7 @@ extension PigeonholeNode {
         AsyncStream(bufferingPolicy: .unbounded) { continuation in
             do {
                 let subscription = try self.addListener(listener: StreamListener(continuation))
-                continuation.onTermination = { _ in subscription.close() }
+                continuation.onTermination = { _ in subscription.cancel() }
             } catch {
                 continuation.finish()
             }

@@ -792,25 +792,27 @@ public func FfiConverterTypeEventListener_lower(_ value: EventListener) -> UInt6
 
 
 /**
- * A registered listener. Closing it (or dropping it) stops delivery: no
- * call to the listener starts after `close` returns.
+ * A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+ * Swift `deinit`) stops delivery: no call to the listener starts after
+ * `cancel` returns.
  */
 public protocol EventSubscriptionProtocol: AnyObject, Sendable {
     
     /**
      * Stops delivery to the listener; calling it again does nothing.
      */
-    func close() 
+    func cancel() 
     
     /**
-     * Whether delivery has stopped (closed, or the node went away).
+     * Whether delivery has stopped (cancelled, or the node went away).
      */
-    func isClosed()  -> Bool
+    func isCancelled()  -> Bool
     
 }
 /**
- * A registered listener. Closing it (or dropping it) stops delivery: no
- * call to the listener starts after `close` returns.
+ * A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+ * Swift `deinit`) stops delivery: no call to the listener starts after
+ * `cancel` returns.
  */
 open class EventSubscription: EventSubscriptionProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -868,21 +870,21 @@ open class EventSubscription: EventSubscriptionProtocol, @unchecked Sendable {
     /**
      * Stops delivery to the listener; calling it again does nothing.
      */
-open func close()  {try! rustCall() {
+open func cancel()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_pigeonhole_ffi_fn_method_eventsubscription_close(
+    uniffi_pigeonhole_ffi_fn_method_eventsubscription_cancel(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
 }
     
     /**
-     * Whether delivery has stopped (closed, or the node went away).
+     * Whether delivery has stopped (cancelled, or the node went away).
      */
-open func isClosed() -> Bool  {
+open func isCancelled() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_closed(
+    uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_cancelled(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1173,7 +1175,7 @@ public protocol PigeonholeNodeProtocol: AnyObject, Sendable {
     
     /**
      * Registers a listener for this node's events. Delivery stops when
-     * the returned subscription is closed or dropped, or the node stops.
+     * the returned subscription is cancelled or dropped, or the node stops.
      */
     func addListener(listener: EventListener) throws  -> EventSubscription
     
@@ -1399,7 +1401,7 @@ open func accept(requestId: String)async throws  -> Buddy  {
     
     /**
      * Registers a listener for this node's events. Delivery stops when
-     * the returned subscription is closed or dropped, or the node stops.
+     * the returned subscription is cancelled or dropped, or the node stops.
      */
 open func addListener(listener: EventListener)throws  -> EventSubscription  {
     return try  FfiConverterTypeEventSubscription_lift(try rustCallWithError(FfiConverterTypePigeonholeError_lift) {
@@ -3766,10 +3768,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_pigeonhole_ffi_checksum_method_eventlistener_on_event() != 65142) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_pigeonhole_ffi_checksum_method_eventsubscription_close() != 8684) {
+    if (uniffi_pigeonhole_ffi_checksum_method_eventsubscription_cancel() != 60546) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_closed() != 51406) {
+    if (uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_cancelled() != 20524) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_method_logsink_log() != 18629) {
@@ -3778,7 +3780,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept() != 52649) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 17922) {
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 26966) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_peer() != 20530) {

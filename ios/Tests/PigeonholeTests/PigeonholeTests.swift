@@ -125,9 +125,9 @@ final class PigeonholeTests: XCTestCase {
         XCTAssertEqual(try await aliceEvents.next(), .requestAnswered(requestId: sent.id, by: bob.publicKey(), accepted: true))
         XCTAssertEqual(try await aliceEvents.next(), .buddyAdded(publicKey: bob.publicKey(), displayName: "Bob"))
         XCTAssertEqual(try await alice.buddies().map(\.publicKey), [bob.publicKey()])
-        bobSubscription.close()
-        aliceSubscription.close()
-        XCTAssertTrue(bobSubscription.isClosed())
+        bobSubscription.cancel()
+        aliceSubscription.cancel()
+        XCTAssertTrue(bobSubscription.isCancelled())
     }
 
     func testEventsAsyncStreamDeliversAndStopsOnCancel() async throws {

@@ -65,7 +65,7 @@ fun main(args: Array<String>) = runBlocking {
             }
         }
         row("send -> RequestReceived (send + syncNow + event)", latencies)
-        subscription.close()
+        subscription.cancel()
         bob.close()
     } finally {
         dirs.forEach { it.deleteRecursively() }

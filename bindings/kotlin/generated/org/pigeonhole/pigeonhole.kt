@@ -734,9 +734,9 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_eventlistener_on_event(
     ): Int
-    external fun uniffi_pigeonhole_ffi_checksum_method_eventsubscription_close(
+    external fun uniffi_pigeonhole_ffi_checksum_method_eventsubscription_cancel(
     ): Int
-    external fun uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_closed(
+    external fun uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_cancelled(
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_logsink_log(
     ): Int
@@ -822,9 +822,9 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_pigeonhole_ffi_fn_free_eventsubscription(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_pigeonhole_ffi_fn_method_eventsubscription_close(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_pigeonhole_ffi_fn_method_eventsubscription_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_closed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_cancelled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_pigeonhole_ffi_fn_clone_logsink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1023,10 +1023,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_eventlistener_on_event() and 0xFFFF) != 65142) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_close() and 0xFFFF) != 8684) {
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_cancel() and 0xFFFF) != 60546) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_closed() and 0xFFFF) != 51406) {
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_eventsubscription_is_cancelled() and 0xFFFF) != 20524) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_logsink_log() and 0xFFFF) != 18629) {
@@ -1035,7 +1035,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept() and 0xFFFF) != 52649) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() and 0xFFFF) != 17922) {
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() and 0xFFFF) != 26966) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_peer() and 0xFFFF) != 20530) {
@@ -1886,27 +1886,29 @@ public object FfiConverterTypeEventListener: FfiConverter<EventListener, Long> {
 
 
 /**
- * A registered listener. Closing it (or dropping it) stops delivery: no
- * call to the listener starts after `close` returns.
+ * A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+ * Swift `deinit`) stops delivery: no call to the listener starts after
+ * `cancel` returns.
  */
 public interface EventSubscriptionInterface {
     
     /**
      * Stops delivery to the listener; calling it again does nothing.
      */
-    fun `close`()
+    fun `cancel`()
     
     /**
-     * Whether delivery has stopped (closed, or the node went away).
+     * Whether delivery has stopped (cancelled, or the node went away).
      */
-    fun `isClosed`(): kotlin.Boolean
+    fun `isCancelled`(): kotlin.Boolean
     
     companion object
 }
 
 /**
- * A registered listener. Closing it (or dropping it) stops delivery: no
- * call to the listener starts after `close` returns.
+ * A registered listener. Cancelling it (or dropping it: Kotlin `close()`,
+ * Swift `deinit`) stops delivery: no call to the listener starts after
+ * `cancel` returns.
  */
 open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterface
 {
@@ -2012,11 +2014,11 @@ open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterf
     
     /**
      * Stops delivery to the listener; calling it again does nothing.
-     */override fun `close`()
+     */override fun `cancel`()
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_close(
+    UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_cancel(
         it,
         _status)
 }
@@ -2026,12 +2028,12 @@ open class EventSubscription: Disposable, AutoCloseable, EventSubscriptionInterf
 
     
     /**
-     * Whether delivery has stopped (closed, or the node went away).
-     */override fun `isClosed`(): kotlin.Boolean {
+     * Whether delivery has stopped (cancelled, or the node went away).
+     */override fun `isCancelled`(): kotlin.Boolean {
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_closed(
+    UniffiLib.uniffi_pigeonhole_ffi_fn_method_eventsubscription_is_cancelled(
         it,
         _status)
 }
@@ -2520,7 +2522,7 @@ public interface PigeonholeNodeInterface {
     
     /**
      * Registers a listener for this node's events. Delivery stops when
-     * the returned subscription is closed or dropped, or the node stops.
+     * the returned subscription is cancelled or dropped, or the node stops.
      */
     fun `addListener`(`listener`: EventListener): EventSubscription
     
@@ -2782,7 +2784,7 @@ open class PigeonholeNode: Disposable, AutoCloseable, PigeonholeNodeInterface
     
     /**
      * Registers a listener for this node's events. Delivery stops when
-     * the returned subscription is closed or dropped, or the node stops.
+     * the returned subscription is cancelled or dropped, or the node stops.
      */
     @Throws(PigeonholeException::class)override fun `addListener`(`listener`: EventListener): EventSubscription {
             return FfiConverterTypeEventSubscription.lift(

@@ -35,5 +35,5 @@ fun PigeonholeNode.events(): Flow<Event> = callbackFlow {
             trySend(event)
         }
     })
-    awaitClose { subscription.close() }
+    awaitClose { subscription.cancel() }
 }.buffer(Channel.UNLIMITED)

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNotEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.assertThrows
+import kotlin.test.assertFailsWith
 
 /** Generous: the machine running the tests may be busy. */
 const val WAIT_MS = 60_000L
@@ -113,7 +113,7 @@ class NodeTest {
                 assertEquals(alice.publicKey(), buddy.publicKey)
                 assertEquals(Event.BuddyAdded(alice.publicKey(), "Alice"), bobEvents.next())
                 assertTrue(bob.pendingRequests().isEmpty())
-                assertThrows<PigeonholeException.UnknownRequest> { runBlocking { bob.accept(pending.id) } }
+                assertFailsWith<PigeonholeException.UnknownRequest> { runBlocking { bob.accept(pending.id) } }
 
                 assertEquals(1u, alice.syncNow().answersReceived)
                 assertEquals(Event.RequestAnswered(sent.id, bob.publicKey(), true), aliceEvents.next())
@@ -121,9 +121,9 @@ class NodeTest {
                 assertEquals(listOf(bob.publicKey()), alice.buddies().map { it.publicKey })
                 assertEquals(SentRequestStatus.ACCEPTED, alice.sentRequests().single().status)
 
-                // Closing stops delivery: removing the buddy emits nothing more.
-                bobSubscription.close()
-                assertTrue(bobSubscription.isClosed())
+                // Cancelling stops delivery: removing the buddy emits nothing more.
+                bobSubscription.cancel()
+                assertTrue(bobSubscription.isCancelled())
                 assertTrue(bob.removeBuddy(alice.publicKey()))
                 assertTrue(bobEvents.tryReceive().isFailure)
                 scope.cancel()
@@ -135,19 +135,19 @@ class NodeTest {
     fun badInputRaisesTheDocumentedKinds() = runBlocking {
         PigeonholeNode.start(loopback(tempDir())).use { node ->
             node.setProfile("Carol")
-            val badCode = assertThrows<PigeonholeException.BadContactCode> {
+            val badCode = assertFailsWith<PigeonholeException.BadContactCode> {
                 runBlocking { node.sendRequest("PH-NOT-A-CODE", "hello") }
             }
             assertTrue(badCode.reason.isNotEmpty())
-            assertThrows<PigeonholeException.BadContactCode> { contactCodeQr("hello") }
-            assertThrows<PigeonholeException.OwnCode> {
+            assertFailsWith<PigeonholeException.BadContactCode> { contactCodeQr("hello") }
+            assertFailsWith<PigeonholeException.OwnCode> {
                 runBlocking { node.sendRequest(node.contactCode()) }
             }
-            assertThrows<PigeonholeException.InvalidInput> { runBlocking { node.accept("not hex") } }
-            assertThrows<PigeonholeException.InvalidInput> { runBlocking { node.block("00") } }
-            assertThrows<PigeonholeException.BadAddress> { runBlocking { node.addPeer("nowhere") } }
-            assertThrows<PigeonholeException.InvalidInput> { runBlocking { node.setProfile("bad\nname") } }
-            assertThrows<PigeonholeException.InvalidInput> {
+            assertFailsWith<PigeonholeException.InvalidInput> { runBlocking { node.accept("not hex") } }
+            assertFailsWith<PigeonholeException.InvalidInput> { runBlocking { node.block("00") } }
+            assertFailsWith<PigeonholeException.BadAddress> { runBlocking { node.addPeer("nowhere") } }
+            assertFailsWith<PigeonholeException.InvalidInput> { runBlocking { node.setProfile("bad\nname") } }
+            assertFailsWith<PigeonholeException.InvalidInput> {
                 runBlocking { PigeonholeNode.start(NodeOptions(dataDir = "")) }
             }
             val qr = contactCodeQr(node.contactCode())
@@ -163,7 +163,7 @@ class NodeTest {
             val identity = node.publicKey() to node.contactCode()
             node.stop()
             assertTrue(node.isStopped())
-            assertThrows<PigeonholeException.Stopped> { runBlocking { node.contactCode() } }
+            assertFailsWith<PigeonholeException.Stopped> { runBlocking { node.contactCode() } }
             node.stop() // a second stop does nothing
             identity
         }
@@ -182,7 +182,7 @@ class NodeTest {
         val node = PigeonholeNode.start(loopback(dir))
         val port = port(node.status().listenAddresses.single())
         val loopbackIp = InetAddress.getByName("127.0.0.1")
-        assertThrows<java.net.BindException> { ServerSocket(port, 1, loopbackIp).close() }
+        assertFailsWith<java.net.BindException> { ServerSocket(port, 1, loopbackIp).close() }
         node.close() // no stop(): dropping the object stops the node
         ServerSocket(port, 1, loopbackIp).close()
         PigeonholeNode.start(loopback(dir, port = port)).use { again ->
