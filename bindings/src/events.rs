@@ -221,8 +221,18 @@ mod tests {
         sender.send(failed(1)).expect("sent");
         sender.send(failed(2)).expect("sent");
         let wait = Duration::from_secs(10);
-        assert_eq!(rx.recv_timeout(wait).expect("first"), Event::SyncFailed { reason: "r1".into() });
-        assert_eq!(rx.recv_timeout(wait).expect("second"), Event::SyncFailed { reason: "r2".into() });
+        assert_eq!(
+            rx.recv_timeout(wait).expect("first"),
+            Event::SyncFailed {
+                reason: "r1".into()
+            }
+        );
+        assert_eq!(
+            rx.recv_timeout(wait).expect("second"),
+            Event::SyncFailed {
+                reason: "r2".into()
+            }
+        );
         subscription.cancel();
         assert!(subscription.is_cancelled());
         // Once the task has seen the cancel, the sender has no receiver.
@@ -247,10 +257,26 @@ mod tests {
             subscribe(receiver, Arc::new(ToChannel(Mutex::new(tx)))).expect("subscribed");
         drop(sender);
         let wait = Duration::from_secs(10);
-        assert_eq!(rx.recv_timeout(wait).expect("lag"), Event::EventsLost { count: 3 });
-        assert_eq!(rx.recv_timeout(wait).expect("r3"), Event::SyncFailed { reason: "r3".into() });
-        assert_eq!(rx.recv_timeout(wait).expect("r4"), Event::SyncFailed { reason: "r4".into() });
-        assert!(rx.recv_timeout(wait).is_err(), "the channel closes with the task");
+        assert_eq!(
+            rx.recv_timeout(wait).expect("lag"),
+            Event::EventsLost { count: 3 }
+        );
+        assert_eq!(
+            rx.recv_timeout(wait).expect("r3"),
+            Event::SyncFailed {
+                reason: "r3".into()
+            }
+        );
+        assert_eq!(
+            rx.recv_timeout(wait).expect("r4"),
+            Event::SyncFailed {
+                reason: "r4".into()
+            }
+        );
+        assert!(
+            rx.recv_timeout(wait).is_err(),
+            "the channel closes with the task"
+        );
         assert!(subscription.is_cancelled());
     }
 }

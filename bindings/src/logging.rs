@@ -83,7 +83,9 @@ static SINK: RwLock<Option<Arc<dyn LogSink>>> = RwLock::new(None);
 /// (`false` when the app installed its own `tracing` subscriber first).
 #[uniffi::export(default(sink = None))]
 pub fn init_logging(level: LogLevel, sink: Option<Arc<dyn LogSink>>) -> bool {
-    *SINK.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = sink;
+    *SINK
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = sink;
     let installed = INSTALLED.get_or_init(|| {
         let (filter, handle) = reload::Layer::new(level.filter());
         let subscriber = Registry::default()
@@ -224,7 +226,10 @@ mod tests {
         assert!(init_logging(LogLevel::Info, Some(sink.clone())));
         tracing::info!(answer = 42, "hello");
         tracing::debug!("hidden at info");
-        assert!(init_logging(LogLevel::Debug, Some(sink.clone())), "twice is fine");
+        assert!(
+            init_logging(LogLevel::Debug, Some(sink.clone())),
+            "twice is fine"
+        );
         tracing::debug!("shown at debug");
         assert!(init_logging(LogLevel::Off, None));
         tracing::error!("no sink any more");

@@ -77,7 +77,11 @@ impl PigeonholeNode {
         let status = peer.status();
         NodeStatus {
             peer_id: peer.peer_id().to_string(),
-            listen_addresses: peer.listen_addrs().iter().map(ToString::to_string).collect(),
+            listen_addresses: peer
+                .listen_addrs()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             routing_peers: status.routing_peers as u64,
             connected_peers: status.connected_peers as u64,
             records_accepted: status.records_accepted,

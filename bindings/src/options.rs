@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn defaults_listen_everywhere_and_sync_every_30s() {
         let config = NodeOptions::in_dir("/tmp/x").to_config().expect("valid");
-        assert_eq!(config.peer.listen_addrs, vec![parse_address(DEFAULT_LISTEN_ADDRESS).unwrap()]);
+        assert_eq!(
+            config.peer.listen_addrs,
+            vec![parse_address(DEFAULT_LISTEN_ADDRESS).unwrap()]
+        );
         assert_eq!(config.peer.data_dir, Some(PathBuf::from("/tmp/x")));
         assert!(config.peer.mdns);
         assert_eq!(config.sync_interval, Some(Duration::from_secs(30)));
@@ -106,9 +109,15 @@ mod tests {
         ));
         let mut options = NodeOptions::in_dir("/tmp/x");
         options.listen_addresses = vec!["not an address".into()];
-        assert!(matches!(options.to_config(), Err(PigeonholeError::BadAddress { .. })));
+        assert!(matches!(
+            options.to_config(),
+            Err(PigeonholeError::BadAddress { .. })
+        ));
         options.listen_addresses = vec!["/ip4/999.1.1.1/tcp/0".into()];
-        assert!(matches!(options.to_config(), Err(PigeonholeError::BadAddress { .. })));
+        assert!(matches!(
+            options.to_config(),
+            Err(PigeonholeError::BadAddress { .. })
+        ));
         let mut options = NodeOptions::in_dir("/tmp/x");
         options.sync_interval_secs = 0;
         assert_eq!(options.to_config().expect("valid").sync_interval, None);

@@ -33,7 +33,11 @@ pub fn contact_code_qr(contact_code: String) -> Result<QrMatrix, PigeonholeError
     let code = encode(&contact_code)?;
     Ok(QrMatrix {
         size: code.width() as u32,
-        modules: code.to_colors().into_iter().map(|c| c == Color::Dark).collect(),
+        modules: code
+            .to_colors()
+            .into_iter()
+            .map(|c| c == Color::Dark)
+            .collect(),
     })
 }
 

@@ -278,7 +278,10 @@ mod tests {
                 kind,
                 value: "v".into(),
             };
-            assert_eq!(ContactDetail::from(ContactField::from(detail.clone())), detail);
+            assert_eq!(
+                ContactDetail::from(ContactField::from(detail.clone())),
+                detail
+            );
         }
     }
 }

@@ -27,7 +27,12 @@ impl EventListener for ToChannel {
     }
 }
 
-fn listen(node: &PigeonholeNode) -> (mpsc::Receiver<Event>, Arc<pigeonhole_ffi::EventSubscription>) {
+fn listen(
+    node: &PigeonholeNode,
+) -> (
+    mpsc::Receiver<Event>,
+    Arc<pigeonhole_ffi::EventSubscription>,
+) {
     let (tx, rx) = mpsc::channel();
     let subscription = node
         .add_listener(Arc::new(ToChannel(Mutex::new(tx))))
@@ -57,7 +62,14 @@ fn request_accept_lifecycle_without_a_caller_runtime() {
             .expect("bob");
         let wait_ms = WAIT.as_millis() as u64;
         assert!(bob.wait_for_peers(1, wait_ms).await.unwrap().routing_peers >= 1);
-        assert!(alice.wait_for_peers(1, wait_ms).await.unwrap().routing_peers >= 1);
+        assert!(
+            alice
+                .wait_for_peers(1, wait_ms)
+                .await
+                .unwrap()
+                .routing_peers
+                >= 1
+        );
         alice.set_profile("Alice".into(), None).await.unwrap();
         bob.set_profile("Bob".into(), None).await.unwrap();
         let (alice_events, _alice_subscription) = listen(&alice);
@@ -125,7 +137,9 @@ fn request_accept_lifecycle_without_a_caller_runtime() {
 fn bad_input_is_an_error_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     block_on(async {
-        let node = PigeonholeNode::start(loopback(dir.path(), vec![])).await.unwrap();
+        let node = PigeonholeNode::start(loopback(dir.path(), vec![]))
+            .await
+            .unwrap();
         let someone = ContactCode::new(Identity::generate().public_key(), InboxToken::random());
         assert_eq!(
             node.send_request(someone.to_string(), String::new(), vec![])
@@ -134,7 +148,8 @@ fn bad_input_is_an_error_never_a_panic() {
         );
         node.set_profile("Dora".into(), None).await.unwrap();
         assert!(matches!(
-            node.send_request("PH-AAAA".into(), String::new(), vec![]).await,
+            node.send_request("PH-AAAA".into(), String::new(), vec![])
+                .await,
             Err(PigeonholeError::BadContactCode { .. })
         ));
         assert!(matches!(

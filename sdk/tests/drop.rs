@@ -9,7 +9,14 @@ use pigeonhole_sdk::{Config, Node, PeerConfig};
 
 fn port_of(addr: &pigeonhole_sdk::Multiaddr) -> u16 {
     let text = addr.to_string();
-    text.rsplit("/tcp/").next().unwrap().split('/').next().unwrap().parse().unwrap()
+    text.rsplit("/tcp/")
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,14 +31,20 @@ async fn dropping_a_node_without_stop_releases_its_port() {
     config.sync_interval = Some(Duration::from_millis(50));
     let node = Node::start(config).await.unwrap();
     let port = port_of(&node.peer().listen_addrs()[0]);
-    assert!(TcpListener::bind(("127.0.0.1", port)).is_err(), "the node listens");
+    assert!(
+        TcpListener::bind(("127.0.0.1", port)).is_err(),
+        "the node listens"
+    );
     drop(node);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "port {port} still bound after the drop");
+        assert!(
+            Instant::now() < deadline,
+            "port {port} still bound after the drop"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
