@@ -3086,8 +3086,9 @@ class _UniffiFfiConverterTypeEventSubscription:
 
 class LogSink():
     """
-    Receives log lines; implemented by the app. Called on library threads:
-    return quickly, and do not call back into Pigeonhole from it.
+    Receives log lines; implemented by the app. Called on one library
+    thread of its own, in order; lines that pile up past 1024 waiting are
+    dropped, so return quickly.
 """
     
     def log(self, level: LogLevel,target: str,message: str) -> None:
@@ -3099,8 +3100,9 @@ class LogSink():
 
 class LogSinkImpl(LogSink):
     """
-    Receives log lines; implemented by the app. Called on library threads:
-    return quickly, and do not call back into Pigeonhole from it.
+    Receives log lines; implemented by the app. Called on one library
+    thread of its own, in order; lines that pile up past 1024 waiting are
+    dropped, so return quickly.
 """
     
     _handle: ctypes.c_uint64

@@ -179,7 +179,12 @@ where
             if task_closed.load(Ordering::SeqCst) {
                 break;
             }
-            if catch_unwind(AssertUnwindSafe(|| listener.on_event(event))).is_err() {
+            // Foreign code may block (a Python listener waits for the
+            // GIL): let the runtime move its other tasks off this worker.
+            let delivered = tokio::task::block_in_place(|| {
+                catch_unwind(AssertUnwindSafe(|| listener.on_event(event)))
+            });
+            if delivered.is_err() {
                 error!("an event listener failed; it keeps receiving events");
             }
         }

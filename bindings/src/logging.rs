@@ -12,6 +12,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use tracing::field::{Field, Visit};
@@ -61,8 +62,9 @@ impl LogLevel {
     }
 }
 
-/// Receives log lines; implemented by the app. Called on library threads:
-/// return quickly, and do not call back into Pigeonhole from it.
+/// Receives log lines; implemented by the app. Called on one library
+/// thread of its own, in order; lines that pile up past 1024 waiting are
+/// dropped, so return quickly.
 #[uniffi::export(foreign)]
 pub trait LogSink: Send + Sync {
     /// One log line: its level, where it comes from (a Rust module path)
@@ -130,12 +132,53 @@ where
     )
 }
 
+/// Lines waiting for the sink thread; past this many, new lines are dropped.
+const SINK_QUEUE: usize = 1024;
+
+/// A line for the app's sink, with the sink installed when it was logged.
+type SinkLine = (Arc<dyn LogSink>, LogLevel, String, String);
+
+static SINK_QUEUE_TX: OnceLock<Option<SyncSender<SinkLine>>> = OnceLock::new();
+
 thread_local! {
-    /// Set while a sink runs, so that a sink that logs does not recurse.
+    /// Set on the sink thread, so that a sink that makes the library log
+    /// does not feed itself.
     static IN_SINK: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Hands each event to the app's sink, if any.
+/// The queue to the thread that calls the app's sink, started on first use.
+///
+/// Why a thread of its own: lines are logged on every library thread,
+/// runtime workers included. Calling foreign code there directly would let
+/// a slow sink stall the network, and in Python it would need the GIL on a
+/// worker while the GIL holder may be waiting for that worker (dropping a
+/// node waits for its stop): a deadlock.
+fn sink_queue() -> Option<&'static SyncSender<SinkLine>> {
+    SINK_QUEUE_TX
+        .get_or_init(|| {
+            let (tx, rx) = sync_channel::<SinkLine>(SINK_QUEUE);
+            std::thread::Builder::new()
+                .name("pigeonhole-log".into())
+                .spawn(move || deliver(rx))
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+fn deliver(lines: Receiver<SinkLine>) {
+    IN_SINK.with(|flag| flag.set(true));
+    for (sink, level, target, message) in lines {
+        let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink.log(level, target, message)
+        }));
+        if delivered.is_err() {
+            eprintln!("pigeonhole: the app's log sink failed");
+        }
+    }
+}
+
+/// Hands each event to the app's sink, if any, through the sink thread.
 struct SinkLayer;
 
 impl<S: Subscriber> Layer<S> for SinkLayer {
@@ -151,17 +194,14 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
         let mut line = Line::default();
         event.record(&mut line);
         let metadata = event.metadata();
-        IN_SINK.with(|flag| flag.set(true));
-        let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            sink.log(
+        if let Some(queue) = sink_queue() {
+            // A full queue drops the line rather than stall the caller.
+            let _ = queue.try_send((
+                sink,
                 LogLevel::of(metadata.level()),
                 metadata.target().to_owned(),
                 line.finish(),
-            )
-        }));
-        IN_SINK.with(|flag| flag.set(false));
-        if delivered.is_err() {
-            eprintln!("pigeonhole: the app's log sink failed");
+            ));
         }
     }
 }
@@ -231,17 +271,23 @@ mod tests {
             "twice is fine"
         );
         tracing::debug!("shown at debug");
+        // Other tests of this binary log too: keep this module's lines.
+        let ours = || -> Vec<(LogLevel, String, String)> {
+            let lines = sink.0.lock().expect("lock");
+            let ours = lines
+                .iter()
+                .filter(|(_, target, _)| target == module_path!());
+            ours.cloned().collect()
+        };
+        for _ in 0..2000 {
+            if ours().len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert!(init_logging(LogLevel::Off, None));
         tracing::error!("no sink any more");
-        // Other tests of this binary log too: keep this module's lines.
-        let lines: Vec<_> = sink
-            .0
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|(_, target, _)| target == module_path!())
-            .cloned()
-            .collect();
+        let lines = ours();
         let messages: Vec<&str> = lines.iter().map(|(_, _, m)| m.as_str()).collect();
         assert_eq!(messages, ["hello answer=42", "shown at debug"]);
         assert_eq!(lines[0].0, LogLevel::Info);

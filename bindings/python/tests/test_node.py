@@ -3,6 +3,7 @@ real SQLite files in temporary directories, uniffi's generated module."""
 
 import gc
 import socket
+import time
 
 import pytest
 
@@ -153,6 +154,10 @@ def test_log_lines_reach_the_app_sink_and_installing_twice_is_safe(tmp_path, run
         await node.stop()
 
     run(scenario())
+    # The sink is called on the library's log thread: wait (bounded).
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and not any("node stopped" in l[2] for l in lines):
+        time.sleep(0.01)
     ph.init_logging(ph.LogLevel.WARN, None)
     started = [l for l in lines if "pigeonhole node started" in l[2]]
     assert started and started[0][0] == ph.LogLevel.INFO

@@ -941,8 +941,9 @@ public func FfiConverterTypeEventSubscription_lower(_ value: EventSubscription) 
 
 
 /**
- * Receives log lines; implemented by the app. Called on library threads:
- * return quickly, and do not call back into Pigeonhole from it.
+ * Receives log lines; implemented by the app. Called on one library
+ * thread of its own, in order; lines that pile up past 1024 waiting are
+ * dropped, so return quickly.
  */
 public protocol LogSink: AnyObject, Sendable {
     
@@ -954,8 +955,9 @@ public protocol LogSink: AnyObject, Sendable {
     
 }
 /**
- * Receives log lines; implemented by the app. Called on library threads:
- * return quickly, and do not call back into Pigeonhole from it.
+ * Receives log lines; implemented by the app. Called on one library
+ * thread of its own, in order; lines that pile up past 1024 waiting are
+ * dropped, so return quickly.
  */
 open class LogSinkImpl: LogSink, @unchecked Sendable {
     fileprivate let handle: UInt64

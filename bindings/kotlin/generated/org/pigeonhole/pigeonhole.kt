@@ -2177,8 +2177,9 @@ public object FfiConverterTypeEventSubscription: FfiConverter<EventSubscription,
 
 
 /**
- * Receives log lines; implemented by the app. Called on library threads:
- * return quickly, and do not call back into Pigeonhole from it.
+ * Receives log lines; implemented by the app. Called on one library
+ * thread of its own, in order; lines that pile up past 1024 waiting are
+ * dropped, so return quickly.
  */
 public interface LogSink {
     
@@ -2192,8 +2193,9 @@ public interface LogSink {
 }
 
 /**
- * Receives log lines; implemented by the app. Called on library threads:
- * return quickly, and do not call back into Pigeonhole from it.
+ * Receives log lines; implemented by the app. Called on one library
+ * thread of its own, in order; lines that pile up past 1024 waiting are
+ * dropped, so return quickly.
  */
 open class LogSinkImpl: Disposable, AutoCloseable, LogSink
 {
