@@ -157,24 +157,6 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    /// A node dropped without [`Node::stop`] still ends what it started:
-    /// the background sync is told to stop, which drops its handle on the
-    /// peer, and the peer's task ends once no handle is left (its command
-    /// channel closes). Unlike `stop`, this does not wait: the port and the
-    /// database are released shortly after, not before `drop` returns.
-    fn drop(&mut self) {
-        let background = self
-            .background
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(background) = background {
-            let _ = background.stop.send(());
-        }
-    }
-}
-
 fn spawn_sync(book: Arc<BuddyBook<Peer>>, interval: Duration) -> Background {
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {

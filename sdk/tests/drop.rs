@@ -1,6 +1,8 @@
 //! Dropping a [`Node`] without `stop()` still ends everything it started:
-//! the background sync lets go of the peer, the peer's task ends and its
-//! port is released (an app that forgets `stop` does not leak a listener).
+//! the background sync sees its stop channel close and lets go of the peer,
+//! the peer's task ends once no handle is left, and its port is released
+//! (an app, or a binding's object, that is dropped without `stop` does not
+//! leak a listener, a task or the database).
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
