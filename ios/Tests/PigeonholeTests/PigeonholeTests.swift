@@ -78,8 +78,10 @@ final class PigeonholeTests: XCTestCase {
         let a = try await PigeonholeNode.start(options: loopback(tempDir()))
         let b = try await PigeonholeNode.start(
             options: loopback(tempDir(), bootstrap: a.status().listenAddresses))
-        XCTAssertGreaterThanOrEqual(try await b.waitForPeers(peers: 1, timeoutMs: waitMs).routingPeers, 1)
-        XCTAssertGreaterThanOrEqual(try await a.waitForPeers(peers: 1, timeoutMs: waitMs).routingPeers, 1)
+        let bPeers = try await b.waitForPeers(peers: 1, timeoutMs: waitMs).routingPeers
+        XCTAssertGreaterThanOrEqual(bPeers, 1)
+        let aPeers = try await a.waitForPeers(peers: 1, timeoutMs: waitMs).routingPeers
+        XCTAssertGreaterThanOrEqual(aPeers, 1)
         return (a, b)
     }
 
@@ -106,7 +108,8 @@ final class PigeonholeTests: XCTestCase {
         XCTAssertEqual(sent.to, bob.publicKey())
         XCTAssertEqual(sent.status, .pending)
 
-        XCTAssertEqual(try await bob.syncNow().requestsReceived, 1)
+        let bobReceived = try await bob.syncNow().requestsReceived
+        XCTAssertEqual(bobReceived, 1)
         let received = try await bobEvents.next()
         XCTAssertEqual(received, .requestReceived(requestId: sent.id, from: alice.publicKey(), displayName: "Alice"))
         let pending = try await bob.pendingRequests()
@@ -115,16 +118,21 @@ final class PigeonholeTests: XCTestCase {
 
         let buddy = try await bob.accept(requestId: pending[0].id)
         XCTAssertEqual(buddy.publicKey, alice.publicKey())
-        XCTAssertEqual(try await bobEvents.next(), .buddyAdded(publicKey: alice.publicKey(), displayName: "Alice"))
+        let bobAdded = try await bobEvents.next()
+        XCTAssertEqual(bobAdded, .buddyAdded(publicKey: alice.publicKey(), displayName: "Alice"))
         do {
             _ = try await bob.accept(requestId: pending[0].id)
             XCTFail("accepted twice")
         } catch PigeonholeError.UnknownRequest {}
 
-        XCTAssertEqual(try await alice.syncNow().answersReceived, 1)
-        XCTAssertEqual(try await aliceEvents.next(), .requestAnswered(requestId: sent.id, by: bob.publicKey(), accepted: true))
-        XCTAssertEqual(try await aliceEvents.next(), .buddyAdded(publicKey: bob.publicKey(), displayName: "Bob"))
-        XCTAssertEqual(try await alice.buddies().map(\.publicKey), [bob.publicKey()])
+        let aliceAnswers = try await alice.syncNow().answersReceived
+        XCTAssertEqual(aliceAnswers, 1)
+        let answered = try await aliceEvents.next()
+        XCTAssertEqual(answered, .requestAnswered(requestId: sent.id, by: bob.publicKey(), accepted: true))
+        let aliceAdded = try await aliceEvents.next()
+        XCTAssertEqual(aliceAdded, .buddyAdded(publicKey: bob.publicKey(), displayName: "Bob"))
+        let aliceBuddies = try await alice.buddies().map(\.publicKey)
+        XCTAssertEqual(aliceBuddies, [bob.publicKey()])
         bobSubscription.cancel()
         aliceSubscription.cancel()
         XCTAssertTrue(bobSubscription.isCancelled())
@@ -184,7 +192,8 @@ final class PigeonholeTests: XCTestCase {
         } catch PigeonholeError.Stopped {}
         let again = try await PigeonholeNode.start(options: loopback(dir))
         XCTAssertEqual(again.publicKey(), key)
-        XCTAssertEqual(try await again.contactCode(), code)
+        let codeAgain = try await again.contactCode()
+        XCTAssertEqual(codeAgain, code)
     }
 
     func testDroppingTheNodeReleasesItsPort() async throws {
