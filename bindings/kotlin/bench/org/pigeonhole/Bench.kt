@@ -10,6 +10,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.yield
 
+/** The `p` quantile of nanosecond samples, in microseconds. */
 fun percentile(samples: List<Long>, p: Double): Double {
     val sorted = samples.sorted()
     return sorted[((sorted.size - 1) * p).toInt()] / 1000.0
@@ -17,14 +18,14 @@ fun percentile(samples: List<Long>, p: Double): Double {
 
 fun row(name: String, samples: List<Long>) {
     val cells = listOf(0.5, 0.9, 0.99).map { "%10.1f".format(percentile(samples, it)) }
-    println("%-44s %6d %s".format(name, samples.size, cells.joinToString(" ")))
+    println("%-50s %6d %s".format(name, samples.size, cells.joinToString(" ")))
 }
 
 suspend fun timeEach(count: Int, body: suspend () -> Unit): List<Long> =
     (0 until count).map {
         val start = System.nanoTime()
         body()
-        (System.nanoTime() - start) / 1000
+        System.nanoTime() - start
     }
 
 suspend fun noop() = yield()
@@ -41,7 +42,7 @@ fun main(args: Array<String>) = runBlocking {
         val received = Channel<Event>(Channel.UNLIMITED)
         val subscription = bob.addListener(ChannelListener(received))
 
-        println("%-44s %6s %10s %10s %10s".format("measure (microseconds)", "n", "p50", "p90", "p99"))
+        println("%-50s %6s %10s %10s %10s".format("measure (microseconds)", "n", "p50", "p90", "p99"))
         timeEach(200) { bob.ping() } // warm-up
         row("baseline: Kotlin suspend call (yield)", timeEach(calls) { noop() })
         row("no-op async call across the boundary (ping)", timeEach(calls) { bob.ping() })
@@ -61,7 +62,7 @@ fun main(args: Array<String>) = runBlocking {
                 withTimeout(WAIT_MS) {
                     while (received.receive() !is Event.RequestReceived) {}
                 }
-                latencies += (System.nanoTime() - start) / 1000
+                latencies += System.nanoTime() - start
             }
         }
         row("send -> RequestReceived (send + syncNow + event)", latencies)
