@@ -7,7 +7,7 @@
 #   cargo install cargo-ndk
 set -euo pipefail
 cd "$(dirname "$0")"
-profile="${PROFILE:-release}"
+profile="${PROFILE:-mobile}"  # size-optimised release (Cargo.toml)
 cargo ndk \
     -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 \
     --platform 24 \

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
-profile="${PROFILE:-release}"
+profile="${PROFILE:-mobile}"  # size-optimised release (Cargo.toml)
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 lib=libpigeonhole_ffi.a
 build() { (cd "$root" && cargo build -p pigeonhole-ffi --lib --profile "$profile" --locked --target "$1"); }
