@@ -80,29 +80,21 @@ impl Lan {
             ip(&["-n", host, "link", "set", "lo", "up"]);
             ip(&["-n", host, "route", "add", "224.0.0.0/4", "dev", "eth0"]);
         }
-        // Host 4: the hub drops multicast from and to it.
-        tc_in(&lan.hub, &["qdisc", "add", "dev", "port4", "clsact"]);
-        for direction in ["ingress", "egress"] {
-            tc_in(
-                &lan.hub,
-                &[
-                    "filter",
-                    "add",
-                    "dev",
-                    "port4",
-                    direction,
-                    "protocol",
-                    "ip",
-                    "u32",
-                    "match",
-                    "ip",
-                    "dst",
-                    "224.0.0.0/4",
-                    "action",
-                    "drop",
-                ],
-            );
-        }
+        // Host 4: multicast is dropped on its way out of host 4 and on its
+        // way into it, and the bridge does not flood multicast to it.
+        drop_multicast(&lan.hosts[3], "eth0");
+        drop_multicast(&lan.hub, "port4");
+        ip(&[
+            "-n",
+            &lan.hub,
+            "link",
+            "set",
+            "port4",
+            "type",
+            "bridge_slave",
+            "mcast_flood",
+            "off",
+        ]);
         lan
     }
 
@@ -122,6 +114,54 @@ fn tc_in(ns: &str, args: &[&str]) {
     tc(&all);
 }
 
+/// Drops every IPv4 multicast packet leaving `dev`: an HTB root whose
+/// multicast class ends in a queue of length 0 (qdiscs only, no tc action
+/// modules, which containers often lack).
+fn drop_multicast(ns: &str, dev: &str) {
+    tc_in(
+        ns,
+        &[
+            "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "20",
+        ],
+    );
+    for (class, rate) in [("1:10", "1mbit"), ("1:20", "100mbit")] {
+        tc_in(
+            ns,
+            &[
+                "class", "add", "dev", dev, "parent", "1:", "classid", class, "htb", "rate", rate,
+            ],
+        );
+    }
+    tc_in(
+        ns,
+        &[
+            "qdisc", "add", "dev", dev, "parent", "1:10", "handle", "10:", "pfifo", "limit", "0",
+        ],
+    );
+    tc_in(
+        ns,
+        &[
+            "filter",
+            "add",
+            "dev",
+            dev,
+            "parent",
+            "1:",
+            "protocol",
+            "ip",
+            "prio",
+            "1",
+            "u32",
+            "match",
+            "ip",
+            "dst",
+            "224.0.0.0/4",
+            "flowid",
+            "1:10",
+        ],
+    );
+}
+
 impl Drop for Lan {
     fn drop(&mut self) {
         // Deleting a namespace deletes the veth ends in it and their peers.
@@ -131,8 +171,16 @@ impl Drop for Lan {
     }
 }
 
+/// Whether the effective user is root (the `Uid:` line of
+/// /proc/self/status: real, effective, saved, file system).
 fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?.to_string();
+            line.split_whitespace().nth(2).map(|uid| uid == "0")
+        })
+        .unwrap_or(false)
 }
 
 /// Runs `pigeonhole` on host `host` as the user keeping `dir`.
