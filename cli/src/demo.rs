@@ -275,3 +275,26 @@ async fn futures_sum(holders: &[Node]) -> Result<u64, String> {
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_step_ends_the_script_naming_it() {
+        let mut script = Script {
+            json: true,
+            steps: Vec::new(),
+        };
+        script.step("first", async { Ok(()) }).await.unwrap();
+        let error = script
+            .step("Bob accepts", async { Err::<(), _>("no peer".to_string()) })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CliError::Failed(ref m)
+            if m == "demo step 2 (Bob accepts) failed: no peer"));
+        assert!(script.steps[0].ok);
+        assert!(!script.steps[1].ok);
+        assert_eq!(script.steps[1].error.as_deref(), Some("no peer"));
+    }
+}

@@ -38,9 +38,11 @@ fn main() -> ExitCode {
     // clap exits 2 on bad usage (unknown subcommand, malformed value) and 0
     // for --help and --version.
     let cli = Cli::parse();
+    // libp2p warns when a one-shot command's peer has no one to bootstrap
+    // from yet; the command itself says what it is waiting for.
     let default_level = match cli.command {
-        Command::Serve { .. } => "info",
-        _ => "warn",
+        Command::Serve { .. } => "info,libp2p_kad=error",
+        _ => "warn,libp2p_kad=error",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
