@@ -229,6 +229,10 @@ fn four_hosts_on_a_bridge_find_each_other_hold_records_and_survive_a_kill() {
     on(&lan, 2, &alice, &["profile", "Alice"]).ok();
     let sent = on(&lan, 2, &alice, &["--json", "request", "send", &bob_code]).json();
     let request_id = sent["id"].as_str().unwrap().to_string();
+    // Holder 1 holds it (read from its database while it runs).
+    let held = on(&lan, 0, &holder1, &["--json", "status"]).json();
+    assert!(held["records_held"].as_u64().unwrap() >= 1, "{held}");
+    assert_eq!(held["serving"], true);
 
     // Holder 1 is killed hard, then restarted; holder 2 stops, so only
     // the restarted holder 1 can serve Alice's request from now on.

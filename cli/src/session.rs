@@ -22,8 +22,10 @@ use crate::progress::Progress;
 /// How long stopping the peer may take before the process exits anyway
 /// (the database is safe either way: SQLite in WAL mode).
 const STOP_BOUND: Duration = Duration::from_secs(2);
-/// How long to wait for the rest of the given peers once one is connected.
+/// Longest wait for more peers once one is connected.
 const MORE_PEERS_GRACE: Duration = Duration::from_secs(2);
+/// A routing table that gained no peer for this long has settled.
+const SETTLE_QUIET: Duration = Duration::from_millis(300);
 
 /// The DHT of a command that must not touch the network.
 struct Offline;
@@ -75,6 +77,7 @@ pub struct Online {
     pub node: Node,
     /// Peers given with --peer plus saved ones.
     pub known_peers: Vec<Multiaddr>,
+    mdns: bool,
     _lock: File,
 }
 
@@ -116,12 +119,14 @@ impl Online {
             dir,
             node,
             known_peers,
+            mdns: !global.no_mdns,
             _lock: lock,
         })
     }
 
-    /// Waits until at least one peer is in the routing table (then briefly
-    /// for the rest of the peers given); returns how many there are.
+    /// Waits until at least one peer is in the routing table, then briefly
+    /// for the others (the rest of the given peers; with mDNS, any more
+    /// that answer); returns how many there are.
     pub async fn connect(&self, progress: &Progress, timeout: Duration) -> Result<usize, CliError> {
         let peer = self.node.peer();
         let how = if self.known_peers.is_empty() {
@@ -136,12 +141,30 @@ impl Online {
                 Ok(())
             })
             .await?;
-        let wanted = self.known_peers.len().max(1);
-        let status = peer.wait_for_peers(wanted, MORE_PEERS_GRACE).await;
-        if status.routing_peers == 0 {
+        // The first peer found is rarely the only one: replies to one mDNS
+        // query arrive together, and given peers connect in parallel. Let
+        // the table settle so a publish reaches every replica there is.
+        let wanted = if self.mdns {
+            self.known_peers.len().max(2)
+        } else {
+            self.known_peers.len().max(1)
+        };
+        let grace = tokio::time::Instant::now() + MORE_PEERS_GRACE;
+        let mut found = peer.status().routing_peers;
+        while found < wanted && tokio::time::Instant::now() < grace {
+            let now = peer
+                .wait_for_status(|s| s.routing_peers > found, SETTLE_QUIET)
+                .await
+                .routing_peers;
+            if now <= found {
+                break;
+            }
+            found = now;
+        }
+        if found == 0 {
             return Err(CliError::Failed(format!("no peer found: waited for {how}")));
         }
-        Ok(status.routing_peers)
+        Ok(found)
     }
 
     /// Stops the peer (bounded) and releases the data directory.
