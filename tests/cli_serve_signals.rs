@@ -77,10 +77,22 @@ fn add_peer_saves_a_peer_for_later_commands() {
     let alice = User::new(&root.path().join("alice"), &[]);
     alice.run(&["profile", "Alice"]).ok();
 
-    // No peers and no mDNS: a networked command fails, naming the wait.
-    let alone = User::new(&alice.dir, &[]).run(&["--timeout", "2", "sync"]);
-    assert_eq!(alone.code, Some(1), "{alone:?}");
-    assert!(alone.stderr.contains("waiting for a peer"), "{alone:?}");
+    // No peers and no mDNS: a networked command cannot work, and says so.
+    let alone = User::new(&alice.dir, &[]).run(&["sync"]);
+    assert_eq!(alone.code, Some(2), "{alone:?}");
+    assert!(alone.stderr.contains("no way to find a peer"), "{alone:?}");
+    // A given peer that is not there: it fails naming what it waited for.
+    let gone = User::new(&alice.dir, &["/ip4/127.0.0.1/tcp/9".to_string()]).run(&[
+        "--timeout",
+        "2",
+        "sync",
+    ]);
+    assert_eq!(gone.code, Some(1), "{gone:?}");
+    assert!(
+        gone.stderr
+            .contains("timed out after 2 s waiting for a peer (given with --peer"),
+        "{gone:?}"
+    );
 
     let added = alice.run(&["--json", "add-peer", &holder.addrs[0]]).json();
     assert_eq!(added["newly_saved"], true);

@@ -129,10 +129,19 @@ impl Online {
     /// that answer); returns how many there are.
     pub async fn connect(&self, progress: &Progress, timeout: Duration) -> Result<usize, CliError> {
         let peer = self.node.peer();
-        let how = if self.known_peers.is_empty() {
-            "a peer (found by mDNS; use --peer or add-peer where multicast is blocked)"
-        } else {
-            "a peer (given with --peer or saved with add-peer, or found by mDNS)"
+        let how = match (self.known_peers.is_empty(), self.mdns) {
+            (true, false) => {
+                return Err(CliError::BadInput(
+                    "--no-mdns with no --peer and no saved peer: there is no way to find a \
+                     peer (give --peer MULTIADDR, or save one with `pigeonhole add-peer`)"
+                        .into(),
+                ));
+            }
+            (true, true) => {
+                "a peer (found by mDNS; use --peer or add-peer where multicast is blocked)"
+            }
+            (false, true) => "a peer (given with --peer or saved with add-peer, or found by mDNS)",
+            (false, false) => "a peer (given with --peer or saved with add-peer)",
         };
         progress
             .wait(how, timeout, async {
