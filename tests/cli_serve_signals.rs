@@ -29,7 +29,7 @@ fn sigterm_stops_serve_cleanly_and_a_restart_keeps_identity_and_records() {
     alice.run(&["request", "send", &bob_code]).ok();
 
     // A peer on a directory `serve` holds is refused, with exit 1.
-    let busy = User::new(&holder_dir, &[]).run(&["sync"]);
+    let busy = User::new(&holder_dir, &holder.addrs).run(&["sync"]);
     assert_eq!(busy.code, Some(1), "{busy:?}");
     assert!(
         busy.stderr.contains("in use by another pigeonhole peer"),
@@ -78,9 +78,11 @@ fn add_peer_saves_a_peer_for_later_commands() {
     alice.run(&["profile", "Alice"]).ok();
 
     // No peers and no mDNS: a networked command cannot work, and says so.
+    let before = common::snapshot(&alice.dir);
     let alone = User::new(&alice.dir, &[]).run(&["sync"]);
     assert_eq!(alone.code, Some(2), "{alone:?}");
     assert!(alone.stderr.contains("no way to find a peer"), "{alone:?}");
+    assert_eq!(common::snapshot(&alice.dir), before, "files changed");
     // A given peer that is not there: it fails naming what it waited for.
     let gone = User::new(&alice.dir, &["/ip4/127.0.0.1/tcp/9".to_string()]).run(&[
         "--timeout",

@@ -73,6 +73,16 @@ impl DataDir {
         Ok(DataDir { path })
     }
 
+    /// The peers saved in the directory the user chose, read without
+    /// creating or checking anything (none if it does not exist).
+    pub fn peek_saved_peers(given: Option<&Path>) -> Result<Vec<Multiaddr>, CliError> {
+        let path = match given {
+            Some(path) => path.to_path_buf(),
+            None => default_dir()?,
+        };
+        Ok(DataDir { path }.saved_peers())
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path

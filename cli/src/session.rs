@@ -130,13 +130,7 @@ impl Online {
     pub async fn connect(&self, progress: &Progress, timeout: Duration) -> Result<usize, CliError> {
         let peer = self.node.peer();
         let how = match (self.known_peers.is_empty(), self.mdns) {
-            (true, false) => {
-                return Err(CliError::BadInput(
-                    "--no-mdns with no --peer and no saved peer: there is no way to find a \
-                     peer (give --peer MULTIADDR, or save one with `pigeonhole add-peer`)"
-                        .into(),
-                ));
-            }
+            (true, false) => "a peer (mDNS is off and no peer was given)",
             (true, true) => {
                 "a peer (found by mDNS; use --peer or add-peer where multicast is blocked)"
             }
@@ -174,6 +168,22 @@ impl Online {
             return Err(CliError::Failed(format!("no peer found: waited for {how}")));
         }
         Ok(found)
+    }
+
+    /// Fails with bad input, before anything is opened, when a command
+    /// that needs peers has no way to find one.
+    pub fn check_reachable(global: &Global) -> Result<(), CliError> {
+        if global.no_mdns
+            && global.peers.is_empty()
+            && DataDir::peek_saved_peers(global.data_dir.as_deref())?.is_empty()
+        {
+            return Err(CliError::BadInput(
+                "--no-mdns with no --peer and no saved peer: there is no way to find a peer \
+                 (give --peer MULTIADDR, or save one with `pigeonhole add-peer`)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Stops the peer (bounded) and releases the data directory.

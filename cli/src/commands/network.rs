@@ -24,6 +24,7 @@ fn timeout(global: &Global) -> Duration {
 
 /// Starts a peer and waits for the network.
 async fn online(global: &Global, progress: &Progress, create: Create) -> Result<Online, CliError> {
+    Online::check_reachable(global)?;
     let online = Online::start(global, create, None).await?;
     if let Err(error) = online.connect(progress, timeout(global)).await {
         online.stop().await;
