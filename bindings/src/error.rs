@@ -8,7 +8,9 @@
 
 use pigeonhole::buddy::BuddyError;
 use pigeonhole::contact::ContactCodeError;
+use pigeonhole::feed::FeedError;
 use pigeonhole::mailbox::{DhtError, MailboxError};
+use pigeonhole::notice::NoticeError;
 use pigeonhole::store::StoreError;
 use pigeonhole_node::NodeError;
 use pigeonhole_sdk::SdkError;
@@ -106,6 +108,8 @@ impl From<SdkError> for PigeonholeError {
             SdkError::Peer(error) => error.into(),
             SdkError::Store(error) => error.into(),
             SdkError::Buddy(error) => error.into(),
+            SdkError::Feed(error) => error.into(),
+            SdkError::Notice(error) => error.into(),
         }
     }
 }
@@ -118,7 +122,7 @@ impl From<NodeError> for PigeonholeError {
             NodeError::Setup(_) => Self::Internal { reason },
             NodeError::Listen { .. } => Self::Listen { reason },
             NodeError::BadAddress { .. } => Self::BadAddress { reason },
-            NodeError::Rejected(_) | NodeError::SlotTaken => Self::Rejected { reason },
+            NodeError::Rejected { .. } => Self::Rejected { reason },
             NodeError::Unavailable(_) => Self::Unavailable { reason },
             NodeError::Stopped => Self::Stopped,
         }
@@ -129,7 +133,7 @@ impl From<StoreError> for PigeonholeError {
     fn from(error: StoreError) -> Self {
         let reason = error.to_string();
         match error {
-            StoreError::Invalid(_) | StoreError::SlotTaken(_) => Self::Rejected { reason },
+            StoreError::Invalid(_) | StoreError::Refused(_) => Self::Rejected { reason },
             _ => Self::Storage { reason },
         }
     }
@@ -166,6 +170,30 @@ impl From<BuddyError> for PigeonholeError {
             BuddyError::ProfileMissing => Self::ProfileMissing,
             BuddyError::UnknownRequest => Self::UnknownRequest,
             BuddyError::OwnCode => Self::OwnCode,
+            BuddyError::IdentityChanged => Self::Storage { reason },
+        }
+    }
+}
+
+impl From<FeedError> for PigeonholeError {
+    fn from(error: FeedError) -> Self {
+        let reason = error.to_string();
+        match error {
+            FeedError::Mailbox(error) => error.into(),
+            FeedError::Store(error) => error.into(),
+            _ => Self::InvalidInput { reason },
+        }
+    }
+}
+
+impl From<NoticeError> for PigeonholeError {
+    fn from(error: NoticeError) -> Self {
+        let reason = error.to_string();
+        match error {
+            NoticeError::Mailbox(error) => error.into(),
+            NoticeError::Store(error) => error.into(),
+            NoticeError::Content(_) => Self::Rejected { reason },
+            _ => Self::InvalidInput { reason },
         }
     }
 }

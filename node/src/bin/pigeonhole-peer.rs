@@ -1,5 +1,9 @@
-//! `pigeonhole-peer`: runs one DHT peer from the command line — an
-//! always-on holder (a laptop at a meetup) or a probe for tests.
+//! `pigeonhole-peer`: one bare DHT peer as a process — the probe the node
+//! crate's own multi-host tests start inside network namespaces
+//! (`node/tests/discovery_netns.rs`). It is a test harness with a
+//! line-oriented output, not the user-facing tool: people and scripts use
+//! `pigeonhole serve` (the `cli/` crate), which the node crate cannot
+//! depend on.
 //!
 //! ```text
 //! pigeonhole-peer [--listen ADDR]... [--peer ADDR]... [--data-dir DIR] [--no-mdns]
