@@ -39,6 +39,7 @@ pub mod config;
 pub mod error;
 mod keys;
 pub mod mailbox_protocol;
+mod mdns_redial;
 mod merge;
 pub mod node;
 mod protocol;

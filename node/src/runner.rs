@@ -66,6 +66,8 @@ pub struct Runner {
     pub(crate) requests_sent: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
+    /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
+    mdns_redial: crate::mdns_redial::MdnsRedial,
 }
 
 impl Runner {
@@ -98,6 +100,7 @@ impl Runner {
             records_accepted: 0,
             requests_sent: 0,
             reconciler: Default::default(),
+            mdns_redial: Default::default(),
         }
     }
 
@@ -135,6 +138,8 @@ impl Runner {
         // recon7: due reconcile passes.
         let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
         reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut redial = tokio::time::interval(crate::mdns_redial::TICK);
+        redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -146,6 +151,7 @@ impl Runner {
                 _ = republish.tick() => self.republish(),
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
+                _ = redial.tick(), if !self.mdns_redial.is_empty() => self.redial_mdns(),
             }
         }
         info!(peer = %self.local, "node stopping");
@@ -322,6 +328,7 @@ impl Runner {
                 // simultaneous open that the noise handshake (two
                 // initiators) rejects, so dial from a fresh port.
                 for (peer, addr) in found {
+                    self.mdns_redial.discovered(peer, addr.clone());
                     if peer != self.local && !self.swarm.is_connected(&peer) {
                         debug!(%peer, %addr, "mDNS discovered a peer");
                         let dial = DialOpts::peer_id(peer)
@@ -358,7 +365,21 @@ impl Runner {
                 });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Reconcile(event)) => self.on_reconcile(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
+                for (peer, _) in gone {
+                    self.mdns_redial.expired(&peer);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } if !self.swarm.is_connected(&peer) => {
+                debug!(%peer, %error, "dial failed");
+                self.mdns_redial.failed(peer, Instant::now());
+            }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.mdns_redial.connected(&peer_id);
                 self.standing.connected(peer_id);
                 // recon7: every (re)connection asks for a replica-repair pass.
                 self.reconciler.on_connected(peer_id);
@@ -433,6 +454,25 @@ impl Runner {
     }
 
     // ---- maintenance ----------------------------------------------------
+
+    /// Dials again the mDNS-found peers whose earlier dial failed.
+    fn redial_mdns(&mut self) {
+        for peer in self.mdns_redial.take_due(Instant::now()) {
+            if self.swarm.is_connected(&peer) {
+                self.mdns_redial.connected(&peer);
+                continue;
+            }
+            let dial = DialOpts::peer_id(peer)
+                .addresses(self.mdns_redial.addresses(&peer))
+                .allocate_new_port()
+                .build();
+            debug!(%peer, "dialling an mDNS-found peer again");
+            if let Err(error) = self.swarm.dial(dial) {
+                debug!(%peer, %error, "redial failed at once");
+                self.mdns_redial.failed(peer, Instant::now());
+            }
+        }
+    }
 
     fn sweep(&mut self) {
         match self.kad().store_mut().sweep() {
