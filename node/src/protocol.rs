@@ -132,14 +132,14 @@ impl Runner {
             return;
         }
         let bytes = record.bytes().to_vec();
-        let op = self.new_op(Op::Put(PutOp {
+        let op = self.new_op(Op::Put(Box::new(PutOp {
             record,
             reply,
             waiting: remote.len(),
             acks: 0,
             refusals: Vec::new(),
             silent: 0,
-        }));
+        })));
         for peer in remote {
             self.send(op, peer, MailboxRequest::Put(bytes.clone()));
         }

@@ -118,8 +118,8 @@ pub struct ReadOp {
 
 /// Any operation in flight.
 pub enum Op {
-    /// A put to the replica set.
-    Put(PutOp),
+    /// A put to the replica set (boxed: it is the much larger variant).
+    Put(Box<PutOp>),
     /// A read from the replica set.
     Read(ReadOp),
 }
