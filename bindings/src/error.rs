@@ -207,7 +207,11 @@ impl From<FeedError> for PigeonholeError {
         match error {
             FeedError::Mailbox(error) => error.into(),
             FeedError::Store(error) => error.into(),
-            FeedError::Reference(_) => Self::BadFeedReference { reason },
+            // The SDK builds references only from this user's own feed
+            // names (`post`, `ownFeed`): a bad one is a bad argument. A
+            // reference the app passes in is read by `feeds::parse_feed_ref`,
+            // which reports `BadFeedReference`.
+            FeedError::Reference(_) => Self::InvalidInput { reason },
             FeedError::UnknownPost => Self::UnknownPost,
             FeedError::NotFollowed => Self::NotFollowed,
             FeedError::NotAuthor => Self::NotPermitted { reason },
@@ -264,8 +268,8 @@ mod tests {
     fn feed_and_notice_failures_have_their_kinds() {
         use pigeonhole::feed::FeedRefError;
         assert!(matches!(
-            PigeonholeError::from(SdkError::Feed(FeedError::Reference(FeedRefError::Checksum))),
-            PigeonholeError::BadFeedReference { .. }
+            PigeonholeError::from(SdkError::Feed(FeedError::Reference(FeedRefError::BadName))),
+            PigeonholeError::InvalidInput { .. }
         ));
         assert_eq!(
             PigeonholeError::from(FeedError::UnknownPost),
