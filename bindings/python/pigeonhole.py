@@ -541,7 +541,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept() != 52649:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 26966:
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 9925:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_peer() != 20530:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -553,13 +553,39 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_decline() != 14537:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_delete_post() != 45934:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content() != 51241:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_edit_post() != 7224:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_posts() != 12536:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_rss() != 4816:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates() != 65359:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_feed() != 37447:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_follow_feed() != 44306:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_followed_feeds() != 24981:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_is_stopped() != 51258:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_lookup_directory() != 29977:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_notify_document_update() != 5470:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_document() != 61117:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_feed() != 65517:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_pending_requests() != 23751:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_ping() != 47111:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_post_to_feed() != 37126:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_public_key() != 57518:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -573,6 +599,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_sent_requests() != 25580:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_document_editors() != 800:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_profile() != 50002:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_status() != 27973:
@@ -583,7 +611,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unblock() != 19067:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unfollow_feed() != 43440:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unwatch_document() != 28605:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers() != 60112:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document() != 48792:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents() != 13097:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start() != 14571:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -658,18 +694,57 @@ _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_contact_code.res
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_decline.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_decline.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_delete_post.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_delete_post.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_edit_post.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_edit_post.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_posts.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_posts.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_rss.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_rss.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_feed.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_feed.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_follow_feed.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_follow_feed.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_followed_feeds.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_followed_feeds.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_is_stopped.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_is_stopped.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_lookup_directory.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_lookup_directory.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_notify_document_update.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_notify_document_update.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_document.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_document.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_feed.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_feed.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_pending_requests.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_pending_requests.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_ping.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_ping.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_post_to_feed.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_post_to_feed.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_public_key.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_public_key.restype = ctypes.c_uint16
@@ -688,6 +763,9 @@ _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_send_request.res
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_sent_requests.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_sent_requests.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_document_editors.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_document_editors.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_profile.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_profile.restype = ctypes.c_uint16
@@ -703,9 +781,21 @@ _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_sync_now.restype
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unblock.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unblock.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unfollow_feed.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unfollow_feed.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unwatch_document.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unwatch_document.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start.restype = ctypes.c_uint16
@@ -784,6 +874,55 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_decline.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_decline.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_delete_post.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_delete_post.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_edit_post.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_edit_post.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_posts.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_posts.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_rss.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_rss.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_document_updates.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_document_updates.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_feed.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_feed.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_follow_feed.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_follow_feed.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_followed_feeds.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_followed_feeds.restype = ctypes.c_uint64
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_is_stopped.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -794,6 +933,26 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_lookup_directory.argty
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_lookup_directory.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_notify_document_update.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_notify_document_update.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_document.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_document.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_feed.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_feed.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_pending_requests.argtypes = (
     ctypes.c_uint64,
 )
@@ -802,6 +961,15 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_ping.argtypes = (
     ctypes.c_uint64,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_ping.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_post_to_feed.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_post_to_feed.restype = ctypes.c_uint64
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_public_key.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -831,6 +999,12 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_sent_requests.argtypes
     ctypes.c_uint64,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_sent_requests.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_document_editors.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_document_editors.restype = ctypes.c_uint64
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_profile.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -855,12 +1029,31 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unblock.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unblock.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unfollow_feed.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unfollow_feed.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unwatch_document.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unwatch_document.restype = ctypes.c_uint64
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_wait_for_peers.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint32,
     ctypes.c_uint64,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_wait_for_peers.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watch_document.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watch_document.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents.restype = ctypes.c_uint64
 _UniffiLib.uniffi_pigeonhole_ffi_fn_constructor_pigeonholenode_start.argtypes = (
     _UniffiRustBuffer,
 )
@@ -1546,6 +1739,148 @@ class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.read(buf) for i in range(count)
         ]
 
+@dataclass
+class DocumentConflict:
+    """
+    Two or more different notices for one version.
+"""
+    def __init__(self, *, version:int, notice_ids:typing.List[str], senders:typing.List[str]):
+        self.version = version
+        self.notice_ids = notice_ids
+        self.senders = senders
+        
+        
+
+    
+    def __str__(self):
+        return "DocumentConflict(version={}, notice_ids={}, senders={})".format(self.version, self.notice_ids, self.senders)
+    def __eq__(self, other):
+        if self.version != other.version:
+            return False
+        if self.notice_ids != other.notice_ids:
+            return False
+        if self.senders != other.senders:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDocumentConflict(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DocumentConflict(
+            version=_UniffiFfiConverterUInt64.read(buf),
+            notice_ids=_UniffiFfiConverterSequenceString.read(buf),
+            senders=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.version)
+        _UniffiFfiConverterSequenceString.check_lower(value.notice_ids)
+        _UniffiFfiConverterSequenceString.check_lower(value.senders)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.version, buf)
+        _UniffiFfiConverterSequenceString.write(value.notice_ids, buf)
+        _UniffiFfiConverterSequenceString.write(value.senders, buf)
+
+@dataclass
+class DocumentRef:
+    """
+    A document: its owner and its name.
+"""
+    def __init__(self, *, owner:str, name:str):
+        self.owner = owner
+        self.name = name
+        
+        
+
+    
+    def __str__(self):
+        return "DocumentRef(owner={}, name={})".format(self.owner, self.name)
+    def __eq__(self, other):
+        if self.owner != other.owner:
+            return False
+        if self.name != other.name:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDocumentRef(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DocumentRef(
+            owner=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.owner)
+        _UniffiFfiConverterString.check_lower(value.name)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.owner, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+
+class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative byte string length")
+        return buf.read(size)
+
+    @staticmethod
+    def check_lower(value):
+        try:
+            memoryview(value)
+        except TypeError:
+            raise TypeError("a bytes-like object is required, not {!r}".format(type(value).__name__))
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_i32(len(value))
+        buf.write(value)
+
+class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterBytes.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterBytes.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterBytes.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u16"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**16
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u16()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u16(value)
+
 class _UniffiFfiConverterBoolean:
     @classmethod
     def check_lower(cls, value):
@@ -1566,6 +1901,507 @@ class _UniffiFfiConverterBoolean:
     @classmethod
     def write(cls, value, buf):
         buf.write_u8(value)
+
+@dataclass
+class DocumentNotice:
+    """
+    A delivered notice: a new version of a watched document.
+"""
+    def __init__(self, *, id:str, doc:DocumentRef, sender:str, created_at:int, version:int, content_hash:str, size:int, change_summary:str, inline_content:typing.Optional[bytes], chain_head:typing.Optional[str], chunks:int, late:bool):
+        self.id = id
+        self.doc = doc
+        self.sender = sender
+        self.created_at = created_at
+        self.version = version
+        self.content_hash = content_hash
+        self.size = size
+        self.change_summary = change_summary
+        self.inline_content = inline_content
+        self.chain_head = chain_head
+        self.chunks = chunks
+        self.late = late
+        
+        
+
+    
+    def __str__(self):
+        return "DocumentNotice(id={}, doc={}, sender={}, created_at={}, version={}, content_hash={}, size={}, change_summary={}, inline_content={}, chain_head={}, chunks={}, late={})".format(self.id, self.doc, self.sender, self.created_at, self.version, self.content_hash, self.size, self.change_summary, self.inline_content, self.chain_head, self.chunks, self.late)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.doc != other.doc:
+            return False
+        if self.sender != other.sender:
+            return False
+        if self.created_at != other.created_at:
+            return False
+        if self.version != other.version:
+            return False
+        if self.content_hash != other.content_hash:
+            return False
+        if self.size != other.size:
+            return False
+        if self.change_summary != other.change_summary:
+            return False
+        if self.inline_content != other.inline_content:
+            return False
+        if self.chain_head != other.chain_head:
+            return False
+        if self.chunks != other.chunks:
+            return False
+        if self.late != other.late:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDocumentNotice(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DocumentNotice(
+            id=_UniffiFfiConverterString.read(buf),
+            doc=_UniffiFfiConverterTypeDocumentRef.read(buf),
+            sender=_UniffiFfiConverterString.read(buf),
+            created_at=_UniffiFfiConverterUInt64.read(buf),
+            version=_UniffiFfiConverterUInt64.read(buf),
+            content_hash=_UniffiFfiConverterString.read(buf),
+            size=_UniffiFfiConverterUInt64.read(buf),
+            change_summary=_UniffiFfiConverterString.read(buf),
+            inline_content=_UniffiFfiConverterOptionalBytes.read(buf),
+            chain_head=_UniffiFfiConverterOptionalString.read(buf),
+            chunks=_UniffiFfiConverterUInt16.read(buf),
+            late=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterTypeDocumentRef.check_lower(value.doc)
+        _UniffiFfiConverterString.check_lower(value.sender)
+        _UniffiFfiConverterUInt64.check_lower(value.created_at)
+        _UniffiFfiConverterUInt64.check_lower(value.version)
+        _UniffiFfiConverterString.check_lower(value.content_hash)
+        _UniffiFfiConverterUInt64.check_lower(value.size)
+        _UniffiFfiConverterString.check_lower(value.change_summary)
+        _UniffiFfiConverterOptionalBytes.check_lower(value.inline_content)
+        _UniffiFfiConverterOptionalString.check_lower(value.chain_head)
+        _UniffiFfiConverterUInt16.check_lower(value.chunks)
+        _UniffiFfiConverterBoolean.check_lower(value.late)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
+        _UniffiFfiConverterString.write(value.sender, buf)
+        _UniffiFfiConverterUInt64.write(value.created_at, buf)
+        _UniffiFfiConverterUInt64.write(value.version, buf)
+        _UniffiFfiConverterString.write(value.content_hash, buf)
+        _UniffiFfiConverterUInt64.write(value.size, buf)
+        _UniffiFfiConverterString.write(value.change_summary, buf)
+        _UniffiFfiConverterOptionalBytes.write(value.inline_content, buf)
+        _UniffiFfiConverterOptionalString.write(value.chain_head, buf)
+        _UniffiFfiConverterUInt16.write(value.chunks, buf)
+        _UniffiFfiConverterBoolean.write(value.late, buf)
+
+class _UniffiFfiConverterSequenceTypeDocumentNotice(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeDocumentNotice.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeDocumentNotice.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeDocumentNotice.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class VersionGap:
+    """
+    Versions never seen: `fromVersion..=toVersion`.
+"""
+    def __init__(self, *, from_version:int, to_version:int):
+        self.from_version = from_version
+        self.to_version = to_version
+        
+        
+
+    
+    def __str__(self):
+        return "VersionGap(from_version={}, to_version={})".format(self.from_version, self.to_version)
+    def __eq__(self, other):
+        if self.from_version != other.from_version:
+            return False
+        if self.to_version != other.to_version:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeVersionGap(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return VersionGap(
+            from_version=_UniffiFfiConverterUInt64.read(buf),
+            to_version=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.from_version)
+        _UniffiFfiConverterUInt64.check_lower(value.to_version)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.from_version, buf)
+        _UniffiFfiConverterUInt64.write(value.to_version, buf)
+
+class _UniffiFfiConverterSequenceTypeVersionGap(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeVersionGap.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeVersionGap.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeVersionGap.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypeDocumentConflict(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeDocumentConflict.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeDocumentConflict.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeDocumentConflict.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class DocumentUpdates:
+    """
+    What one `fetchDocumentUpdates` found.
+"""
+    def __init__(self, *, notices:typing.List[DocumentNotice], gaps:typing.List[VersionGap], conflicts:typing.List[DocumentConflict], rejected:int):
+        self.notices = notices
+        self.gaps = gaps
+        self.conflicts = conflicts
+        self.rejected = rejected
+        
+        
+
+    
+    def __str__(self):
+        return "DocumentUpdates(notices={}, gaps={}, conflicts={}, rejected={})".format(self.notices, self.gaps, self.conflicts, self.rejected)
+    def __eq__(self, other):
+        if self.notices != other.notices:
+            return False
+        if self.gaps != other.gaps:
+            return False
+        if self.conflicts != other.conflicts:
+            return False
+        if self.rejected != other.rejected:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDocumentUpdates(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DocumentUpdates(
+            notices=_UniffiFfiConverterSequenceTypeDocumentNotice.read(buf),
+            gaps=_UniffiFfiConverterSequenceTypeVersionGap.read(buf),
+            conflicts=_UniffiFfiConverterSequenceTypeDocumentConflict.read(buf),
+            rejected=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypeDocumentNotice.check_lower(value.notices)
+        _UniffiFfiConverterSequenceTypeVersionGap.check_lower(value.gaps)
+        _UniffiFfiConverterSequenceTypeDocumentConflict.check_lower(value.conflicts)
+        _UniffiFfiConverterUInt64.check_lower(value.rejected)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypeDocumentNotice.write(value.notices, buf)
+        _UniffiFfiConverterSequenceTypeVersionGap.write(value.gaps, buf)
+        _UniffiFfiConverterSequenceTypeDocumentConflict.write(value.conflicts, buf)
+        _UniffiFfiConverterUInt64.write(value.rejected, buf)
+
+@dataclass
+class FeedPost:
+    """
+    One version of a post, as an app shows it.
+"""
+    def __init__(self, *, id:str, guid:str, feed:str, author:str, feed_name:str, number:int, title:str, link:typing.Optional[str], summary:str, published_at:int, created_at:int, replaces:typing.Optional[str]):
+        self.id = id
+        self.guid = guid
+        self.feed = feed
+        self.author = author
+        self.feed_name = feed_name
+        self.number = number
+        self.title = title
+        self.link = link
+        self.summary = summary
+        self.published_at = published_at
+        self.created_at = created_at
+        self.replaces = replaces
+        
+        
+
+    
+    def __str__(self):
+        return "FeedPost(id={}, guid={}, feed={}, author={}, feed_name={}, number={}, title={}, link={}, summary={}, published_at={}, created_at={}, replaces={})".format(self.id, self.guid, self.feed, self.author, self.feed_name, self.number, self.title, self.link, self.summary, self.published_at, self.created_at, self.replaces)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.guid != other.guid:
+            return False
+        if self.feed != other.feed:
+            return False
+        if self.author != other.author:
+            return False
+        if self.feed_name != other.feed_name:
+            return False
+        if self.number != other.number:
+            return False
+        if self.title != other.title:
+            return False
+        if self.link != other.link:
+            return False
+        if self.summary != other.summary:
+            return False
+        if self.published_at != other.published_at:
+            return False
+        if self.created_at != other.created_at:
+            return False
+        if self.replaces != other.replaces:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFeedPost(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FeedPost(
+            id=_UniffiFfiConverterString.read(buf),
+            guid=_UniffiFfiConverterString.read(buf),
+            feed=_UniffiFfiConverterString.read(buf),
+            author=_UniffiFfiConverterString.read(buf),
+            feed_name=_UniffiFfiConverterString.read(buf),
+            number=_UniffiFfiConverterUInt64.read(buf),
+            title=_UniffiFfiConverterString.read(buf),
+            link=_UniffiFfiConverterOptionalString.read(buf),
+            summary=_UniffiFfiConverterString.read(buf),
+            published_at=_UniffiFfiConverterUInt64.read(buf),
+            created_at=_UniffiFfiConverterUInt64.read(buf),
+            replaces=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.guid)
+        _UniffiFfiConverterString.check_lower(value.feed)
+        _UniffiFfiConverterString.check_lower(value.author)
+        _UniffiFfiConverterString.check_lower(value.feed_name)
+        _UniffiFfiConverterUInt64.check_lower(value.number)
+        _UniffiFfiConverterString.check_lower(value.title)
+        _UniffiFfiConverterOptionalString.check_lower(value.link)
+        _UniffiFfiConverterString.check_lower(value.summary)
+        _UniffiFfiConverterUInt64.check_lower(value.published_at)
+        _UniffiFfiConverterUInt64.check_lower(value.created_at)
+        _UniffiFfiConverterOptionalString.check_lower(value.replaces)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.guid, buf)
+        _UniffiFfiConverterString.write(value.feed, buf)
+        _UniffiFfiConverterString.write(value.author, buf)
+        _UniffiFfiConverterString.write(value.feed_name, buf)
+        _UniffiFfiConverterUInt64.write(value.number, buf)
+        _UniffiFfiConverterString.write(value.title, buf)
+        _UniffiFfiConverterOptionalString.write(value.link, buf)
+        _UniffiFfiConverterString.write(value.summary, buf)
+        _UniffiFfiConverterUInt64.write(value.published_at, buf)
+        _UniffiFfiConverterUInt64.write(value.created_at, buf)
+        _UniffiFfiConverterOptionalString.write(value.replaces, buf)
+
+class _UniffiFfiConverterSequenceTypeFeedPost(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeFeedPost.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeFeedPost.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeFeedPost.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+@dataclass
+class FeedUpdate:
+    """
+    What one `fetchFeed` delivered.
+"""
+    def __init__(self, *, posts:typing.List[FeedPost], deleted:typing.List[str], missed:int, rejected:int):
+        self.posts = posts
+        self.deleted = deleted
+        self.missed = missed
+        self.rejected = rejected
+        
+        
+
+    
+    def __str__(self):
+        return "FeedUpdate(posts={}, deleted={}, missed={}, rejected={})".format(self.posts, self.deleted, self.missed, self.rejected)
+    def __eq__(self, other):
+        if self.posts != other.posts:
+            return False
+        if self.deleted != other.deleted:
+            return False
+        if self.missed != other.missed:
+            return False
+        if self.rejected != other.rejected:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFeedUpdate(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FeedUpdate(
+            posts=_UniffiFfiConverterSequenceTypeFeedPost.read(buf),
+            deleted=_UniffiFfiConverterSequenceString.read(buf),
+            missed=_UniffiFfiConverterUInt64.read(buf),
+            rejected=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypeFeedPost.check_lower(value.posts)
+        _UniffiFfiConverterSequenceString.check_lower(value.deleted)
+        _UniffiFfiConverterUInt64.check_lower(value.missed)
+        _UniffiFfiConverterUInt32.check_lower(value.rejected)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypeFeedPost.write(value.posts, buf)
+        _UniffiFfiConverterSequenceString.write(value.deleted, buf)
+        _UniffiFfiConverterUInt64.write(value.missed, buf)
+        _UniffiFfiConverterUInt32.write(value.rejected, buf)
+
+@dataclass
+class FollowedFeed:
+    """
+    A feed this user follows.
+"""
+    def __init__(self, *, feed:str, author:str, name:str, last_number:int, missed:int):
+        self.feed = feed
+        self.author = author
+        self.name = name
+        self.last_number = last_number
+        self.missed = missed
+        
+        
+
+    
+    def __str__(self):
+        return "FollowedFeed(feed={}, author={}, name={}, last_number={}, missed={})".format(self.feed, self.author, self.name, self.last_number, self.missed)
+    def __eq__(self, other):
+        if self.feed != other.feed:
+            return False
+        if self.author != other.author:
+            return False
+        if self.name != other.name:
+            return False
+        if self.last_number != other.last_number:
+            return False
+        if self.missed != other.missed:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFollowedFeed(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FollowedFeed(
+            feed=_UniffiFfiConverterString.read(buf),
+            author=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            last_number=_UniffiFfiConverterUInt64.read(buf),
+            missed=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.feed)
+        _UniffiFfiConverterString.check_lower(value.author)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterUInt64.check_lower(value.last_number)
+        _UniffiFfiConverterUInt64.check_lower(value.missed)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.feed, buf)
+        _UniffiFfiConverterString.write(value.author, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterUInt64.write(value.last_number, buf)
+        _UniffiFfiConverterUInt64.write(value.missed, buf)
 
 @dataclass
 class NodeOptions:
@@ -1784,19 +2620,6 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeContactDetail.write(value.contacts, buf)
         _UniffiFfiConverterUInt64.write(value.created_at, buf)
         _UniffiFfiConverterUInt64.write(value.expires_at, buf)
-
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
 
 class _UniffiFfiConverterSequenceBoolean(_UniffiConverterRustBuffer):
     @classmethod
@@ -2034,6 +2857,188 @@ class _UniffiFfiConverterTypeSyncReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.dropped, buf)
         _UniffiFfiConverterBoolean.write(value.directory_republished, buf)
 
+@dataclass
+class WatchedDocument:
+    """
+    A document this user watches.
+"""
+    def __init__(self, *, doc:DocumentRef, last_version:int):
+        self.doc = doc
+        self.last_version = last_version
+        
+        
+
+    
+    def __str__(self):
+        return "WatchedDocument(doc={}, last_version={})".format(self.doc, self.last_version)
+    def __eq__(self, other):
+        if self.doc != other.doc:
+            return False
+        if self.last_version != other.last_version:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeWatchedDocument(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return WatchedDocument(
+            doc=_UniffiFfiConverterTypeDocumentRef.read(buf),
+            last_version=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeDocumentRef.check_lower(value.doc)
+        _UniffiFfiConverterUInt64.check_lower(value.last_version)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
+        _UniffiFfiConverterUInt64.write(value.last_version, buf)
+
+
+
+
+
+
+class DocumentContent:
+    """
+    What an update says about the new version's content.
+"""
+    def __init__(self):
+        raise RuntimeError("DocumentContent cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class CARRY:
+        """
+        Carry the content (up to 256 KiB): inline up to 4 KiB, else as a
+        chain of chunks that `documentContent` fetches and verifies.
+"""
+        
+        def __init__(self, data:bytes):
+            self.data = data
+            
+            """
+        The new version's bytes.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "DocumentContent.CARRY(data={})".format(self.data)
+        def __eq__(self, other):
+            if not isinstance(other, DocumentContent):
+                return NotImplemented
+            if not other.is_CARRY():
+                return False
+            if self.data != other.data:
+                return False
+            return True
+
+    @dataclass
+    class ANNOUNCE:
+        """
+        Announce only: the content travels some other way.
+"""
+        
+        def __init__(self, content_hash:str, size:int):
+            self.content_hash = content_hash
+            
+            """
+        SHA-256 of the content (64 hex characters).
+"""
+        
+            self.size = size
+            
+            """
+        Its size in bytes.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "DocumentContent.ANNOUNCE(content_hash={}, size={})".format(self.content_hash, self.size)
+        def __eq__(self, other):
+            if not isinstance(other, DocumentContent):
+                return NotImplemented
+            if not other.is_ANNOUNCE():
+                return False
+            if self.content_hash != other.content_hash:
+                return False
+            if self.size != other.size:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_CARRY(self) -> bool:
+        return isinstance(self, DocumentContent.CARRY)
+    def is_carry(self) -> bool:
+        return isinstance(self, DocumentContent.CARRY)
+    def is_ANNOUNCE(self) -> bool:
+        return isinstance(self, DocumentContent.ANNOUNCE)
+    def is_announce(self) -> bool:
+        return isinstance(self, DocumentContent.ANNOUNCE)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+DocumentContent.CARRY = type("DocumentContent.CARRY", (DocumentContent.CARRY, DocumentContent,), {})  # type: ignore
+DocumentContent.ANNOUNCE = type("DocumentContent.ANNOUNCE", (DocumentContent.ANNOUNCE, DocumentContent,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeDocumentContent(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return DocumentContent.CARRY(
+                _UniffiFfiConverterBytes.read(buf),
+            )
+        if variant == 2:
+            return DocumentContent.ANNOUNCE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_CARRY():
+            _UniffiFfiConverterBytes.check_lower(value.data)
+            return
+        if value.is_ANNOUNCE():
+            _UniffiFfiConverterString.check_lower(value.content_hash)
+            _UniffiFfiConverterUInt64.check_lower(value.size)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_CARRY():
+            buf.write_i32(1)
+            _UniffiFfiConverterBytes.write(value.data, buf)
+        if value.is_ANNOUNCE():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.content_hash, buf)
+            _UniffiFfiConverterUInt64.write(value.size, buf)
+
+
+
 
 
 
@@ -2268,6 +3273,297 @@ class Event:
                 return False
             return True
 
+    @dataclass
+    class FEED_POST_ADDED:
+        """
+        A followed feed has a new post (found by `fetchFeed` or the
+        background sync).
+"""
+        
+        def __init__(self, post:FeedPost):
+            self.post = post
+            
+            """
+        The post.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.FEED_POST_ADDED(post={})".format(self.post)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_FEED_POST_ADDED():
+                return False
+            if self.post != other.post:
+                return False
+            return True
+
+    @dataclass
+    class FEED_POST_EDITED:
+        """
+        A post of a followed feed was edited: `post.replaces` names the
+        version it replaces.
+"""
+        
+        def __init__(self, post:FeedPost):
+            self.post = post
+            
+            """
+        The new version.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.FEED_POST_EDITED(post={})".format(self.post)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_FEED_POST_EDITED():
+                return False
+            if self.post != other.post:
+                return False
+            return True
+
+    @dataclass
+    class FEED_POST_DELETED:
+        """
+        The author deleted a post of a followed feed.
+"""
+        
+        def __init__(self, feed:str, post_id:str):
+            self.feed = feed
+            
+            """
+        The feed's reference (`PHF-…`).
+"""
+        
+            self.post_id = post_id
+            
+            """
+        The deleted version's id.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.FEED_POST_DELETED(feed={}, post_id={})".format(self.feed, self.post_id)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_FEED_POST_DELETED():
+                return False
+            if self.feed != other.feed:
+                return False
+            if self.post_id != other.post_id:
+                return False
+            return True
+
+    @dataclass
+    class FEED_POSTS_MISSED:
+        """
+        Posts of a followed feed expired before this user read them.
+"""
+        
+        def __init__(self, feed:str, count:int):
+            self.feed = feed
+            
+            """
+        The feed's reference (`PHF-…`).
+"""
+        
+            self.count = count
+            
+            """
+        How many.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.FEED_POSTS_MISSED(feed={}, count={})".format(self.feed, self.count)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_FEED_POSTS_MISSED():
+                return False
+            if self.feed != other.feed:
+                return False
+            if self.count != other.count:
+                return False
+            return True
+
+    @dataclass
+    class DOCUMENT_UPDATED:
+        """
+        A watched document has a new version.
+"""
+        
+        def __init__(self, notice:DocumentNotice):
+            self.notice = notice
+            
+            """
+        The notice, with its content inline when it was small.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.DOCUMENT_UPDATED(notice={})".format(self.notice)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_DOCUMENT_UPDATED():
+                return False
+            if self.notice != other.notice:
+                return False
+            return True
+
+    @dataclass
+    class DOCUMENT_GAP:
+        """
+        Versions `fromVersion..=toVersion` of a watched document were never
+        seen (expired, or never published).
+"""
+        
+        def __init__(self, doc:DocumentRef, from_version:int, to_version:int):
+            self.doc = doc
+            
+            """
+        The document.
+"""
+        
+            self.from_version = from_version
+            
+            """
+        First missing version.
+"""
+        
+            self.to_version = to_version
+            
+            """
+        Last missing version.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.DOCUMENT_GAP(doc={}, from_version={}, to_version={})".format(self.doc, self.from_version, self.to_version)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_DOCUMENT_GAP():
+                return False
+            if self.doc != other.doc:
+                return False
+            if self.from_version != other.from_version:
+                return False
+            if self.to_version != other.to_version:
+                return False
+            return True
+
+    @dataclass
+    class DOCUMENT_VERSION_CONFLICT:
+        """
+        Two or more different notices for one version of a watched document.
+"""
+        
+        def __init__(self, doc:DocumentRef, conflict:DocumentConflict):
+            self.doc = doc
+            
+            """
+        The document.
+"""
+        
+            self.conflict = conflict
+            
+            """
+        What conflicts.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.DOCUMENT_VERSION_CONFLICT(doc={}, conflict={})".format(self.doc, self.conflict)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_DOCUMENT_VERSION_CONFLICT():
+                return False
+            if self.doc != other.doc:
+                return False
+            if self.conflict != other.conflict:
+                return False
+            return True
+
+    @dataclass
+    class DOCUMENT_NOTICES_REJECTED:
+        """
+        Notices of a watched document from non-editors were rejected.
+"""
+        
+        def __init__(self, doc:DocumentRef, count:int):
+            self.doc = doc
+            
+            """
+        The document.
+"""
+        
+            self.count = count
+            
+            """
+        How many.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.DOCUMENT_NOTICES_REJECTED(doc={}, count={})".format(self.doc, self.count)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_DOCUMENT_NOTICES_REJECTED():
+                return False
+            if self.doc != other.doc:
+                return False
+            if self.count != other.count:
+                return False
+            return True
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -2296,6 +3592,38 @@ class Event:
         return isinstance(self, Event.EVENTS_LOST)
     def is_events_lost(self) -> bool:
         return isinstance(self, Event.EVENTS_LOST)
+    def is_FEED_POST_ADDED(self) -> bool:
+        return isinstance(self, Event.FEED_POST_ADDED)
+    def is_feed_post_added(self) -> bool:
+        return isinstance(self, Event.FEED_POST_ADDED)
+    def is_FEED_POST_EDITED(self) -> bool:
+        return isinstance(self, Event.FEED_POST_EDITED)
+    def is_feed_post_edited(self) -> bool:
+        return isinstance(self, Event.FEED_POST_EDITED)
+    def is_FEED_POST_DELETED(self) -> bool:
+        return isinstance(self, Event.FEED_POST_DELETED)
+    def is_feed_post_deleted(self) -> bool:
+        return isinstance(self, Event.FEED_POST_DELETED)
+    def is_FEED_POSTS_MISSED(self) -> bool:
+        return isinstance(self, Event.FEED_POSTS_MISSED)
+    def is_feed_posts_missed(self) -> bool:
+        return isinstance(self, Event.FEED_POSTS_MISSED)
+    def is_DOCUMENT_UPDATED(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_UPDATED)
+    def is_document_updated(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_UPDATED)
+    def is_DOCUMENT_GAP(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_GAP)
+    def is_document_gap(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_GAP)
+    def is_DOCUMENT_VERSION_CONFLICT(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_VERSION_CONFLICT)
+    def is_document_version_conflict(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_VERSION_CONFLICT)
+    def is_DOCUMENT_NOTICES_REJECTED(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_NOTICES_REJECTED)
+    def is_document_notices_rejected(self) -> bool:
+        return isinstance(self, Event.DOCUMENT_NOTICES_REJECTED)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -2307,6 +3635,14 @@ Event.BUDDY_ADDED = type("Event.BUDDY_ADDED", (Event.BUDDY_ADDED, Event,), {})  
 Event.BUDDY_REMOVED = type("Event.BUDDY_REMOVED", (Event.BUDDY_REMOVED, Event,), {})  # type: ignore
 Event.SYNC_FAILED = type("Event.SYNC_FAILED", (Event.SYNC_FAILED, Event,), {})  # type: ignore
 Event.EVENTS_LOST = type("Event.EVENTS_LOST", (Event.EVENTS_LOST, Event,), {})  # type: ignore
+Event.FEED_POST_ADDED = type("Event.FEED_POST_ADDED", (Event.FEED_POST_ADDED, Event,), {})  # type: ignore
+Event.FEED_POST_EDITED = type("Event.FEED_POST_EDITED", (Event.FEED_POST_EDITED, Event,), {})  # type: ignore
+Event.FEED_POST_DELETED = type("Event.FEED_POST_DELETED", (Event.FEED_POST_DELETED, Event,), {})  # type: ignore
+Event.FEED_POSTS_MISSED = type("Event.FEED_POSTS_MISSED", (Event.FEED_POSTS_MISSED, Event,), {})  # type: ignore
+Event.DOCUMENT_UPDATED = type("Event.DOCUMENT_UPDATED", (Event.DOCUMENT_UPDATED, Event,), {})  # type: ignore
+Event.DOCUMENT_GAP = type("Event.DOCUMENT_GAP", (Event.DOCUMENT_GAP, Event,), {})  # type: ignore
+Event.DOCUMENT_VERSION_CONFLICT = type("Event.DOCUMENT_VERSION_CONFLICT", (Event.DOCUMENT_VERSION_CONFLICT, Event,), {})  # type: ignore
+Event.DOCUMENT_NOTICES_REJECTED = type("Event.DOCUMENT_NOTICES_REJECTED", (Event.DOCUMENT_NOTICES_REJECTED, Event,), {})  # type: ignore
 
 
 
@@ -2344,6 +3680,44 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             return Event.EVENTS_LOST(
                 _UniffiFfiConverterUInt64.read(buf),
             )
+        if variant == 7:
+            return Event.FEED_POST_ADDED(
+                _UniffiFfiConverterTypeFeedPost.read(buf),
+            )
+        if variant == 8:
+            return Event.FEED_POST_EDITED(
+                _UniffiFfiConverterTypeFeedPost.read(buf),
+            )
+        if variant == 9:
+            return Event.FEED_POST_DELETED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 10:
+            return Event.FEED_POSTS_MISSED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 11:
+            return Event.DOCUMENT_UPDATED(
+                _UniffiFfiConverterTypeDocumentNotice.read(buf),
+            )
+        if variant == 12:
+            return Event.DOCUMENT_GAP(
+                _UniffiFfiConverterTypeDocumentRef.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 13:
+            return Event.DOCUMENT_VERSION_CONFLICT(
+                _UniffiFfiConverterTypeDocumentRef.read(buf),
+                _UniffiFfiConverterTypeDocumentConflict.read(buf),
+            )
+        if variant == 14:
+            return Event.DOCUMENT_NOTICES_REJECTED(
+                _UniffiFfiConverterTypeDocumentRef.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -2369,6 +3743,36 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
         if value.is_EVENTS_LOST():
+            _UniffiFfiConverterUInt64.check_lower(value.count)
+            return
+        if value.is_FEED_POST_ADDED():
+            _UniffiFfiConverterTypeFeedPost.check_lower(value.post)
+            return
+        if value.is_FEED_POST_EDITED():
+            _UniffiFfiConverterTypeFeedPost.check_lower(value.post)
+            return
+        if value.is_FEED_POST_DELETED():
+            _UniffiFfiConverterString.check_lower(value.feed)
+            _UniffiFfiConverterString.check_lower(value.post_id)
+            return
+        if value.is_FEED_POSTS_MISSED():
+            _UniffiFfiConverterString.check_lower(value.feed)
+            _UniffiFfiConverterUInt64.check_lower(value.count)
+            return
+        if value.is_DOCUMENT_UPDATED():
+            _UniffiFfiConverterTypeDocumentNotice.check_lower(value.notice)
+            return
+        if value.is_DOCUMENT_GAP():
+            _UniffiFfiConverterTypeDocumentRef.check_lower(value.doc)
+            _UniffiFfiConverterUInt64.check_lower(value.from_version)
+            _UniffiFfiConverterUInt64.check_lower(value.to_version)
+            return
+        if value.is_DOCUMENT_VERSION_CONFLICT():
+            _UniffiFfiConverterTypeDocumentRef.check_lower(value.doc)
+            _UniffiFfiConverterTypeDocumentConflict.check_lower(value.conflict)
+            return
+        if value.is_DOCUMENT_NOTICES_REJECTED():
+            _UniffiFfiConverterTypeDocumentRef.check_lower(value.doc)
             _UniffiFfiConverterUInt64.check_lower(value.count)
             return
         raise ValueError(value)
@@ -2397,6 +3801,36 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.reason, buf)
         if value.is_EVENTS_LOST():
             buf.write_i32(6)
+            _UniffiFfiConverterUInt64.write(value.count, buf)
+        if value.is_FEED_POST_ADDED():
+            buf.write_i32(7)
+            _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
+        if value.is_FEED_POST_EDITED():
+            buf.write_i32(8)
+            _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
+        if value.is_FEED_POST_DELETED():
+            buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.feed, buf)
+            _UniffiFfiConverterString.write(value.post_id, buf)
+        if value.is_FEED_POSTS_MISSED():
+            buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.feed, buf)
+            _UniffiFfiConverterUInt64.write(value.count, buf)
+        if value.is_DOCUMENT_UPDATED():
+            buf.write_i32(11)
+            _UniffiFfiConverterTypeDocumentNotice.write(value.notice, buf)
+        if value.is_DOCUMENT_GAP():
+            buf.write_i32(12)
+            _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
+            _UniffiFfiConverterUInt64.write(value.from_version, buf)
+            _UniffiFfiConverterUInt64.write(value.to_version, buf)
+        if value.is_DOCUMENT_VERSION_CONFLICT():
+            buf.write_i32(13)
+            _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
+            _UniffiFfiConverterTypeDocumentConflict.write(value.conflict, buf)
+        if value.is_DOCUMENT_NOTICES_REJECTED():
+            buf.write_i32(14)
+            _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterUInt64.write(value.count, buf)
 
 
@@ -2692,6 +4126,72 @@ class PigeonholeError:  # type: ignore
         def __repr__(self):
             return "PigeonholeError.Internal({})".format(str(self))
     _UniffiTempPigeonholeError.Internal = Internal # type: ignore
+    class BadFeedReference(_UniffiTempPigeonholeError):
+        """
+        A feed reference (`PHF-…`) could not be read: wrong prefix, a
+        character outside A–Z and 2–7, wrong length, unknown version, a bad
+        key or name, or a checksum mismatch.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "PigeonholeError.BadFeedReference({})".format(str(self))
+    _UniffiTempPigeonholeError.BadFeedReference = BadFeedReference # type: ignore
+    class UnknownPost(_UniffiTempPigeonholeError):
+        """
+        No live post of this user has this id (never posted, deleted, or
+        expired).
+"""
+        
+        def __init__(self):
+            pass
+
+        def __repr__(self):
+            return "PigeonholeError.UnknownPost({})".format(str(self))
+    _UniffiTempPigeonholeError.UnknownPost = UnknownPost # type: ignore
+    class NotFollowed(_UniffiTempPigeonholeError):
+        """
+        The feed is not followed: call `followFeed` first.
+"""
+        
+        def __init__(self):
+            pass
+
+        def __repr__(self):
+            return "PigeonholeError.NotFollowed({})".format(str(self))
+    _UniffiTempPigeonholeError.NotFollowed = NotFollowed # type: ignore
+    class NotWatched(_UniffiTempPigeonholeError):
+        """
+        The document is not watched: call `watchDocument` first.
+"""
+        
+        def __init__(self):
+            pass
+
+        def __repr__(self):
+            return "PigeonholeError.NotWatched({})".format(str(self))
+    _UniffiTempPigeonholeError.NotWatched = NotWatched # type: ignore
+    class NotPermitted(_UniffiTempPigeonholeError):
+        """
+        This user may not do that: edit or delete another author's post,
+        name the editors of another owner's document, or notify an update
+        of a document whose owner has not named them an editor.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "PigeonholeError.NotPermitted({})".format(str(self))
+    _UniffiTempPigeonholeError.NotPermitted = NotPermitted # type: ignore
 
 PigeonholeError = _UniffiTempPigeonholeError # type: ignore
 del _UniffiTempPigeonholeError
@@ -2749,6 +4249,23 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
             return PigeonholeError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
+        if variant == 14:
+            return PigeonholeError.BadFeedReference(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 15:
+            return PigeonholeError.UnknownPost(
+            )
+        if variant == 16:
+            return PigeonholeError.NotFollowed(
+            )
+        if variant == 17:
+            return PigeonholeError.NotWatched(
+            )
+        if variant == 18:
+            return PigeonholeError.NotPermitted(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -2788,6 +4305,18 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
         if isinstance(value, PigeonholeError.Internal):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
+        if isinstance(value, PigeonholeError.BadFeedReference):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, PigeonholeError.UnknownPost):
+            return
+        if isinstance(value, PigeonholeError.NotFollowed):
+            return
+        if isinstance(value, PigeonholeError.NotWatched):
+            return
+        if isinstance(value, PigeonholeError.NotPermitted):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
 
     @staticmethod
     def write(value, buf):
@@ -2825,6 +4354,18 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
             buf.write_i32(12)
         if isinstance(value, PigeonholeError.Internal):
             buf.write_i32(13)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, PigeonholeError.BadFeedReference):
+            buf.write_i32(14)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, PigeonholeError.UnknownPost):
+            buf.write_i32(15)
+        if isinstance(value, PigeonholeError.NotFollowed):
+            buf.write_i32(16)
+        if isinstance(value, PigeonholeError.NotWatched):
+            buf.write_i32(17)
+        if isinstance(value, PigeonholeError.NotPermitted):
+            buf.write_i32(18)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -3260,6 +4801,54 @@ class _UniffiFfiConverterSequenceTypeBuddy(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeBuddy.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterSequenceTypeFollowedFeed(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeFollowedFeed.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeFollowedFeed.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeFollowedFeed.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeDirectoryClaim(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3329,12 +4918,35 @@ class _UniffiFfiConverterSequenceTypeSentRequest(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeSentRequest.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeWatchedDocument(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeWatchedDocument.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeWatchedDocument.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeWatchedDocument.read(buf) for i in range(count)
+        ]
+
 
 class PigeonholeNodeProtocol(typing.Protocol):
     """
     A running Pigeonhole node: a peer on the local network plus the buddy
-    layer (requests, answers, the buddy list, the directory), syncing its
-    inbox in the background.
+    layer (requests, answers, the buddy list, the directory), feeds and
+    document notices, syncing in the background.
 """
     
     async def accept(self, request_id: str) -> Buddy:
@@ -3345,7 +4957,8 @@ class PigeonholeNodeProtocol(typing.Protocol):
         raise NotImplementedError
     def add_listener(self, listener: EventListener) -> EventSubscription:
         """
-        Registers a listener for this node's events. Delivery stops when
+        Registers a listener for this node's events (buddy, feed and
+        document events, in the order each layer emits them). Delivery stops when
         the returned subscription is cancelled or dropped, or the node stops.
 """
         raise NotImplementedError
@@ -3376,6 +4989,61 @@ class PigeonholeNodeProtocol(typing.Protocol):
         Declines a pending request; the answer reveals no name.
 """
         raise NotImplementedError
+    async def delete_post(self, post_id: str) -> None:
+        """
+        Deletes this user's post `postId`; followers see a deletion.
+"""
+        raise NotImplementedError
+    async def document_content(self, notice: DocumentNotice) -> bytes:
+        """
+        The content `notice` carries: inline at once, or fetched chunk by
+        chunk and verified. `Rejected` if it was only announced or does not
+        verify.
+"""
+        raise NotImplementedError
+    async def edit_post(self, post_id: str,title: str,link: typing.Union[object, typing.Optional[str]] = _DEFAULT,summary: str = "",published_at: typing.Union[object, typing.Optional[int]] = _DEFAULT) -> FeedPost:
+        """
+        Replaces this user's post `postId` with a new version; followers see
+        an edit. `UnknownPost` if there is no such live post, `NotPermitted`
+        if it is someone else's.
+"""
+        raise NotImplementedError
+    async def feed_posts(self, feed: str,limit: int = 100) -> typing.List[FeedPost]:
+        """
+        Up to `limit` current posts of `feed` from the local copy (no
+        network), newest first: edits shown in place, deletions left out.
+"""
+        raise NotImplementedError
+    async def feed_rss(self, feed: str) -> str:
+        """
+        The local copy of `feed` as an RSS 2.0 document.
+"""
+        raise NotImplementedError
+    async def fetch_document_updates(self, doc: DocumentRef) -> DocumentUpdates:
+        """
+        Fetches the notices of watched `doc` not delivered before, in version
+        order, with gaps, conflicts and rejected notices (each also reaches
+        the listeners as a document event). `NotWatched` if it is not watched.
+"""
+        raise NotImplementedError
+    async def fetch_feed(self, feed: str) -> FeedUpdate:
+        """
+        Fetches the posts of followed `feed` not delivered before, in order
+        (each also reaches the listeners as a feed event). `NotFollowed` if
+        the feed is not followed.
+"""
+        raise NotImplementedError
+    async def follow_feed(self, feed: str) -> bool:
+        """
+        Follows the feed `feed` (`PHF-…`) from its first post; false if it
+        was followed already. `BadFeedReference` if the reference does not read.
+"""
+        raise NotImplementedError
+    async def followed_feeds(self, ) -> typing.List[FollowedFeed]:
+        """
+        The feeds this user follows.
+"""
+        raise NotImplementedError
     def is_stopped(self, ) -> bool:
         """
         Whether `stop` was called.
@@ -3385,6 +5053,25 @@ class PigeonholeNodeProtocol(typing.Protocol):
         """
         Every live claim to a directory name, one per key. More than one
         means the name is contested: show them all, never pick one.
+"""
+        raise NotImplementedError
+    async def notify_document_update(self, doc: DocumentRef,version: int,content: DocumentContent,change_summary: str = "") -> str:
+        """
+        Announces version `version` of `doc` (this user's, or one they edit
+        under the owner's editor list) with `content`. Returns the notice's
+        id. `NotPermitted` if this user may not edit it.
+"""
+        raise NotImplementedError
+    def own_document(self, name: str) -> DocumentRef:
+        """
+        This user's document `name` (share the owner key and name with
+        watchers). `InvalidInput` on a bad name.
+"""
+        raise NotImplementedError
+    def own_feed(self, name: str) -> str:
+        """
+        The reference (`PHF-…`) of this user's feed `name`, to share: others
+        pass it to `followFeed`. `InvalidInput` on a bad name.
 """
         raise NotImplementedError
     async def pending_requests(self, ) -> typing.List[PendingRequest]:
@@ -3397,6 +5084,12 @@ class PigeonholeNodeProtocol(typing.Protocol):
         """
         Returns once the node's runtime has run a task: a liveness check
         (and the cheapest call across the boundary, which the benchmark times).
+"""
+        raise NotImplementedError
+    async def post_to_feed(self, feed_name: str,title: str,link: typing.Union[object, typing.Optional[str]] = _DEFAULT,summary: str = "",published_at: typing.Union[object, typing.Optional[int]] = _DEFAULT) -> FeedPost:
+        """
+        Publishes a post to this user's feed `feedName` (created by its first
+        post). `publishedAt` (unix seconds) defaults to now.
 """
         raise NotImplementedError
     def public_key(self, ) -> str:
@@ -3434,6 +5127,12 @@ class PigeonholeNodeProtocol(typing.Protocol):
         Requests this user sent and where they stand, newest first.
 """
         raise NotImplementedError
+    async def set_document_editors(self, doc_name: str,editors: typing.List[str]) -> str:
+        """
+        Names the editors (public keys) of this user's document `docName`,
+        replacing the earlier list for readers. Returns the list's record id.
+"""
+        raise NotImplementedError
     async def set_profile(self, display_name: str,directory_name: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> None:
         """
         Sets the display name shown with requests and answers and, if given,
@@ -3462,6 +5161,16 @@ class PigeonholeNodeProtocol(typing.Protocol):
         Unblocks a public key; whether it was blocked.
 """
         raise NotImplementedError
+    async def unfollow_feed(self, feed: str) -> bool:
+        """
+        Stops following `feed`; false if it was not followed.
+"""
+        raise NotImplementedError
+    async def unwatch_document(self, doc: DocumentRef) -> bool:
+        """
+        Stops watching `doc`; false if it was not watched.
+"""
+        raise NotImplementedError
     async def wait_for_peers(self, peers: int,timeout_ms: int) -> NodeStatus:
         """
         Waits until at least `peers` peers are in the routing table or
@@ -3469,12 +5178,22 @@ class PigeonholeNodeProtocol(typing.Protocol):
         `routingPeers`: a timeout is not an error).
 """
         raise NotImplementedError
+    async def watch_document(self, doc: DocumentRef) -> bool:
+        """
+        Watches `doc` from its first version; false if watched already.
+"""
+        raise NotImplementedError
+    async def watched_documents(self, ) -> typing.List[WatchedDocument]:
+        """
+        The documents this user watches.
+"""
+        raise NotImplementedError
 
 class PigeonholeNode(PigeonholeNodeProtocol):
     """
     A running Pigeonhole node: a peer on the local network plus the buddy
-    layer (requests, answers, the buddy list, the directory), syncing its
-    inbox in the background.
+    layer (requests, answers, the buddy list, the directory), feeds and
+    document notices, syncing in the background.
 """
     
     _handle: ctypes.c_uint64
@@ -3545,7 +5264,8 @@ class PigeonholeNode(PigeonholeNodeProtocol):
         )
     def add_listener(self, listener: EventListener) -> EventSubscription:
         """
-        Registers a listener for this node's events. Delivery stops when
+        Registers a listener for this node's events (buddy, feed and
+        document events, in the order each layer emits them). Delivery stops when
         the returned subscription is cancelled or dropped, or the node stops.
 """
         
@@ -3658,6 +5378,212 @@ class PigeonholeNode(PigeonholeNodeProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
+    async def delete_post(self, post_id: str) -> None:
+        """
+        Deletes this user's post `postId`; followers see a deletion.
+"""
+        
+        _UniffiFfiConverterString.check_lower(post_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(post_id),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_delete_post(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def document_content(self, notice: DocumentNotice) -> bytes:
+        """
+        The content `notice` carries: inline at once, or fetched chunk by
+        chunk and verified. `Rejected` if it was only announced or does not
+        verify.
+"""
+        
+        _UniffiFfiConverterTypeDocumentNotice.check_lower(notice)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeDocumentNotice.lower(notice),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def edit_post(self, post_id: str,title: str,link: typing.Union[object, typing.Optional[str]] = _DEFAULT,summary: str = "",published_at: typing.Union[object, typing.Optional[int]] = _DEFAULT) -> FeedPost:
+        """
+        Replaces this user's post `postId` with a new version; followers see
+        an edit. `UnknownPost` if there is no such live post, `NotPermitted`
+        if it is someone else's.
+"""
+        
+        _UniffiFfiConverterString.check_lower(post_id)
+
+        _UniffiFfiConverterString.check_lower(title)
+
+        if link is _DEFAULT:
+            link = None
+        _UniffiFfiConverterOptionalString.check_lower(link)
+
+        _UniffiFfiConverterString.check_lower(summary)
+
+        if published_at is _DEFAULT:
+            published_at = None
+        _UniffiFfiConverterOptionalUInt64.check_lower(published_at)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(post_id),
+            _UniffiFfiConverterString.lower(title),
+            _UniffiFfiConverterOptionalString.lower(link),
+            _UniffiFfiConverterString.lower(summary),
+            _UniffiFfiConverterOptionalUInt64.lower(published_at),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFeedPost.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_edit_post(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def feed_posts(self, feed: str,limit: int = 100) -> typing.List[FeedPost]:
+        """
+        Up to `limit` current posts of `feed` from the local copy (no
+        network), newest first: edits shown in place, deletions left out.
+"""
+        
+        _UniffiFfiConverterString.check_lower(feed)
+
+        _UniffiFfiConverterUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(feed),
+            _UniffiFfiConverterUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeFeedPost.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_posts(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def feed_rss(self, feed: str) -> str:
+        """
+        The local copy of `feed` as an RSS 2.0 document.
+"""
+        
+        _UniffiFfiConverterString.check_lower(feed)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(feed),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_rss(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def fetch_document_updates(self, doc: DocumentRef) -> DocumentUpdates:
+        """
+        Fetches the notices of watched `doc` not delivered before, in version
+        order, with gaps, conflicts and rejected notices (each also reaches
+        the listeners as a document event). `NotWatched` if it is not watched.
+"""
+        
+        _UniffiFfiConverterTypeDocumentRef.check_lower(doc)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeDocumentRef.lower(doc),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDocumentUpdates.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_document_updates(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def fetch_feed(self, feed: str) -> FeedUpdate:
+        """
+        Fetches the posts of followed `feed` not delivered before, in order
+        (each also reaches the listeners as a feed event). `NotFollowed` if
+        the feed is not followed.
+"""
+        
+        _UniffiFfiConverterString.check_lower(feed)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(feed),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFeedUpdate.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_feed(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def follow_feed(self, feed: str) -> bool:
+        """
+        Follows the feed `feed` (`PHF-…`) from its first post; false if it
+        was followed already. `BadFeedReference` if the reference does not read.
+"""
+        
+        _UniffiFfiConverterString.check_lower(feed)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(feed),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_follow_feed(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def followed_feeds(self, ) -> typing.List[FollowedFeed]:
+        """
+        The feeds this user follows.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeFollowedFeed.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_followed_feeds(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
     def is_stopped(self, ) -> bool:
         """
         Whether `stop` was called.
@@ -3694,6 +5620,75 @@ class PigeonholeNode(PigeonholeNodeProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
+    async def notify_document_update(self, doc: DocumentRef,version: int,content: DocumentContent,change_summary: str = "") -> str:
+        """
+        Announces version `version` of `doc` (this user's, or one they edit
+        under the owner's editor list) with `content`. Returns the notice's
+        id. `NotPermitted` if this user may not edit it.
+"""
+        
+        _UniffiFfiConverterTypeDocumentRef.check_lower(doc)
+
+        _UniffiFfiConverterUInt64.check_lower(version)
+
+        _UniffiFfiConverterTypeDocumentContent.check_lower(content)
+
+        _UniffiFfiConverterString.check_lower(change_summary)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeDocumentRef.lower(doc),
+            _UniffiFfiConverterUInt64.lower(version),
+            _UniffiFfiConverterTypeDocumentContent.lower(content),
+            _UniffiFfiConverterString.lower(change_summary),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_notify_document_update(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    def own_document(self, name: str) -> DocumentRef:
+        """
+        This user's document `name` (share the owner key and name with
+        watchers). `InvalidInput` on a bad name.
+"""
+        
+        _UniffiFfiConverterString.check_lower(name)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(name),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDocumentRef.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_document,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def own_feed(self, name: str) -> str:
+        """
+        The reference (`PHF-…`) of this user's feed `name`, to share: others
+        pass it to `followFeed`. `InvalidInput` on a bad name.
+"""
+        
+        _UniffiFfiConverterString.check_lower(name)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(name),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_feed,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     async def pending_requests(self, ) -> typing.List[PendingRequest]:
         """
         Requests waiting for this user's answer, oldest first, each checked
@@ -3727,6 +5722,43 @@ class PigeonholeNode(PigeonholeNodeProtocol):
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_void,
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_void,
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def post_to_feed(self, feed_name: str,title: str,link: typing.Union[object, typing.Optional[str]] = _DEFAULT,summary: str = "",published_at: typing.Union[object, typing.Optional[int]] = _DEFAULT) -> FeedPost:
+        """
+        Publishes a post to this user's feed `feedName` (created by its first
+        post). `publishedAt` (unix seconds) defaults to now.
+"""
+        
+        _UniffiFfiConverterString.check_lower(feed_name)
+
+        _UniffiFfiConverterString.check_lower(title)
+
+        if link is _DEFAULT:
+            link = None
+        _UniffiFfiConverterOptionalString.check_lower(link)
+
+        _UniffiFfiConverterString.check_lower(summary)
+
+        if published_at is _DEFAULT:
+            published_at = None
+        _UniffiFfiConverterOptionalUInt64.check_lower(published_at)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(feed_name),
+            _UniffiFfiConverterString.lower(title),
+            _UniffiFfiConverterOptionalString.lower(link),
+            _UniffiFfiConverterString.lower(summary),
+            _UniffiFfiConverterOptionalUInt64.lower(published_at),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFeedPost.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_post_to_feed(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -3849,6 +5881,30 @@ class PigeonholeNode(PigeonholeNodeProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
+    async def set_document_editors(self, doc_name: str,editors: typing.List[str]) -> str:
+        """
+        Names the editors (public keys) of this user's document `docName`,
+        replacing the earlier list for readers. Returns the list's record id.
+"""
+        
+        _UniffiFfiConverterString.check_lower(doc_name)
+
+        _UniffiFfiConverterSequenceString.check_lower(editors)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(doc_name),
+            _UniffiFfiConverterSequenceString.lower(editors),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_document_editors(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
     async def set_profile(self, display_name: str,directory_name: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> None:
         """
         Sets the display name shown with requests and answers and, if given,
@@ -3946,6 +6002,46 @@ class PigeonholeNode(PigeonholeNodeProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
+    async def unfollow_feed(self, feed: str) -> bool:
+        """
+        Stops following `feed`; false if it was not followed.
+"""
+        
+        _UniffiFfiConverterString.check_lower(feed)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(feed),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unfollow_feed(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def unwatch_document(self, doc: DocumentRef) -> bool:
+        """
+        Stops watching `doc`; false if it was not watched.
+"""
+        
+        _UniffiFfiConverterTypeDocumentRef.check_lower(doc)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeDocumentRef.lower(doc),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unwatch_document(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
     async def wait_for_peers(self, peers: int,timeout_ms: int) -> NodeStatus:
         """
         Waits until at least `peers` peers are in the routing table or
@@ -3965,6 +6061,43 @@ class PigeonholeNode(PigeonholeNodeProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
         return await _uniffi_rust_call_async(
             _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_wait_for_peers(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def watch_document(self, doc: DocumentRef) -> bool:
+        """
+        Watches `doc` from its first version; false if watched already.
+"""
+        
+        _UniffiFfiConverterTypeDocumentRef.check_lower(doc)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeDocumentRef.lower(doc),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watch_document(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def watched_documents(self, ) -> typing.List[WatchedDocument]:
+        """
+        The documents this user watches.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeWatchedDocument.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents(*_uniffi_lowered_args),
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
@@ -4093,18 +6226,28 @@ __all__ = [
     "InternalError",
     "ContactDetailKind",
     "SentRequestStatus",
+    "DocumentContent",
     "Event",
     "LogLevel",
     "PigeonholeError",
     "Buddy",
     "ContactDetail",
     "DirectoryClaim",
+    "DocumentConflict",
+    "DocumentRef",
+    "DocumentNotice",
+    "VersionGap",
+    "DocumentUpdates",
+    "FeedPost",
+    "FeedUpdate",
+    "FollowedFeed",
     "NodeOptions",
     "NodeStatus",
     "PendingRequest",
     "QrMatrix",
     "SentRequest",
     "SyncReport",
+    "WatchedDocument",
     "contact_code_qr",
     "contact_code_svg",
     "init_logging",

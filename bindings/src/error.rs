@@ -91,6 +91,32 @@ pub enum PigeonholeError {
         /// What happened.
         reason: String,
     },
+    /// A feed reference (`PHF-…`) could not be read: wrong prefix, a
+    /// character outside A–Z and 2–7, wrong length, unknown version, a bad
+    /// key or name, or a checksum mismatch.
+    #[error("bad feed reference: {reason}")]
+    BadFeedReference {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No live post of this user has this id (never posted, deleted, or
+    /// expired).
+    #[error("no live post with this id")]
+    UnknownPost,
+    /// The feed is not followed: call `followFeed` first.
+    #[error("this feed is not followed")]
+    NotFollowed,
+    /// The document is not watched: call `watchDocument` first.
+    #[error("this document is not watched")]
+    NotWatched,
+    /// This user may not do that: edit or delete another author's post,
+    /// name the editors of another owner's document, or notify an update
+    /// of a document whose owner has not named them an editor.
+    #[error("not permitted: {reason}")]
+    NotPermitted {
+        /// What was refused.
+        reason: String,
+    },
 }
 
 impl PigeonholeError {
@@ -181,7 +207,15 @@ impl From<FeedError> for PigeonholeError {
         match error {
             FeedError::Mailbox(error) => error.into(),
             FeedError::Store(error) => error.into(),
-            _ => Self::InvalidInput { reason },
+            // The SDK builds references only from this user's own feed
+            // names (`post`, `ownFeed`): a bad one is a bad argument. A
+            // reference the app passes in is read by `feeds::parse_feed_ref`,
+            // which reports `BadFeedReference`.
+            FeedError::Reference(_) => Self::InvalidInput { reason },
+            FeedError::UnknownPost => Self::UnknownPost,
+            FeedError::NotFollowed => Self::NotFollowed,
+            FeedError::NotAuthor => Self::NotPermitted { reason },
+            FeedError::InvalidInput(_) => Self::InvalidInput { reason },
         }
     }
 }
@@ -193,7 +227,9 @@ impl From<NoticeError> for PigeonholeError {
             NoticeError::Mailbox(error) => error.into(),
             NoticeError::Store(error) => error.into(),
             NoticeError::Content(_) => Self::Rejected { reason },
-            _ => Self::InvalidInput { reason },
+            NoticeError::NotWatched => Self::NotWatched,
+            NoticeError::NotOwner | NoticeError::NotEditor => Self::NotPermitted { reason },
+            NoticeError::InvalidInput(_) => Self::InvalidInput { reason },
         }
     }
 }
@@ -226,5 +262,41 @@ mod tests {
             PigeonholeError::from(BuddyError::ProfileMissing),
             PigeonholeError::ProfileMissing
         );
+    }
+
+    #[test]
+    fn feed_and_notice_failures_have_their_kinds() {
+        use pigeonhole::feed::FeedRefError;
+        assert!(matches!(
+            PigeonholeError::from(SdkError::Feed(FeedError::Reference(FeedRefError::BadName))),
+            PigeonholeError::InvalidInput { .. }
+        ));
+        assert_eq!(
+            PigeonholeError::from(FeedError::UnknownPost),
+            PigeonholeError::UnknownPost
+        );
+        assert_eq!(
+            PigeonholeError::from(FeedError::NotFollowed),
+            PigeonholeError::NotFollowed
+        );
+        assert!(matches!(
+            PigeonholeError::from(FeedError::NotAuthor),
+            PigeonholeError::NotPermitted { .. }
+        ));
+        assert_eq!(
+            PigeonholeError::from(SdkError::Notice(NoticeError::NotWatched)),
+            PigeonholeError::NotWatched
+        );
+        for refused in [NoticeError::NotOwner, NoticeError::NotEditor] {
+            assert!(matches!(
+                PigeonholeError::from(refused),
+                PigeonholeError::NotPermitted { .. }
+            ));
+        }
+        let unreachable = MailboxError::Dht(DhtError::Unavailable("no peers".into()));
+        assert!(matches!(
+            PigeonholeError::from(NoticeError::Mailbox(unreachable)),
+            PigeonholeError::Unavailable { .. }
+        ));
     }
 }

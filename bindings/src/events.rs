@@ -7,9 +7,10 @@
 //! dropping the node. The Kotlin `Flow` and Swift `AsyncStream` helpers
 //! shipped with the bindings are built on this.
 //!
-//! [`Event`] is the one enum every source of events maps into: the buddy
-//! layer today; feed posts and document notices join it as new variants
-//! (an app's `when`/`switch` should keep an `else`/`default` branch). Each
+//! [`Event`] is the one enum every source of events maps into: the SDK's
+//! merged stream (`Node::events`) of buddy, feed and document events. New
+//! sources join it as new variants (an app's `when`/`switch` should keep an
+//! `else`/`default` branch). Each
 //! listener gets its own task on the bindings' runtime, and a listener that
 //! falls behind by more than the SDK's buffer gets [`Event::EventsLost`]
 //! instead of the events it missed.
@@ -19,10 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pigeonhole::buddy::BuddyEvent;
+use pigeonhole::feed::FeedEvent;
+use pigeonhole::notice::NoticeEvent;
+use pigeonhole_sdk::Event as SdkEvent;
 use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, error};
 
 use crate::error::PigeonholeError;
+use crate::feeds::FeedPost;
+use crate::notices::{DocumentConflict, DocumentNotice, DocumentRef};
 use crate::runtime;
 
 /// Something the app shows or reacts to.
@@ -69,6 +75,111 @@ pub enum Event {
         /// How many were missed.
         count: u64,
     },
+    /// A followed feed has a new post (found by `fetchFeed` or the
+    /// background sync).
+    FeedPostAdded {
+        /// The post.
+        post: FeedPost,
+    },
+    /// A post of a followed feed was edited: `post.replaces` names the
+    /// version it replaces.
+    FeedPostEdited {
+        /// The new version.
+        post: FeedPost,
+    },
+    /// The author deleted a post of a followed feed.
+    FeedPostDeleted {
+        /// The feed's reference (`PHF-…`).
+        feed: String,
+        /// The deleted version's id.
+        post_id: String,
+    },
+    /// Posts of a followed feed expired before this user read them.
+    FeedPostsMissed {
+        /// The feed's reference (`PHF-…`).
+        feed: String,
+        /// How many.
+        count: u64,
+    },
+    /// A watched document has a new version.
+    DocumentUpdated {
+        /// The notice, with its content inline when it was small.
+        notice: DocumentNotice,
+    },
+    /// Versions `fromVersion..=toVersion` of a watched document were never
+    /// seen (expired, or never published).
+    DocumentGap {
+        /// The document.
+        doc: DocumentRef,
+        /// First missing version.
+        from_version: u64,
+        /// Last missing version.
+        to_version: u64,
+    },
+    /// Two or more different notices for one version of a watched document.
+    DocumentVersionConflict {
+        /// The document.
+        doc: DocumentRef,
+        /// What conflicts.
+        conflict: DocumentConflict,
+    },
+    /// Notices of a watched document from non-editors were rejected.
+    DocumentNoticesRejected {
+        /// The document.
+        doc: DocumentRef,
+        /// How many.
+        count: u64,
+    },
+}
+
+impl From<SdkEvent> for Event {
+    fn from(event: SdkEvent) -> Self {
+        match event {
+            SdkEvent::Buddy(event) => event.into(),
+            SdkEvent::Feed(event) => event.into(),
+            SdkEvent::Doc(event) => event.into(),
+        }
+    }
+}
+
+impl From<FeedEvent> for Event {
+    fn from(event: FeedEvent) -> Self {
+        match event {
+            FeedEvent::Posted(post) => Event::FeedPostAdded { post: post.into() },
+            FeedEvent::Edited(post) => Event::FeedPostEdited { post: post.into() },
+            FeedEvent::Deleted { feed, post_id } => Event::FeedPostDeleted {
+                feed: feed.to_string(),
+                post_id: hex::encode(post_id),
+            },
+            FeedEvent::Missed { feed, count } => Event::FeedPostsMissed {
+                feed: feed.to_string(),
+                count,
+            },
+        }
+    }
+}
+
+impl From<NoticeEvent> for Event {
+    fn from(event: NoticeEvent) -> Self {
+        match event {
+            NoticeEvent::Updated(notice) => Event::DocumentUpdated {
+                notice: (*notice).into(),
+            },
+            NoticeEvent::Gap { doc, from, to } => Event::DocumentGap {
+                doc: doc.into(),
+                from_version: from,
+                to_version: to,
+            },
+            NoticeEvent::Conflict { doc, conflict } => Event::DocumentVersionConflict {
+                doc: doc.into(),
+                conflict: conflict.into(),
+            },
+            NoticeEvent::Rejected { doc, count } => Event::DocumentNoticesRejected {
+                doc: doc.into(),
+                count,
+            },
+        }
+    }
 }
 
 impl From<BuddyEvent> for Event {
@@ -215,6 +326,101 @@ mod tests {
         BuddyEvent::SyncFailed {
             reason: format!("r{n}"),
         }
+    }
+
+    #[test]
+    fn sdk_feed_and_doc_events_convert() {
+        use pigeonhole::feed::{FeedRef, Post};
+        use pigeonhole::identity::PublicKey;
+        use pigeonhole::notice::{Conflict, DocRef};
+
+        let feed = FeedRef::new(PublicKey([1; 32]), "news").expect("feed");
+        let post = Post {
+            id: [2; 32],
+            guid: [2; 32],
+            feed: feed.clone(),
+            number: 1,
+            title: "t".into(),
+            link: None,
+            summary: "s".into(),
+            published_at: 3,
+            created_at: 3,
+            replaces: None,
+        };
+        match Event::from(SdkEvent::Feed(FeedEvent::Posted(post.clone()))) {
+            Event::FeedPostAdded { post: crossed } => assert_eq!(crossed, post.clone().into()),
+            other => panic!("expected FeedPostAdded, got {other:?}"),
+        }
+        assert!(matches!(
+            Event::from(SdkEvent::Feed(FeedEvent::Edited(post))),
+            Event::FeedPostEdited { .. }
+        ));
+        assert_eq!(
+            Event::from(SdkEvent::Feed(FeedEvent::Deleted {
+                feed: feed.clone(),
+                post_id: [4; 32],
+            })),
+            Event::FeedPostDeleted {
+                feed: feed.to_string(),
+                post_id: "04".repeat(32),
+            }
+        );
+        assert_eq!(
+            Event::from(SdkEvent::Feed(FeedEvent::Missed {
+                feed: feed.clone(),
+                count: 5,
+            })),
+            Event::FeedPostsMissed {
+                feed: feed.to_string(),
+                count: 5,
+            }
+        );
+        let doc = DocRef::new(PublicKey([6; 32]), "plan").expect("doc");
+        let crossed_doc = DocumentRef {
+            owner: "06".repeat(32),
+            name: "plan".into(),
+        };
+        assert_eq!(
+            Event::from(SdkEvent::Doc(NoticeEvent::Gap {
+                doc: doc.clone(),
+                from: 2,
+                to: 4,
+            })),
+            Event::DocumentGap {
+                doc: crossed_doc.clone(),
+                from_version: 2,
+                to_version: 4,
+            }
+        );
+        let conflict = Event::from(SdkEvent::Doc(NoticeEvent::Conflict {
+            doc: doc.clone(),
+            conflict: Conflict {
+                version: 3,
+                notice_ids: vec![[7; 32]],
+                senders: vec![PublicKey([8; 32])],
+            },
+        }));
+        match conflict {
+            Event::DocumentVersionConflict { doc, conflict } => {
+                assert_eq!(doc, crossed_doc);
+                assert_eq!(conflict.version, 3);
+                assert_eq!(conflict.senders, vec!["08".repeat(32)]);
+            }
+            other => panic!("expected DocumentVersionConflict, got {other:?}"),
+        }
+        assert_eq!(
+            Event::from(SdkEvent::Doc(NoticeEvent::Rejected { doc, count: 2 })),
+            Event::DocumentNoticesRejected {
+                doc: crossed_doc,
+                count: 2,
+            }
+        );
+        assert_eq!(
+            Event::from(SdkEvent::Buddy(failed(9))),
+            Event::SyncFailed {
+                reason: "r9".into()
+            }
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! * [`types`] — the records returned (requests, buddies, claims, status);
 //! * [`events`] — [`Event`], the listener trait and its subscription handle;
 //! * [`node`] — [`PigeonholeNode`], the object an app holds;
+//! * [`feeds`] — its feed methods and the post records;
+//! * [`notices`] — its document-notice methods and records;
 //! * [`logging`] — `tracing` to oslog / logcat / stderr and an app callback;
 //! * [`qr`] — a contact code as a QR matrix or SVG for the app to draw.
 
@@ -24,8 +26,10 @@
 
 pub mod error;
 pub mod events;
+pub mod feeds;
 pub mod logging;
 pub mod node;
+pub mod notices;
 pub mod options;
 pub mod qr;
 pub mod runtime;
@@ -33,8 +37,13 @@ pub mod types;
 
 pub use error::PigeonholeError;
 pub use events::{Event, EventListener, EventSubscription};
+pub use feeds::{FeedPost, FeedUpdate, FollowedFeed};
 pub use logging::{LogLevel, LogSink, init_logging};
 pub use node::PigeonholeNode;
+pub use notices::{
+    DocumentConflict, DocumentContent, DocumentNotice, DocumentRef, DocumentUpdates, VersionGap,
+    WatchedDocument,
+};
 pub use options::NodeOptions;
 pub use types::*;
 

@@ -29,8 +29,8 @@ use crate::types::{
 const DROP_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running Pigeonhole node: a peer on the local network plus the buddy
-/// layer (requests, answers, the buddy list, the directory), syncing its
-/// inbox in the background.
+/// layer (requests, answers, the buddy list, the directory), feeds and
+/// document notices, syncing in the background.
 #[derive(uniffi::Object)]
 pub struct PigeonholeNode {
     node: Arc<Node>,
@@ -40,7 +40,7 @@ pub struct PigeonholeNode {
 
 impl PigeonholeNode {
     /// The node, unless it was stopped.
-    fn live(&self) -> Result<Arc<Node>, PigeonholeError> {
+    pub(crate) fn live(&self) -> Result<Arc<Node>, PigeonholeError> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(PigeonholeError::Stopped);
         }
@@ -275,14 +275,15 @@ impl PigeonholeNode {
         run(async move { Ok(node.sync_now().await?.into()) }).await
     }
 
-    /// Registers a listener for this node's events. Delivery stops when
+    /// Registers a listener for this node's events (buddy, feed and
+    /// document events, in the order each layer emits them). Delivery stops when
     /// the returned subscription is cancelled or dropped, or the node stops.
     pub fn add_listener(
         &self,
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<EventSubscription>, PigeonholeError> {
         let node = self.live()?;
-        subscribe(node.subscribe(), listener)
+        subscribe(node.events(), listener)
     }
 
     /// Stops the background sync and the peer; when it returns the port

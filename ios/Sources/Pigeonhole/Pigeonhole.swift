@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -567,6 +583,24 @@ fileprivate struct FfiConverterString: FfiConverter {
         let len = Int32(value.utf8.count)
         writeInt(&buf, len)
         writeBytes(&buf, value.utf8)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
     }
 }
 
@@ -1164,10 +1198,68 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 
 /**
  * A running Pigeonhole node: a peer on the local network plus the buddy
- * layer (requests, answers, the buddy list, the directory), syncing its
- * inbox in the background.
+ * layer (requests, answers, the buddy list, the directory), feeds and
+ * document notices, syncing in the background.
  */
 public protocol PigeonholeNodeProtocol: AnyObject, Sendable {
+    
+    /**
+     * Deletes this user's post `postId`; followers see a deletion.
+     */
+    func deletePost(postId: String) async throws 
+    
+    /**
+     * Replaces this user's post `postId` with a new version; followers see
+     * an edit. `UnknownPost` if there is no such live post, `NotPermitted`
+     * if it is someone else's.
+     */
+    func editPost(postId: String, title: String, link: String?, summary: String, publishedAt: UInt64?) async throws  -> FeedPost
+    
+    /**
+     * Up to `limit` current posts of `feed` from the local copy (no
+     * network), newest first: edits shown in place, deletions left out.
+     */
+    func feedPosts(feed: String, limit: UInt32) async throws  -> [FeedPost]
+    
+    /**
+     * The local copy of `feed` as an RSS 2.0 document.
+     */
+    func feedRss(feed: String) async throws  -> String
+    
+    /**
+     * Fetches the posts of followed `feed` not delivered before, in order
+     * (each also reaches the listeners as a feed event). `NotFollowed` if
+     * the feed is not followed.
+     */
+    func fetchFeed(feed: String) async throws  -> FeedUpdate
+    
+    /**
+     * Follows the feed `feed` (`PHF-…`) from its first post; false if it
+     * was followed already. `BadFeedReference` if the reference does not read.
+     */
+    func followFeed(feed: String) async throws  -> Bool
+    
+    /**
+     * The feeds this user follows.
+     */
+    func followedFeeds() async throws  -> [FollowedFeed]
+    
+    /**
+     * The reference (`PHF-…`) of this user's feed `name`, to share: others
+     * pass it to `followFeed`. `InvalidInput` on a bad name.
+     */
+    func ownFeed(name: String) throws  -> String
+    
+    /**
+     * Publishes a post to this user's feed `feedName` (created by its first
+     * post). `publishedAt` (unix seconds) defaults to now.
+     */
+    func postToFeed(feedName: String, title: String, link: String?, summary: String, publishedAt: UInt64?) async throws  -> FeedPost
+    
+    /**
+     * Stops following `feed`; false if it was not followed.
+     */
+    func unfollowFeed(feed: String) async throws  -> Bool
     
     /**
      * Accepts a pending request: answers the requester and adds them to
@@ -1176,7 +1268,8 @@ public protocol PigeonholeNodeProtocol: AnyObject, Sendable {
     func accept(requestId: String) async throws  -> Buddy
     
     /**
-     * Registers a listener for this node's events. Delivery stops when
+     * Registers a listener for this node's events (buddy, feed and
+     * document events, in the order each layer emits them). Delivery stops when
      * the returned subscription is cancelled or dropped, or the node stops.
      */
     func addListener(listener: EventListener) throws  -> EventSubscription
@@ -1301,11 +1394,59 @@ public protocol PigeonholeNodeProtocol: AnyObject, Sendable {
      */
     func waitForPeers(peers: UInt32, timeoutMs: UInt64) async throws  -> NodeStatus
     
+    /**
+     * The content `notice` carries: inline at once, or fetched chunk by
+     * chunk and verified. `Rejected` if it was only announced or does not
+     * verify.
+     */
+    func documentContent(notice: DocumentNotice) async throws  -> Data
+    
+    /**
+     * Fetches the notices of watched `doc` not delivered before, in version
+     * order, with gaps, conflicts and rejected notices (each also reaches
+     * the listeners as a document event). `NotWatched` if it is not watched.
+     */
+    func fetchDocumentUpdates(doc: DocumentRef) async throws  -> DocumentUpdates
+    
+    /**
+     * Announces version `version` of `doc` (this user's, or one they edit
+     * under the owner's editor list) with `content`. Returns the notice's
+     * id. `NotPermitted` if this user may not edit it.
+     */
+    func notifyDocumentUpdate(doc: DocumentRef, version: UInt64, content: DocumentContent, changeSummary: String) async throws  -> String
+    
+    /**
+     * This user's document `name` (share the owner key and name with
+     * watchers). `InvalidInput` on a bad name.
+     */
+    func ownDocument(name: String) throws  -> DocumentRef
+    
+    /**
+     * Names the editors (public keys) of this user's document `docName`,
+     * replacing the earlier list for readers. Returns the list's record id.
+     */
+    func setDocumentEditors(docName: String, editors: [String]) async throws  -> String
+    
+    /**
+     * Stops watching `doc`; false if it was not watched.
+     */
+    func unwatchDocument(doc: DocumentRef) async throws  -> Bool
+    
+    /**
+     * Watches `doc` from its first version; false if watched already.
+     */
+    func watchDocument(doc: DocumentRef) async throws  -> Bool
+    
+    /**
+     * The documents this user watches.
+     */
+    func watchedDocuments() async throws  -> [WatchedDocument]
+    
 }
 /**
  * A running Pigeonhole node: a peer on the local network plus the buddy
- * layer (requests, answers, the buddy list, the directory), syncing its
- * inbox in the background.
+ * layer (requests, answers, the buddy list, the directory), feeds and
+ * document notices, syncing in the background.
  */
 open class PigeonholeNode: PigeonholeNodeProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1382,6 +1523,198 @@ public static func start(options: NodeOptions)async throws  -> PigeonholeNode  {
 
     
     /**
+     * Deletes this user's post `postId`; followers see a deletion.
+     */
+open func deletePost(postId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_delete_post(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(postId)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_void,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_void,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Replaces this user's post `postId` with a new version; followers see
+     * an edit. `UnknownPost` if there is no such live post, `NotPermitted`
+     * if it is someone else's.
+     */
+open func editPost(postId: String, title: String, link: String? = nil, summary: String = "", publishedAt: UInt64? = nil)async throws  -> FeedPost  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_edit_post(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(postId),FfiConverterString.lower(title),FfiConverterOptionString.lower(link),FfiConverterString.lower(summary),FfiConverterOptionUInt64.lower(publishedAt)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFeedPost_lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Up to `limit` current posts of `feed` from the local copy (no
+     * network), newest first: edits shown in place, deletions left out.
+     */
+open func feedPosts(feed: String, limit: UInt32 = UInt32(100))async throws  -> [FeedPost]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_posts(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(feed),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeFeedPost.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * The local copy of `feed` as an RSS 2.0 document.
+     */
+open func feedRss(feed: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_rss(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(feed)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Fetches the posts of followed `feed` not delivered before, in order
+     * (each also reaches the listeners as a feed event). `NotFollowed` if
+     * the feed is not followed.
+     */
+open func fetchFeed(feed: String)async throws  -> FeedUpdate  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_feed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(feed)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFeedUpdate_lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Follows the feed `feed` (`PHF-…`) from its first post; false if it
+     * was followed already. `BadFeedReference` if the reference does not read.
+     */
+open func followFeed(feed: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_follow_feed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(feed)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_i8,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_i8,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * The feeds this user follows.
+     */
+open func followedFeeds()async throws  -> [FollowedFeed]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_followed_feeds(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeFollowedFeed.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * The reference (`PHF-…`) of this user's feed `name`, to share: others
+     * pass it to `followFeed`. `InvalidInput` on a bad name.
+     */
+open func ownFeed(name: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypePigeonholeError_lift) {
+        uniffiCallStatus in
+    uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_feed(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Publishes a post to this user's feed `feedName` (created by its first
+     * post). `publishedAt` (unix seconds) defaults to now.
+     */
+open func postToFeed(feedName: String, title: String, link: String? = nil, summary: String = "", publishedAt: UInt64? = nil)async throws  -> FeedPost  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_post_to_feed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(feedName),FfiConverterString.lower(title),FfiConverterOptionString.lower(link),FfiConverterString.lower(summary),FfiConverterOptionUInt64.lower(publishedAt)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFeedPost_lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Stops following `feed`; false if it was not followed.
+     */
+open func unfollowFeed(feed: String)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unfollow_feed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(feed)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_i8,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_i8,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
      * Accepts a pending request: answers the requester and adds them to
      * the buddy list. `UnknownRequest` if it is not pending.
      */
@@ -1402,7 +1735,8 @@ open func accept(requestId: String)async throws  -> Buddy  {
 }
     
     /**
-     * Registers a listener for this node's events. Delivery stops when
+     * Registers a listener for this node's events (buddy, feed and
+     * document events, in the order each layer emits them). Delivery stops when
      * the returned subscription is cancelled or dropped, or the node stops.
      */
 open func addListener(listener: EventListener)throws  -> EventSubscription  {
@@ -1808,6 +2142,160 @@ open func waitForPeers(peers: UInt32, timeoutMs: UInt64)async throws  -> NodeSta
         )
 }
     
+    /**
+     * The content `notice` carries: inline at once, or fetched chunk by
+     * chunk and verified. `Rejected` if it was only announced or does not
+     * verify.
+     */
+open func documentContent(notice: DocumentNotice)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content(
+                        self.uniffiCloneHandle(),FfiConverterTypeDocumentNotice_lower(notice)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Fetches the notices of watched `doc` not delivered before, in version
+     * order, with gaps, conflicts and rejected notices (each also reaches
+     * the listeners as a document event). `NotWatched` if it is not watched.
+     */
+open func fetchDocumentUpdates(doc: DocumentRef)async throws  -> DocumentUpdates  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_document_updates(
+                        self.uniffiCloneHandle(),FfiConverterTypeDocumentRef_lower(doc)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDocumentUpdates_lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Announces version `version` of `doc` (this user's, or one they edit
+     * under the owner's editor list) with `content`. Returns the notice's
+     * id. `NotPermitted` if this user may not edit it.
+     */
+open func notifyDocumentUpdate(doc: DocumentRef, version: UInt64, content: DocumentContent, changeSummary: String = "")async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_notify_document_update(
+                        self.uniffiCloneHandle(),FfiConverterTypeDocumentRef_lower(doc),FfiConverterUInt64.lower(version),FfiConverterTypeDocumentContent_lower(content),FfiConverterString.lower(changeSummary)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * This user's document `name` (share the owner key and name with
+     * watchers). `InvalidInput` on a bad name.
+     */
+open func ownDocument(name: String)throws  -> DocumentRef  {
+    return try  FfiConverterTypeDocumentRef_lift(try rustCallWithError(FfiConverterTypePigeonholeError_lift) {
+        uniffiCallStatus in
+    uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_document(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Names the editors (public keys) of this user's document `docName`,
+     * replacing the earlier list for readers. Returns the list's record id.
+     */
+open func setDocumentEditors(docName: String, editors: [String])async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_document_editors(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(docName),FfiConverterSequenceString.lower(editors)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Stops watching `doc`; false if it was not watched.
+     */
+open func unwatchDocument(doc: DocumentRef)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unwatch_document(
+                        self.uniffiCloneHandle(),FfiConverterTypeDocumentRef_lower(doc)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_i8,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_i8,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Watches `doc` from its first version; false if watched already.
+     */
+open func watchDocument(doc: DocumentRef)async throws  -> Bool  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watch_document(
+                        self.uniffiCloneHandle(),FfiConverterTypeDocumentRef_lower(doc)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_i8,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_i8,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_i8,
+            liftFunc: FfiConverterBool.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * The documents this user watches.
+     */
+open func watchedDocuments()async throws  -> [WatchedDocument]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeWatchedDocument.lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
 
     
 }
@@ -2101,6 +2589,771 @@ public func FfiConverterTypeDirectoryClaim_lift(_ buf: RustBuffer) throws -> Dir
 #endif
 public func FfiConverterTypeDirectoryClaim_lower(_ value: DirectoryClaim) -> RustBuffer {
     return FfiConverterTypeDirectoryClaim.lower(value)
+}
+
+
+/**
+ * Two or more different notices for one version.
+ */
+public struct DocumentConflict: Equatable, Hashable {
+    /**
+     * The version.
+     */
+    public let version: UInt64
+    /**
+     * The notice ids, lowest first; the first is the one delivered.
+     */
+    public let noticeIds: [String]
+    /**
+     * Who sent them (public keys), in the same order.
+     */
+    public let senders: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The version.
+         */version: UInt64, 
+        /**
+         * The notice ids, lowest first; the first is the one delivered.
+         */noticeIds: [String], 
+        /**
+         * Who sent them (public keys), in the same order.
+         */senders: [String]) {
+        self.version = version
+        self.noticeIds = noticeIds
+        self.senders = senders
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DocumentConflict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDocumentConflict: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DocumentConflict {
+        return
+            try DocumentConflict(
+                version: FfiConverterUInt64.read(from: &buf), 
+                noticeIds: FfiConverterSequenceString.read(from: &buf), 
+                senders: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DocumentConflict, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.version, into: &buf)
+        FfiConverterSequenceString.write(value.noticeIds, into: &buf)
+        FfiConverterSequenceString.write(value.senders, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentConflict_lift(_ buf: RustBuffer) throws -> DocumentConflict {
+    return try FfiConverterTypeDocumentConflict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentConflict_lower(_ value: DocumentConflict) -> RustBuffer {
+    return FfiConverterTypeDocumentConflict.lower(value)
+}
+
+
+/**
+ * A delivered notice: a new version of a watched document.
+ */
+public struct DocumentNotice: Equatable, Hashable {
+    /**
+     * The notice's id.
+     */
+    public let id: String
+    /**
+     * The document.
+     */
+    public let doc: DocumentRef
+    /**
+     * Who published it: the owner or an editor (public key).
+     */
+    public let sender: String
+    /**
+     * When it was signed (unix seconds).
+     */
+    public let createdAt: UInt64
+    /**
+     * The new version number, from 1.
+     */
+    public let version: UInt64
+    /**
+     * SHA-256 of the new content (64 hex characters).
+     */
+    public let contentHash: String
+    /**
+     * Size of the new content in bytes.
+     */
+    public let size: UInt64
+    /**
+     * What changed.
+     */
+    public let changeSummary: String
+    /**
+     * The whole content when it rode inline (up to 4 KiB).
+     */
+    public let inlineContent: Data?
+    /**
+     * The id of the first chunk when the content travels as a chain.
+     */
+    public let chainHead: String?
+    /**
+     * How many chunks the chain has (0 without a chain).
+     */
+    public let chunks: UInt16
+    /**
+     * Arrived after later versions were delivered (not a conflict).
+     */
+    public let late: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The notice's id.
+         */id: String, 
+        /**
+         * The document.
+         */doc: DocumentRef, 
+        /**
+         * Who published it: the owner or an editor (public key).
+         */sender: String, 
+        /**
+         * When it was signed (unix seconds).
+         */createdAt: UInt64, 
+        /**
+         * The new version number, from 1.
+         */version: UInt64, 
+        /**
+         * SHA-256 of the new content (64 hex characters).
+         */contentHash: String, 
+        /**
+         * Size of the new content in bytes.
+         */size: UInt64, 
+        /**
+         * What changed.
+         */changeSummary: String, 
+        /**
+         * The whole content when it rode inline (up to 4 KiB).
+         */inlineContent: Data?, 
+        /**
+         * The id of the first chunk when the content travels as a chain.
+         */chainHead: String?, 
+        /**
+         * How many chunks the chain has (0 without a chain).
+         */chunks: UInt16, 
+        /**
+         * Arrived after later versions were delivered (not a conflict).
+         */late: Bool) {
+        self.id = id
+        self.doc = doc
+        self.sender = sender
+        self.createdAt = createdAt
+        self.version = version
+        self.contentHash = contentHash
+        self.size = size
+        self.changeSummary = changeSummary
+        self.inlineContent = inlineContent
+        self.chainHead = chainHead
+        self.chunks = chunks
+        self.late = late
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DocumentNotice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDocumentNotice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DocumentNotice {
+        return
+            try DocumentNotice(
+                id: FfiConverterString.read(from: &buf), 
+                doc: FfiConverterTypeDocumentRef.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                createdAt: FfiConverterUInt64.read(from: &buf), 
+                version: FfiConverterUInt64.read(from: &buf), 
+                contentHash: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                changeSummary: FfiConverterString.read(from: &buf), 
+                inlineContent: FfiConverterOptionData.read(from: &buf), 
+                chainHead: FfiConverterOptionString.read(from: &buf), 
+                chunks: FfiConverterUInt16.read(from: &buf), 
+                late: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DocumentNotice, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterTypeDocumentRef.write(value.doc, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterUInt64.write(value.createdAt, into: &buf)
+        FfiConverterUInt64.write(value.version, into: &buf)
+        FfiConverterString.write(value.contentHash, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.changeSummary, into: &buf)
+        FfiConverterOptionData.write(value.inlineContent, into: &buf)
+        FfiConverterOptionString.write(value.chainHead, into: &buf)
+        FfiConverterUInt16.write(value.chunks, into: &buf)
+        FfiConverterBool.write(value.late, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentNotice_lift(_ buf: RustBuffer) throws -> DocumentNotice {
+    return try FfiConverterTypeDocumentNotice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentNotice_lower(_ value: DocumentNotice) -> RustBuffer {
+    return FfiConverterTypeDocumentNotice.lower(value)
+}
+
+
+/**
+ * A document: its owner and its name.
+ */
+public struct DocumentRef: Equatable, Hashable {
+    /**
+     * The owner's public key (64 hex characters).
+     */
+    public let owner: String
+    /**
+     * The document's name (1–64 characters, one line).
+     */
+    public let name: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The owner's public key (64 hex characters).
+         */owner: String, 
+        /**
+         * The document's name (1–64 characters, one line).
+         */name: String) {
+        self.owner = owner
+        self.name = name
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DocumentRef: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDocumentRef: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DocumentRef {
+        return
+            try DocumentRef(
+                owner: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DocumentRef, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.owner, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentRef_lift(_ buf: RustBuffer) throws -> DocumentRef {
+    return try FfiConverterTypeDocumentRef.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentRef_lower(_ value: DocumentRef) -> RustBuffer {
+    return FfiConverterTypeDocumentRef.lower(value)
+}
+
+
+/**
+ * What one `fetchDocumentUpdates` found.
+ */
+public struct DocumentUpdates: Equatable, Hashable {
+    /**
+     * New notices, in version order.
+     */
+    public let notices: [DocumentNotice]
+    /**
+     * Versions skipped.
+     */
+    public let gaps: [VersionGap]
+    /**
+     * Versions with more than one notice.
+     */
+    public let conflicts: [DocumentConflict]
+    /**
+     * Notices rejected as from non-editors (or failing validation).
+     */
+    public let rejected: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * New notices, in version order.
+         */notices: [DocumentNotice], 
+        /**
+         * Versions skipped.
+         */gaps: [VersionGap], 
+        /**
+         * Versions with more than one notice.
+         */conflicts: [DocumentConflict], 
+        /**
+         * Notices rejected as from non-editors (or failing validation).
+         */rejected: UInt64) {
+        self.notices = notices
+        self.gaps = gaps
+        self.conflicts = conflicts
+        self.rejected = rejected
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DocumentUpdates: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDocumentUpdates: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DocumentUpdates {
+        return
+            try DocumentUpdates(
+                notices: FfiConverterSequenceTypeDocumentNotice.read(from: &buf), 
+                gaps: FfiConverterSequenceTypeVersionGap.read(from: &buf), 
+                conflicts: FfiConverterSequenceTypeDocumentConflict.read(from: &buf), 
+                rejected: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DocumentUpdates, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeDocumentNotice.write(value.notices, into: &buf)
+        FfiConverterSequenceTypeVersionGap.write(value.gaps, into: &buf)
+        FfiConverterSequenceTypeDocumentConflict.write(value.conflicts, into: &buf)
+        FfiConverterUInt64.write(value.rejected, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentUpdates_lift(_ buf: RustBuffer) throws -> DocumentUpdates {
+    return try FfiConverterTypeDocumentUpdates.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentUpdates_lower(_ value: DocumentUpdates) -> RustBuffer {
+    return FfiConverterTypeDocumentUpdates.lower(value)
+}
+
+
+/**
+ * One version of a post, as an app shows it.
+ */
+public struct FeedPost: Equatable, Hashable {
+    /**
+     * This version's id (64 hex characters): pass it to `editPost` or
+     * `deletePost`.
+     */
+    public let id: String
+    /**
+     * The post's stable id: the id of its first version (an edit keeps it).
+     */
+    public let guid: String
+    /**
+     * The feed's reference (`PHF-…`).
+     */
+    public let feed: String
+    /**
+     * The author's public key.
+     */
+    public let author: String
+    /**
+     * The feed's name.
+     */
+    public let feedName: String
+    /**
+     * The author's number for this version (1, 2, …).
+     */
+    public let number: UInt64
+    /**
+     * Title.
+     */
+    public let title: String
+    /**
+     * Link, if any.
+     */
+    public let link: String?
+    /**
+     * Summary.
+     */
+    public let summary: String
+    /**
+     * The author's publication date, else the signing time (unix seconds).
+     */
+    public let publishedAt: UInt64
+    /**
+     * When this version was signed (unix seconds).
+     */
+    public let createdAt: UInt64
+    /**
+     * For an edit: the id of the version it replaces.
+     */
+    public let replaces: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * This version's id (64 hex characters): pass it to `editPost` or
+         * `deletePost`.
+         */id: String, 
+        /**
+         * The post's stable id: the id of its first version (an edit keeps it).
+         */guid: String, 
+        /**
+         * The feed's reference (`PHF-…`).
+         */feed: String, 
+        /**
+         * The author's public key.
+         */author: String, 
+        /**
+         * The feed's name.
+         */feedName: String, 
+        /**
+         * The author's number for this version (1, 2, …).
+         */number: UInt64, 
+        /**
+         * Title.
+         */title: String, 
+        /**
+         * Link, if any.
+         */link: String?, 
+        /**
+         * Summary.
+         */summary: String, 
+        /**
+         * The author's publication date, else the signing time (unix seconds).
+         */publishedAt: UInt64, 
+        /**
+         * When this version was signed (unix seconds).
+         */createdAt: UInt64, 
+        /**
+         * For an edit: the id of the version it replaces.
+         */replaces: String?) {
+        self.id = id
+        self.guid = guid
+        self.feed = feed
+        self.author = author
+        self.feedName = feedName
+        self.number = number
+        self.title = title
+        self.link = link
+        self.summary = summary
+        self.publishedAt = publishedAt
+        self.createdAt = createdAt
+        self.replaces = replaces
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FeedPost: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFeedPost: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FeedPost {
+        return
+            try FeedPost(
+                id: FfiConverterString.read(from: &buf), 
+                guid: FfiConverterString.read(from: &buf), 
+                feed: FfiConverterString.read(from: &buf), 
+                author: FfiConverterString.read(from: &buf), 
+                feedName: FfiConverterString.read(from: &buf), 
+                number: FfiConverterUInt64.read(from: &buf), 
+                title: FfiConverterString.read(from: &buf), 
+                link: FfiConverterOptionString.read(from: &buf), 
+                summary: FfiConverterString.read(from: &buf), 
+                publishedAt: FfiConverterUInt64.read(from: &buf), 
+                createdAt: FfiConverterUInt64.read(from: &buf), 
+                replaces: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FeedPost, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.guid, into: &buf)
+        FfiConverterString.write(value.feed, into: &buf)
+        FfiConverterString.write(value.author, into: &buf)
+        FfiConverterString.write(value.feedName, into: &buf)
+        FfiConverterUInt64.write(value.number, into: &buf)
+        FfiConverterString.write(value.title, into: &buf)
+        FfiConverterOptionString.write(value.link, into: &buf)
+        FfiConverterString.write(value.summary, into: &buf)
+        FfiConverterUInt64.write(value.publishedAt, into: &buf)
+        FfiConverterUInt64.write(value.createdAt, into: &buf)
+        FfiConverterOptionString.write(value.replaces, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFeedPost_lift(_ buf: RustBuffer) throws -> FeedPost {
+    return try FfiConverterTypeFeedPost.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFeedPost_lower(_ value: FeedPost) -> RustBuffer {
+    return FfiConverterTypeFeedPost.lower(value)
+}
+
+
+/**
+ * What one `fetchFeed` delivered.
+ */
+public struct FeedUpdate: Equatable, Hashable {
+    /**
+     * New posts and edits, in order.
+     */
+    public let posts: [FeedPost]
+    /**
+     * Ids of posts the author deleted (that this follower had).
+     */
+    public let deleted: [String]
+    /**
+     * Posts that expired before this follower read them.
+     */
+    public let missed: UInt64
+    /**
+     * Values in the feed's slots that failed validation and were dropped.
+     */
+    public let rejected: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * New posts and edits, in order.
+         */posts: [FeedPost], 
+        /**
+         * Ids of posts the author deleted (that this follower had).
+         */deleted: [String], 
+        /**
+         * Posts that expired before this follower read them.
+         */missed: UInt64, 
+        /**
+         * Values in the feed's slots that failed validation and were dropped.
+         */rejected: UInt32) {
+        self.posts = posts
+        self.deleted = deleted
+        self.missed = missed
+        self.rejected = rejected
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FeedUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFeedUpdate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FeedUpdate {
+        return
+            try FeedUpdate(
+                posts: FfiConverterSequenceTypeFeedPost.read(from: &buf), 
+                deleted: FfiConverterSequenceString.read(from: &buf), 
+                missed: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FeedUpdate, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeFeedPost.write(value.posts, into: &buf)
+        FfiConverterSequenceString.write(value.deleted, into: &buf)
+        FfiConverterUInt64.write(value.missed, into: &buf)
+        FfiConverterUInt32.write(value.rejected, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFeedUpdate_lift(_ buf: RustBuffer) throws -> FeedUpdate {
+    return try FfiConverterTypeFeedUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFeedUpdate_lower(_ value: FeedUpdate) -> RustBuffer {
+    return FfiConverterTypeFeedUpdate.lower(value)
+}
+
+
+/**
+ * A feed this user follows.
+ */
+public struct FollowedFeed: Equatable, Hashable {
+    /**
+     * The feed's reference (`PHF-…`).
+     */
+    public let feed: String
+    /**
+     * The author's public key.
+     */
+    public let author: String
+    /**
+     * The feed's name.
+     */
+    public let name: String
+    /**
+     * The highest post number delivered so far.
+     */
+    public let lastNumber: UInt64
+    /**
+     * Posts missed so far, in total.
+     */
+    public let missed: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The feed's reference (`PHF-…`).
+         */feed: String, 
+        /**
+         * The author's public key.
+         */author: String, 
+        /**
+         * The feed's name.
+         */name: String, 
+        /**
+         * The highest post number delivered so far.
+         */lastNumber: UInt64, 
+        /**
+         * Posts missed so far, in total.
+         */missed: UInt64) {
+        self.feed = feed
+        self.author = author
+        self.name = name
+        self.lastNumber = lastNumber
+        self.missed = missed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FollowedFeed: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFollowedFeed: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FollowedFeed {
+        return
+            try FollowedFeed(
+                feed: FfiConverterString.read(from: &buf), 
+                author: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                lastNumber: FfiConverterUInt64.read(from: &buf), 
+                missed: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FollowedFeed, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.feed, into: &buf)
+        FfiConverterString.write(value.author, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterUInt64.write(value.lastNumber, into: &buf)
+        FfiConverterUInt64.write(value.missed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFollowedFeed_lift(_ buf: RustBuffer) throws -> FollowedFeed {
+    return try FfiConverterTypeFollowedFeed.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFollowedFeed_lower(_ value: FollowedFeed) -> RustBuffer {
+    return FfiConverterTypeFollowedFeed.lower(value)
 }
 
 
@@ -2713,6 +3966,144 @@ public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer 
 
 
 /**
+ * Versions never seen: `fromVersion..=toVersion`.
+ */
+public struct VersionGap: Equatable, Hashable {
+    /**
+     * First missing version.
+     */
+    public let fromVersion: UInt64
+    /**
+     * Last missing version.
+     */
+    public let toVersion: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * First missing version.
+         */fromVersion: UInt64, 
+        /**
+         * Last missing version.
+         */toVersion: UInt64) {
+        self.fromVersion = fromVersion
+        self.toVersion = toVersion
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VersionGap: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVersionGap: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VersionGap {
+        return
+            try VersionGap(
+                fromVersion: FfiConverterUInt64.read(from: &buf), 
+                toVersion: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VersionGap, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.fromVersion, into: &buf)
+        FfiConverterUInt64.write(value.toVersion, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVersionGap_lift(_ buf: RustBuffer) throws -> VersionGap {
+    return try FfiConverterTypeVersionGap.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVersionGap_lower(_ value: VersionGap) -> RustBuffer {
+    return FfiConverterTypeVersionGap.lower(value)
+}
+
+
+/**
+ * A document this user watches.
+ */
+public struct WatchedDocument: Equatable, Hashable {
+    /**
+     * The document.
+     */
+    public let doc: DocumentRef
+    /**
+     * The last version delivered (0 before any).
+     */
+    public let lastVersion: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The document.
+         */doc: DocumentRef, 
+        /**
+         * The last version delivered (0 before any).
+         */lastVersion: UInt64) {
+        self.doc = doc
+        self.lastVersion = lastVersion
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension WatchedDocument: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWatchedDocument: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WatchedDocument {
+        return
+            try WatchedDocument(
+                doc: FfiConverterTypeDocumentRef.read(from: &buf), 
+                lastVersion: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: WatchedDocument, into buf: inout [UInt8]) {
+        FfiConverterTypeDocumentRef.write(value.doc, into: &buf)
+        FfiConverterUInt64.write(value.lastVersion, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWatchedDocument_lift(_ buf: RustBuffer) throws -> WatchedDocument {
+    return try FfiConverterTypeWatchedDocument.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWatchedDocument_lower(_ value: WatchedDocument) -> RustBuffer {
+    return FfiConverterTypeWatchedDocument.lower(value)
+}
+
+
+/**
  * What kind of contact detail is shared with a request.
  */
 
@@ -2808,6 +4199,98 @@ public func FfiConverterTypeContactDetailKind_lower(_ value: ContactDetailKind) 
 
 
 /**
+ * What an update says about the new version's content.
+ */
+
+public enum DocumentContent: Equatable, Hashable {
+    
+    /**
+     * Carry the content (up to 256 KiB): inline up to 4 KiB, else as a
+     * chain of chunks that `documentContent` fetches and verifies.
+     */
+    case carry(
+        /**
+         * The new version's bytes.
+         */data: Data
+    )
+    /**
+     * Announce only: the content travels some other way.
+     */
+    case announce(
+        /**
+         * SHA-256 of the content (64 hex characters).
+         */contentHash: String, 
+        /**
+         * Its size in bytes.
+         */size: UInt64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DocumentContent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDocumentContent: FfiConverterRustBuffer {
+    typealias SwiftType = DocumentContent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DocumentContent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .carry(data: try FfiConverterData.read(from: &buf)
+        )
+        
+        case 2: return .announce(contentHash: try FfiConverterString.read(from: &buf), size: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DocumentContent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .carry(data):
+            writeInt(&buf, Int32(1))
+            FfiConverterData.write(data, into: &buf)
+            
+        
+        case let .announce(contentHash,size):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(contentHash, into: &buf)
+            FfiConverterUInt64.write(size, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentContent_lift(_ buf: RustBuffer) throws -> DocumentContent {
+    return try FfiConverterTypeDocumentContent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDocumentContent_lower(_ value: DocumentContent) -> RustBuffer {
+    return FfiConverterTypeDocumentContent.lower(value)
+}
+
+
+
+/**
  * Something the app shows or reacts to.
  */
 
@@ -2877,6 +4360,91 @@ public enum Event: Equatable, Hashable {
          * How many were missed.
          */count: UInt64
     )
+    /**
+     * A followed feed has a new post (found by `fetchFeed` or the
+     * background sync).
+     */
+    case feedPostAdded(
+        /**
+         * The post.
+         */post: FeedPost
+    )
+    /**
+     * A post of a followed feed was edited: `post.replaces` names the
+     * version it replaces.
+     */
+    case feedPostEdited(
+        /**
+         * The new version.
+         */post: FeedPost
+    )
+    /**
+     * The author deleted a post of a followed feed.
+     */
+    case feedPostDeleted(
+        /**
+         * The feed's reference (`PHF-…`).
+         */feed: String, 
+        /**
+         * The deleted version's id.
+         */postId: String
+    )
+    /**
+     * Posts of a followed feed expired before this user read them.
+     */
+    case feedPostsMissed(
+        /**
+         * The feed's reference (`PHF-…`).
+         */feed: String, 
+        /**
+         * How many.
+         */count: UInt64
+    )
+    /**
+     * A watched document has a new version.
+     */
+    case documentUpdated(
+        /**
+         * The notice, with its content inline when it was small.
+         */notice: DocumentNotice
+    )
+    /**
+     * Versions `fromVersion..=toVersion` of a watched document were never
+     * seen (expired, or never published).
+     */
+    case documentGap(
+        /**
+         * The document.
+         */doc: DocumentRef, 
+        /**
+         * First missing version.
+         */fromVersion: UInt64, 
+        /**
+         * Last missing version.
+         */toVersion: UInt64
+    )
+    /**
+     * Two or more different notices for one version of a watched document.
+     */
+    case documentVersionConflict(
+        /**
+         * The document.
+         */doc: DocumentRef, 
+        /**
+         * What conflicts.
+         */conflict: DocumentConflict
+    )
+    /**
+     * Notices of a watched document from non-editors were rejected.
+     */
+    case documentNoticesRejected(
+        /**
+         * The document.
+         */doc: DocumentRef, 
+        /**
+         * How many.
+         */count: UInt64
+    )
 
 
 
@@ -2914,6 +4482,30 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         )
         
         case 6: return .eventsLost(count: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 7: return .feedPostAdded(post: try FfiConverterTypeFeedPost.read(from: &buf)
+        )
+        
+        case 8: return .feedPostEdited(post: try FfiConverterTypeFeedPost.read(from: &buf)
+        )
+        
+        case 9: return .feedPostDeleted(feed: try FfiConverterString.read(from: &buf), postId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 10: return .feedPostsMissed(feed: try FfiConverterString.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 11: return .documentUpdated(notice: try FfiConverterTypeDocumentNotice.read(from: &buf)
+        )
+        
+        case 12: return .documentGap(doc: try FfiConverterTypeDocumentRef.read(from: &buf), fromVersion: try FfiConverterUInt64.read(from: &buf), toVersion: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 13: return .documentVersionConflict(doc: try FfiConverterTypeDocumentRef.read(from: &buf), conflict: try FfiConverterTypeDocumentConflict.read(from: &buf)
+        )
+        
+        case 14: return .documentNoticesRejected(doc: try FfiConverterTypeDocumentRef.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2956,6 +4548,52 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         
         case let .eventsLost(count):
             writeInt(&buf, Int32(6))
+            FfiConverterUInt64.write(count, into: &buf)
+            
+        
+        case let .feedPostAdded(post):
+            writeInt(&buf, Int32(7))
+            FfiConverterTypeFeedPost.write(post, into: &buf)
+            
+        
+        case let .feedPostEdited(post):
+            writeInt(&buf, Int32(8))
+            FfiConverterTypeFeedPost.write(post, into: &buf)
+            
+        
+        case let .feedPostDeleted(feed,postId):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(feed, into: &buf)
+            FfiConverterString.write(postId, into: &buf)
+            
+        
+        case let .feedPostsMissed(feed,count):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(feed, into: &buf)
+            FfiConverterUInt64.write(count, into: &buf)
+            
+        
+        case let .documentUpdated(notice):
+            writeInt(&buf, Int32(11))
+            FfiConverterTypeDocumentNotice.write(notice, into: &buf)
+            
+        
+        case let .documentGap(doc,fromVersion,toVersion):
+            writeInt(&buf, Int32(12))
+            FfiConverterTypeDocumentRef.write(doc, into: &buf)
+            FfiConverterUInt64.write(fromVersion, into: &buf)
+            FfiConverterUInt64.write(toVersion, into: &buf)
+            
+        
+        case let .documentVersionConflict(doc,conflict):
+            writeInt(&buf, Int32(13))
+            FfiConverterTypeDocumentRef.write(doc, into: &buf)
+            FfiConverterTypeDocumentConflict.write(conflict, into: &buf)
+            
+        
+        case let .documentNoticesRejected(doc,count):
+            writeInt(&buf, Int32(14))
+            FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterUInt64.write(count, into: &buf)
             
         }
@@ -3197,6 +4835,39 @@ enum PigeonholeError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          * What happened.
          */reason: String
     )
+    /**
+     * A feed reference (`PHF-…`) could not be read: wrong prefix, a
+     * character outside A–Z and 2–7, wrong length, unknown version, a bad
+     * key or name, or a checksum mismatch.
+     */
+    case BadFeedReference(
+        /**
+         * What is wrong with it.
+         */reason: String
+    )
+    /**
+     * No live post of this user has this id (never posted, deleted, or
+     * expired).
+     */
+    case UnknownPost
+    /**
+     * The feed is not followed: call `followFeed` first.
+     */
+    case NotFollowed
+    /**
+     * The document is not watched: call `watchDocument` first.
+     */
+    case NotWatched
+    /**
+     * This user may not do that: edit or delete another author's post,
+     * name the editors of another owner's document, or notify an update
+     * of a document whose owner has not named them an editor.
+     */
+    case NotPermitted(
+        /**
+         * What was refused.
+         */reason: String
+    )
 
     
 
@@ -3255,6 +4926,15 @@ public struct FfiConverterTypePigeonholeError: FfiConverterRustBuffer {
             )
         case 12: return .Stopped
         case 13: return .Internal(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 14: return .BadFeedReference(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 15: return .UnknownPost
+        case 16: return .NotFollowed
+        case 17: return .NotWatched
+        case 18: return .NotPermitted(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -3327,6 +5007,28 @@ public struct FfiConverterTypePigeonholeError: FfiConverterRustBuffer {
         
         case let .Internal(reason):
             writeInt(&buf, Int32(13))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .BadFeedReference(reason):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .UnknownPost:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .NotFollowed:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .NotWatched:
+            writeInt(&buf, Int32(17))
+        
+        
+        case let .NotPermitted(reason):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3436,6 +5138,30 @@ public func FfiConverterTypeSentRequestStatus_lower(_ value: SentRequestStatus) 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -3452,6 +5178,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -3609,6 +5359,106 @@ fileprivate struct FfiConverterSequenceTypeDirectoryClaim: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeDocumentConflict: FfiConverterRustBuffer {
+    typealias SwiftType = [DocumentConflict]
+
+    public static func write(_ value: [DocumentConflict], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDocumentConflict.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DocumentConflict] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DocumentConflict]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDocumentConflict.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDocumentNotice: FfiConverterRustBuffer {
+    typealias SwiftType = [DocumentNotice]
+
+    public static func write(_ value: [DocumentNotice], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDocumentNotice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DocumentNotice] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DocumentNotice]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDocumentNotice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFeedPost: FfiConverterRustBuffer {
+    typealias SwiftType = [FeedPost]
+
+    public static func write(_ value: [FeedPost], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFeedPost.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FeedPost] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FeedPost]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFeedPost.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFollowedFeed: FfiConverterRustBuffer {
+    typealias SwiftType = [FollowedFeed]
+
+    public static func write(_ value: [FollowedFeed], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFollowedFeed.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FollowedFeed] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FollowedFeed]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFollowedFeed.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePendingRequest: FfiConverterRustBuffer {
     typealias SwiftType = [PendingRequest]
 
@@ -3651,6 +5501,56 @@ fileprivate struct FfiConverterSequenceTypeSentRequest: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeSentRequest.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeVersionGap: FfiConverterRustBuffer {
+    typealias SwiftType = [VersionGap]
+
+    public static func write(_ value: [VersionGap], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeVersionGap.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [VersionGap] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [VersionGap]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeVersionGap.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeWatchedDocument: FfiConverterRustBuffer {
+    typealias SwiftType = [WatchedDocument]
+
+    public static func write(_ value: [WatchedDocument], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeWatchedDocument.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [WatchedDocument] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [WatchedDocument]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeWatchedDocument.read(from: &buf))
         }
         return seq
     }
@@ -3779,10 +5679,40 @@ private let initializationResult: InitializationResult = {
     if (uniffi_pigeonhole_ffi_checksum_method_logsink_log() != 18629) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_delete_post() != 45934) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_edit_post() != 7224) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_posts() != 12536) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_rss() != 4816) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_feed() != 37447) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_follow_feed() != 44306) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_followed_feeds() != 24981) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_feed() != 65517) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_post_to_feed() != 37126) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unfollow_feed() != 43440) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept() != 52649) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 26966) {
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() != 9925) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_peer() != 20530) {
@@ -3846,6 +5776,30 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers() != 60112) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content() != 51241) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates() != 65359) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_notify_document_update() != 5470) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_document() != 61117) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_document_editors() != 800) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unwatch_document() != 28605) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document() != 48792) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents() != 13097) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start() != 14571) {

@@ -740,6 +740,26 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_logsink_log(
     ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_delete_post(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_edit_post(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_posts(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_rss(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_feed(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_follow_feed(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_followed_feeds(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_feed(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_post_to_feed(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unfollow_feed(
+    ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept(
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener(
@@ -785,6 +805,22 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unblock(
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_notify_document_update(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_document(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_document_editors(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unwatch_document(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document(
+    ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents(
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start(
     ): Int
@@ -840,6 +876,26 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_pigeonhole_ffi_fn_constructor_pigeonholenode_start(`options`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_delete_post(`ptr`: Long,`postId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_edit_post(`ptr`: Long,`postId`: RustBuffer.ByValue,`title`: RustBuffer.ByValue,`link`: RustBuffer.ByValue,`summary`: RustBuffer.ByValue,`publishedAt`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_posts(`ptr`: Long,`feed`: RustBuffer.ByValue,`limit`: Int,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_rss(`ptr`: Long,`feed`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_feed(`ptr`: Long,`feed`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_follow_feed(`ptr`: Long,`feed`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_followed_feeds(`ptr`: Long,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_feed(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_post_to_feed(`ptr`: Long,`feedName`: RustBuffer.ByValue,`title`: RustBuffer.ByValue,`link`: RustBuffer.ByValue,`summary`: RustBuffer.ByValue,`publishedAt`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unfollow_feed(`ptr`: Long,`feed`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_accept(`ptr`: Long,`requestId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_add_listener(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -885,6 +941,22 @@ internal object UniffiLib {
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unblock(`ptr`: Long,`publicKey`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_wait_for_peers(`ptr`: Long,`peers`: Int,`timeoutMs`: Long,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content(`ptr`: Long,`notice`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_document_updates(`ptr`: Long,`doc`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_notify_document_update(`ptr`: Long,`doc`: RustBuffer.ByValue,`version`: Long,`content`: RustBuffer.ByValue,`changeSummary`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_document(`ptr`: Long,`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_document_editors(`ptr`: Long,`docName`: RustBuffer.ByValue,`editors`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unwatch_document(`ptr`: Long,`doc`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watch_document(`ptr`: Long,`doc`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents(`ptr`: Long,
     ): Long
     external fun uniffi_pigeonhole_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,`sink`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
@@ -1032,10 +1104,40 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_logsink_log() and 0xFFFF) != 18629) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_delete_post() and 0xFFFF) != 45934) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_edit_post() and 0xFFFF) != 7224) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_posts() and 0xFFFF) != 12536) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_feed_rss() and 0xFFFF) != 4816) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_feed() and 0xFFFF) != 37447) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_follow_feed() and 0xFFFF) != 44306) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_followed_feeds() and 0xFFFF) != 24981) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_feed() and 0xFFFF) != 65517) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_post_to_feed() and 0xFFFF) != 37126) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unfollow_feed() and 0xFFFF) != 43440) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_accept() and 0xFFFF) != 52649) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() and 0xFFFF) != 26966) {
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_listener() and 0xFFFF) != 9925) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_add_peer() and 0xFFFF) != 20530) {
@@ -1099,6 +1201,30 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers() and 0xFFFF) != 60112) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content() and 0xFFFF) != 51241) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates() and 0xFFFF) != 65359) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_notify_document_update() and 0xFFFF) != 5470) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_own_document() and 0xFFFF) != 61117) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_set_document_editors() and 0xFFFF) != 800) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_unwatch_document() and 0xFFFF) != 28605) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document() and 0xFFFF) != 48792) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents() and 0xFFFF) != 13097) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start() and 0xFFFF) != 14571) {
@@ -1335,6 +1461,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -1455,6 +1608,25 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
+    override fun read(buf: ByteBuffer): ByteArray {
+        val len = buf.getInt()
+        val byteArr = ByteArray(len)
+        buf.get(byteArr)
+        return byteArr
+    }
+    override fun allocationSize(value: ByteArray): ULong {
+        return 4UL + value.size.toULong()
+    }
+    override fun write(value: ByteArray, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        buf.put(value)
     }
 }
 
@@ -2511,10 +2683,68 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 
 /**
  * A running Pigeonhole node: a peer on the local network plus the buddy
- * layer (requests, answers, the buddy list, the directory), syncing its
- * inbox in the background.
+ * layer (requests, answers, the buddy list, the directory), feeds and
+ * document notices, syncing in the background.
  */
 public interface PigeonholeNodeInterface {
+    
+    /**
+     * Deletes this user's post `postId`; followers see a deletion.
+     */
+    suspend fun `deletePost`(`postId`: kotlin.String)
+    
+    /**
+     * Replaces this user's post `postId` with a new version; followers see
+     * an edit. `UnknownPost` if there is no such live post, `NotPermitted`
+     * if it is someone else's.
+     */
+    suspend fun `editPost`(`postId`: kotlin.String, `title`: kotlin.String, `link`: kotlin.String? = null, `summary`: kotlin.String = "", `publishedAt`: kotlin.ULong? = null): FeedPost
+    
+    /**
+     * Up to `limit` current posts of `feed` from the local copy (no
+     * network), newest first: edits shown in place, deletions left out.
+     */
+    suspend fun `feedPosts`(`feed`: kotlin.String, `limit`: kotlin.UInt = 100u): List<FeedPost>
+    
+    /**
+     * The local copy of `feed` as an RSS 2.0 document.
+     */
+    suspend fun `feedRss`(`feed`: kotlin.String): kotlin.String
+    
+    /**
+     * Fetches the posts of followed `feed` not delivered before, in order
+     * (each also reaches the listeners as a feed event). `NotFollowed` if
+     * the feed is not followed.
+     */
+    suspend fun `fetchFeed`(`feed`: kotlin.String): FeedUpdate
+    
+    /**
+     * Follows the feed `feed` (`PHF-…`) from its first post; false if it
+     * was followed already. `BadFeedReference` if the reference does not read.
+     */
+    suspend fun `followFeed`(`feed`: kotlin.String): kotlin.Boolean
+    
+    /**
+     * The feeds this user follows.
+     */
+    suspend fun `followedFeeds`(): List<FollowedFeed>
+    
+    /**
+     * The reference (`PHF-…`) of this user's feed `name`, to share: others
+     * pass it to `followFeed`. `InvalidInput` on a bad name.
+     */
+    fun `ownFeed`(`name`: kotlin.String): kotlin.String
+    
+    /**
+     * Publishes a post to this user's feed `feedName` (created by its first
+     * post). `publishedAt` (unix seconds) defaults to now.
+     */
+    suspend fun `postToFeed`(`feedName`: kotlin.String, `title`: kotlin.String, `link`: kotlin.String? = null, `summary`: kotlin.String = "", `publishedAt`: kotlin.ULong? = null): FeedPost
+    
+    /**
+     * Stops following `feed`; false if it was not followed.
+     */
+    suspend fun `unfollowFeed`(`feed`: kotlin.String): kotlin.Boolean
     
     /**
      * Accepts a pending request: answers the requester and adds them to
@@ -2523,7 +2753,8 @@ public interface PigeonholeNodeInterface {
     suspend fun `accept`(`requestId`: kotlin.String): Buddy
     
     /**
-     * Registers a listener for this node's events. Delivery stops when
+     * Registers a listener for this node's events (buddy, feed and
+     * document events, in the order each layer emits them). Delivery stops when
      * the returned subscription is cancelled or dropped, or the node stops.
      */
     fun `addListener`(`listener`: EventListener): EventSubscription
@@ -2648,13 +2879,61 @@ public interface PigeonholeNodeInterface {
      */
     suspend fun `waitForPeers`(`peers`: kotlin.UInt, `timeoutMs`: kotlin.ULong): NodeStatus
     
+    /**
+     * The content `notice` carries: inline at once, or fetched chunk by
+     * chunk and verified. `Rejected` if it was only announced or does not
+     * verify.
+     */
+    suspend fun `documentContent`(`notice`: DocumentNotice): kotlin.ByteArray
+    
+    /**
+     * Fetches the notices of watched `doc` not delivered before, in version
+     * order, with gaps, conflicts and rejected notices (each also reaches
+     * the listeners as a document event). `NotWatched` if it is not watched.
+     */
+    suspend fun `fetchDocumentUpdates`(`doc`: DocumentRef): DocumentUpdates
+    
+    /**
+     * Announces version `version` of `doc` (this user's, or one they edit
+     * under the owner's editor list) with `content`. Returns the notice's
+     * id. `NotPermitted` if this user may not edit it.
+     */
+    suspend fun `notifyDocumentUpdate`(`doc`: DocumentRef, `version`: kotlin.ULong, `content`: DocumentContent, `changeSummary`: kotlin.String = ""): kotlin.String
+    
+    /**
+     * This user's document `name` (share the owner key and name with
+     * watchers). `InvalidInput` on a bad name.
+     */
+    fun `ownDocument`(`name`: kotlin.String): DocumentRef
+    
+    /**
+     * Names the editors (public keys) of this user's document `docName`,
+     * replacing the earlier list for readers. Returns the list's record id.
+     */
+    suspend fun `setDocumentEditors`(`docName`: kotlin.String, `editors`: List<kotlin.String>): kotlin.String
+    
+    /**
+     * Stops watching `doc`; false if it was not watched.
+     */
+    suspend fun `unwatchDocument`(`doc`: DocumentRef): kotlin.Boolean
+    
+    /**
+     * Watches `doc` from its first version; false if watched already.
+     */
+    suspend fun `watchDocument`(`doc`: DocumentRef): kotlin.Boolean
+    
+    /**
+     * The documents this user watches.
+     */
+    suspend fun `watchedDocuments`(): List<WatchedDocument>
+    
     companion object
 }
 
 /**
  * A running Pigeonhole node: a peer on the local network plus the buddy
- * layer (requests, answers, the buddy list, the directory), syncing its
- * inbox in the background.
+ * layer (requests, answers, the buddy list, the directory), feeds and
+ * document notices, syncing in the background.
  */
 open class PigeonholeNode: Disposable, AutoCloseable, PigeonholeNodeInterface
 {
@@ -2759,6 +3038,266 @@ open class PigeonholeNode: Disposable, AutoCloseable, PigeonholeNodeInterface
 
     
     /**
+     * Deletes this user's post `postId`; followers see a deletion.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deletePost`(`postId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_delete_post(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`postId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Replaces this user's post `postId` with a new version; followers see
+     * an edit. `UnknownPost` if there is no such live post, `NotPermitted`
+     * if it is someone else's.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `editPost`(`postId`: kotlin.String, `title`: kotlin.String, `link`: kotlin.String?, `summary`: kotlin.String, `publishedAt`: kotlin.ULong?) : FeedPost {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_edit_post(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`postId`),
+        FfiConverterString.lower(`title`),
+        FfiConverterOptionalString.lower(`link`),
+        FfiConverterString.lower(`summary`),
+        FfiConverterOptionalULong.lower(`publishedAt`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFeedPost.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Up to `limit` current posts of `feed` from the local copy (no
+     * network), newest first: edits shown in place, deletions left out.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `feedPosts`(`feed`: kotlin.String, `limit`: kotlin.UInt) : List<FeedPost> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_posts(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`feed`),
+        FfiConverterUInt.lower(`limit`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeFeedPost.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The local copy of `feed` as an RSS 2.0 document.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `feedRss`(`feed`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_feed_rss(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`feed`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Fetches the posts of followed `feed` not delivered before, in order
+     * (each also reaches the listeners as a feed event). `NotFollowed` if
+     * the feed is not followed.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `fetchFeed`(`feed`: kotlin.String) : FeedUpdate {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_feed(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`feed`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFeedUpdate.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Follows the feed `feed` (`PHF-…`) from its first post; false if it
+     * was followed already. `BadFeedReference` if the reference does not read.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `followFeed`(`feed`: kotlin.String) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_follow_feed(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`feed`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The feeds this user follows.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `followedFeeds`() : List<FollowedFeed> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_followed_feeds(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeFollowedFeed.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The reference (`PHF-…`) of this user's feed `name`, to share: others
+     * pass it to `followFeed`. `InvalidInput` on a bad name.
+     */
+    @Throws(PigeonholeException::class)override fun `ownFeed`(`name`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(PigeonholeException) { _status ->
+    UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_feed(
+        it,
+        
+        FfiConverterString.lower(`name`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Publishes a post to this user's feed `feedName` (created by its first
+     * post). `publishedAt` (unix seconds) defaults to now.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `postToFeed`(`feedName`: kotlin.String, `title`: kotlin.String, `link`: kotlin.String?, `summary`: kotlin.String, `publishedAt`: kotlin.ULong?) : FeedPost {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_post_to_feed(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`feedName`),
+        FfiConverterString.lower(`title`),
+        FfiConverterOptionalString.lower(`link`),
+        FfiConverterString.lower(`summary`),
+        FfiConverterOptionalULong.lower(`publishedAt`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFeedPost.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Stops following `feed`; false if it was not followed.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `unfollowFeed`(`feed`: kotlin.String) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unfollow_feed(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`feed`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Accepts a pending request: answers the requester and adds them to
      * the buddy list. `UnknownRequest` if it is not pending.
      */
@@ -2785,7 +3324,8 @@ open class PigeonholeNode: Disposable, AutoCloseable, PigeonholeNodeInterface
 
     
     /**
-     * Registers a listener for this node's events. Delivery stops when
+     * Registers a listener for this node's events (buddy, feed and
+     * document events, in the order each layer emits them). Delivery stops when
      * the returned subscription is cancelled or dropped, or the node stops.
      */
     @Throws(PigeonholeException::class)override fun `addListener`(`listener`: EventListener): EventSubscription {
@@ -3317,6 +3857,210 @@ open class PigeonholeNode: Disposable, AutoCloseable, PigeonholeNodeInterface
     }
 
     
+    /**
+     * The content `notice` carries: inline at once, or fetched chunk by
+     * chunk and verified. `Rejected` if it was only announced or does not
+     * verify.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `documentContent`(`notice`: DocumentNotice) : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content(
+                uniffiHandle,
+                
+        FfiConverterTypeDocumentNotice.lower(`notice`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Fetches the notices of watched `doc` not delivered before, in version
+     * order, with gaps, conflicts and rejected notices (each also reaches
+     * the listeners as a document event). `NotWatched` if it is not watched.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `fetchDocumentUpdates`(`doc`: DocumentRef) : DocumentUpdates {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_fetch_document_updates(
+                uniffiHandle,
+                
+        FfiConverterTypeDocumentRef.lower(`doc`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeDocumentUpdates.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Announces version `version` of `doc` (this user's, or one they edit
+     * under the owner's editor list) with `content`. Returns the notice's
+     * id. `NotPermitted` if this user may not edit it.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `notifyDocumentUpdate`(`doc`: DocumentRef, `version`: kotlin.ULong, `content`: DocumentContent, `changeSummary`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_notify_document_update(
+                uniffiHandle,
+                
+        FfiConverterTypeDocumentRef.lower(`doc`),
+        FfiConverterULong.lower(`version`),
+        FfiConverterTypeDocumentContent.lower(`content`),
+        FfiConverterString.lower(`changeSummary`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * This user's document `name` (share the owner key and name with
+     * watchers). `InvalidInput` on a bad name.
+     */
+    @Throws(PigeonholeException::class)override fun `ownDocument`(`name`: kotlin.String): DocumentRef {
+            return FfiConverterTypeDocumentRef.lift(
+    callWithHandle {
+    uniffiRustCallWithError(PigeonholeException) { _status ->
+    UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_own_document(
+        it,
+        
+        FfiConverterString.lower(`name`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Names the editors (public keys) of this user's document `docName`,
+     * replacing the earlier list for readers. Returns the list's record id.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setDocumentEditors`(`docName`: kotlin.String, `editors`: List<kotlin.String>) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_set_document_editors(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`docName`),
+        FfiConverterSequenceString.lower(`editors`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Stops watching `doc`; false if it was not watched.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `unwatchDocument`(`doc`: DocumentRef) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unwatch_document(
+                uniffiHandle,
+                
+        FfiConverterTypeDocumentRef.lower(`doc`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Watches `doc` from its first version; false if watched already.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `watchDocument`(`doc`: DocumentRef) : kotlin.Boolean {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watch_document(
+                uniffiHandle,
+                
+        FfiConverterTypeDocumentRef.lower(`doc`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_i8(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_i8(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_i8(future) },
+        // lift function
+        { FfiConverterBoolean.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The documents this user watches.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `watchedDocuments`() : List<WatchedDocument> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeWatchedDocument.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
 
     
 
@@ -3546,6 +4290,560 @@ public object FfiConverterTypeDirectoryClaim: FfiConverterRustBuffer<DirectoryCl
             FfiConverterString.write(value.`displayName`, buf)
             FfiConverterULong.write(value.`createdAt`, buf)
             FfiConverterULong.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
+ * Two or more different notices for one version.
+ */
+data class DocumentConflict (
+    /**
+     * The version.
+     */
+    var `version`: kotlin.ULong
+    , 
+    /**
+     * The notice ids, lowest first; the first is the one delivered.
+     */
+    var `noticeIds`: List<kotlin.String>
+    , 
+    /**
+     * Who sent them (public keys), in the same order.
+     */
+    var `senders`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDocumentConflict: FfiConverterRustBuffer<DocumentConflict> {
+    override fun read(buf: ByteBuffer): DocumentConflict {
+        return DocumentConflict(
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DocumentConflict) = (
+            FfiConverterULong.allocationSize(value.`version`) +
+            FfiConverterSequenceString.allocationSize(value.`noticeIds`) +
+            FfiConverterSequenceString.allocationSize(value.`senders`)
+    )
+
+    override fun write(value: DocumentConflict, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`version`, buf)
+            FfiConverterSequenceString.write(value.`noticeIds`, buf)
+            FfiConverterSequenceString.write(value.`senders`, buf)
+    }
+}
+
+
+
+/**
+ * A delivered notice: a new version of a watched document.
+ */
+data class DocumentNotice (
+    /**
+     * The notice's id.
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * The document.
+     */
+    var `doc`: DocumentRef
+    , 
+    /**
+     * Who published it: the owner or an editor (public key).
+     */
+    var `sender`: kotlin.String
+    , 
+    /**
+     * When it was signed (unix seconds).
+     */
+    var `createdAt`: kotlin.ULong
+    , 
+    /**
+     * The new version number, from 1.
+     */
+    var `version`: kotlin.ULong
+    , 
+    /**
+     * SHA-256 of the new content (64 hex characters).
+     */
+    var `contentHash`: kotlin.String
+    , 
+    /**
+     * Size of the new content in bytes.
+     */
+    var `size`: kotlin.ULong
+    , 
+    /**
+     * What changed.
+     */
+    var `changeSummary`: kotlin.String
+    , 
+    /**
+     * The whole content when it rode inline (up to 4 KiB).
+     */
+    var `inlineContent`: kotlin.ByteArray?
+    , 
+    /**
+     * The id of the first chunk when the content travels as a chain.
+     */
+    var `chainHead`: kotlin.String?
+    , 
+    /**
+     * How many chunks the chain has (0 without a chain).
+     */
+    var `chunks`: kotlin.UShort
+    , 
+    /**
+     * Arrived after later versions were delivered (not a conflict).
+     */
+    var `late`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDocumentNotice: FfiConverterRustBuffer<DocumentNotice> {
+    override fun read(buf: ByteBuffer): DocumentNotice {
+        return DocumentNotice(
+            FfiConverterString.read(buf),
+            FfiConverterTypeDocumentRef.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalByteArray.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DocumentNotice) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypeDocumentRef.allocationSize(value.`doc`) +
+            FfiConverterString.allocationSize(value.`sender`) +
+            FfiConverterULong.allocationSize(value.`createdAt`) +
+            FfiConverterULong.allocationSize(value.`version`) +
+            FfiConverterString.allocationSize(value.`contentHash`) +
+            FfiConverterULong.allocationSize(value.`size`) +
+            FfiConverterString.allocationSize(value.`changeSummary`) +
+            FfiConverterOptionalByteArray.allocationSize(value.`inlineContent`) +
+            FfiConverterOptionalString.allocationSize(value.`chainHead`) +
+            FfiConverterUShort.allocationSize(value.`chunks`) +
+            FfiConverterBoolean.allocationSize(value.`late`)
+    )
+
+    override fun write(value: DocumentNotice, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypeDocumentRef.write(value.`doc`, buf)
+            FfiConverterString.write(value.`sender`, buf)
+            FfiConverterULong.write(value.`createdAt`, buf)
+            FfiConverterULong.write(value.`version`, buf)
+            FfiConverterString.write(value.`contentHash`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+            FfiConverterString.write(value.`changeSummary`, buf)
+            FfiConverterOptionalByteArray.write(value.`inlineContent`, buf)
+            FfiConverterOptionalString.write(value.`chainHead`, buf)
+            FfiConverterUShort.write(value.`chunks`, buf)
+            FfiConverterBoolean.write(value.`late`, buf)
+    }
+}
+
+
+
+/**
+ * A document: its owner and its name.
+ */
+data class DocumentRef (
+    /**
+     * The owner's public key (64 hex characters).
+     */
+    var `owner`: kotlin.String
+    , 
+    /**
+     * The document's name (1–64 characters, one line).
+     */
+    var `name`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDocumentRef: FfiConverterRustBuffer<DocumentRef> {
+    override fun read(buf: ByteBuffer): DocumentRef {
+        return DocumentRef(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DocumentRef) = (
+            FfiConverterString.allocationSize(value.`owner`) +
+            FfiConverterString.allocationSize(value.`name`)
+    )
+
+    override fun write(value: DocumentRef, buf: ByteBuffer) {
+            FfiConverterString.write(value.`owner`, buf)
+            FfiConverterString.write(value.`name`, buf)
+    }
+}
+
+
+
+/**
+ * What one `fetchDocumentUpdates` found.
+ */
+data class DocumentUpdates (
+    /**
+     * New notices, in version order.
+     */
+    var `notices`: List<DocumentNotice>
+    , 
+    /**
+     * Versions skipped.
+     */
+    var `gaps`: List<VersionGap>
+    , 
+    /**
+     * Versions with more than one notice.
+     */
+    var `conflicts`: List<DocumentConflict>
+    , 
+    /**
+     * Notices rejected as from non-editors (or failing validation).
+     */
+    var `rejected`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDocumentUpdates: FfiConverterRustBuffer<DocumentUpdates> {
+    override fun read(buf: ByteBuffer): DocumentUpdates {
+        return DocumentUpdates(
+            FfiConverterSequenceTypeDocumentNotice.read(buf),
+            FfiConverterSequenceTypeVersionGap.read(buf),
+            FfiConverterSequenceTypeDocumentConflict.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DocumentUpdates) = (
+            FfiConverterSequenceTypeDocumentNotice.allocationSize(value.`notices`) +
+            FfiConverterSequenceTypeVersionGap.allocationSize(value.`gaps`) +
+            FfiConverterSequenceTypeDocumentConflict.allocationSize(value.`conflicts`) +
+            FfiConverterULong.allocationSize(value.`rejected`)
+    )
+
+    override fun write(value: DocumentUpdates, buf: ByteBuffer) {
+            FfiConverterSequenceTypeDocumentNotice.write(value.`notices`, buf)
+            FfiConverterSequenceTypeVersionGap.write(value.`gaps`, buf)
+            FfiConverterSequenceTypeDocumentConflict.write(value.`conflicts`, buf)
+            FfiConverterULong.write(value.`rejected`, buf)
+    }
+}
+
+
+
+/**
+ * One version of a post, as an app shows it.
+ */
+data class FeedPost (
+    /**
+     * This version's id (64 hex characters): pass it to `editPost` or
+     * `deletePost`.
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * The post's stable id: the id of its first version (an edit keeps it).
+     */
+    var `guid`: kotlin.String
+    , 
+    /**
+     * The feed's reference (`PHF-…`).
+     */
+    var `feed`: kotlin.String
+    , 
+    /**
+     * The author's public key.
+     */
+    var `author`: kotlin.String
+    , 
+    /**
+     * The feed's name.
+     */
+    var `feedName`: kotlin.String
+    , 
+    /**
+     * The author's number for this version (1, 2, …).
+     */
+    var `number`: kotlin.ULong
+    , 
+    /**
+     * Title.
+     */
+    var `title`: kotlin.String
+    , 
+    /**
+     * Link, if any.
+     */
+    var `link`: kotlin.String?
+    , 
+    /**
+     * Summary.
+     */
+    var `summary`: kotlin.String
+    , 
+    /**
+     * The author's publication date, else the signing time (unix seconds).
+     */
+    var `publishedAt`: kotlin.ULong
+    , 
+    /**
+     * When this version was signed (unix seconds).
+     */
+    var `createdAt`: kotlin.ULong
+    , 
+    /**
+     * For an edit: the id of the version it replaces.
+     */
+    var `replaces`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFeedPost: FfiConverterRustBuffer<FeedPost> {
+    override fun read(buf: ByteBuffer): FeedPost {
+        return FeedPost(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FeedPost) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`guid`) +
+            FfiConverterString.allocationSize(value.`feed`) +
+            FfiConverterString.allocationSize(value.`author`) +
+            FfiConverterString.allocationSize(value.`feedName`) +
+            FfiConverterULong.allocationSize(value.`number`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterOptionalString.allocationSize(value.`link`) +
+            FfiConverterString.allocationSize(value.`summary`) +
+            FfiConverterULong.allocationSize(value.`publishedAt`) +
+            FfiConverterULong.allocationSize(value.`createdAt`) +
+            FfiConverterOptionalString.allocationSize(value.`replaces`)
+    )
+
+    override fun write(value: FeedPost, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`guid`, buf)
+            FfiConverterString.write(value.`feed`, buf)
+            FfiConverterString.write(value.`author`, buf)
+            FfiConverterString.write(value.`feedName`, buf)
+            FfiConverterULong.write(value.`number`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterOptionalString.write(value.`link`, buf)
+            FfiConverterString.write(value.`summary`, buf)
+            FfiConverterULong.write(value.`publishedAt`, buf)
+            FfiConverterULong.write(value.`createdAt`, buf)
+            FfiConverterOptionalString.write(value.`replaces`, buf)
+    }
+}
+
+
+
+/**
+ * What one `fetchFeed` delivered.
+ */
+data class FeedUpdate (
+    /**
+     * New posts and edits, in order.
+     */
+    var `posts`: List<FeedPost>
+    , 
+    /**
+     * Ids of posts the author deleted (that this follower had).
+     */
+    var `deleted`: List<kotlin.String>
+    , 
+    /**
+     * Posts that expired before this follower read them.
+     */
+    var `missed`: kotlin.ULong
+    , 
+    /**
+     * Values in the feed's slots that failed validation and were dropped.
+     */
+    var `rejected`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFeedUpdate: FfiConverterRustBuffer<FeedUpdate> {
+    override fun read(buf: ByteBuffer): FeedUpdate {
+        return FeedUpdate(
+            FfiConverterSequenceTypeFeedPost.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FeedUpdate) = (
+            FfiConverterSequenceTypeFeedPost.allocationSize(value.`posts`) +
+            FfiConverterSequenceString.allocationSize(value.`deleted`) +
+            FfiConverterULong.allocationSize(value.`missed`) +
+            FfiConverterUInt.allocationSize(value.`rejected`)
+    )
+
+    override fun write(value: FeedUpdate, buf: ByteBuffer) {
+            FfiConverterSequenceTypeFeedPost.write(value.`posts`, buf)
+            FfiConverterSequenceString.write(value.`deleted`, buf)
+            FfiConverterULong.write(value.`missed`, buf)
+            FfiConverterUInt.write(value.`rejected`, buf)
+    }
+}
+
+
+
+/**
+ * A feed this user follows.
+ */
+data class FollowedFeed (
+    /**
+     * The feed's reference (`PHF-…`).
+     */
+    var `feed`: kotlin.String
+    , 
+    /**
+     * The author's public key.
+     */
+    var `author`: kotlin.String
+    , 
+    /**
+     * The feed's name.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * The highest post number delivered so far.
+     */
+    var `lastNumber`: kotlin.ULong
+    , 
+    /**
+     * Posts missed so far, in total.
+     */
+    var `missed`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFollowedFeed: FfiConverterRustBuffer<FollowedFeed> {
+    override fun read(buf: ByteBuffer): FollowedFeed {
+        return FollowedFeed(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FollowedFeed) = (
+            FfiConverterString.allocationSize(value.`feed`) +
+            FfiConverterString.allocationSize(value.`author`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterULong.allocationSize(value.`lastNumber`) +
+            FfiConverterULong.allocationSize(value.`missed`)
+    )
+
+    override fun write(value: FollowedFeed, buf: ByteBuffer) {
+            FfiConverterString.write(value.`feed`, buf)
+            FfiConverterString.write(value.`author`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterULong.write(value.`lastNumber`, buf)
+            FfiConverterULong.write(value.`missed`, buf)
     }
 }
 
@@ -3985,6 +5283,100 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
 
 
 /**
+ * Versions never seen: `fromVersion..=toVersion`.
+ */
+data class VersionGap (
+    /**
+     * First missing version.
+     */
+    var `fromVersion`: kotlin.ULong
+    , 
+    /**
+     * Last missing version.
+     */
+    var `toVersion`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVersionGap: FfiConverterRustBuffer<VersionGap> {
+    override fun read(buf: ByteBuffer): VersionGap {
+        return VersionGap(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VersionGap) = (
+            FfiConverterULong.allocationSize(value.`fromVersion`) +
+            FfiConverterULong.allocationSize(value.`toVersion`)
+    )
+
+    override fun write(value: VersionGap, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`fromVersion`, buf)
+            FfiConverterULong.write(value.`toVersion`, buf)
+    }
+}
+
+
+
+/**
+ * A document this user watches.
+ */
+data class WatchedDocument (
+    /**
+     * The document.
+     */
+    var `doc`: DocumentRef
+    , 
+    /**
+     * The last version delivered (0 before any).
+     */
+    var `lastVersion`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWatchedDocument: FfiConverterRustBuffer<WatchedDocument> {
+    override fun read(buf: ByteBuffer): WatchedDocument {
+        return WatchedDocument(
+            FfiConverterTypeDocumentRef.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: WatchedDocument) = (
+            FfiConverterTypeDocumentRef.allocationSize(value.`doc`) +
+            FfiConverterULong.allocationSize(value.`lastVersion`)
+    )
+
+    override fun write(value: WatchedDocument, buf: ByteBuffer) {
+            FfiConverterTypeDocumentRef.write(value.`doc`, buf)
+            FfiConverterULong.write(value.`lastVersion`, buf)
+    }
+}
+
+
+
+/**
  * What kind of contact detail is shared with a request.
  */
 
@@ -4028,6 +5420,112 @@ public object FfiConverterTypeContactDetailKind: FfiConverterRustBuffer<ContactD
 
     override fun write(value: ContactDetailKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What an update says about the new version's content.
+ */
+sealed class DocumentContent {
+    
+    /**
+     * Carry the content (up to 256 KiB): inline up to 4 KiB, else as a
+     * chain of chunks that `documentContent` fetches and verifies.
+     */
+    data class Carry(
+        /**
+         * The new version's bytes.
+         */
+        val `data`: kotlin.ByteArray) : DocumentContent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Announce only: the content travels some other way.
+     */
+    data class Announce(
+        /**
+         * SHA-256 of the content (64 hex characters).
+         */
+        val `contentHash`: kotlin.String, 
+        /**
+         * Its size in bytes.
+         */
+        val `size`: kotlin.ULong) : DocumentContent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDocumentContent : FfiConverterRustBuffer<DocumentContent>{
+    override fun read(buf: ByteBuffer): DocumentContent {
+        return when(buf.getInt()) {
+            1 -> DocumentContent.Carry(
+                FfiConverterByteArray.read(buf),
+                )
+            2 -> DocumentContent.Announce(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: DocumentContent): ULong = when(value) {
+        is DocumentContent.Carry -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterByteArray.allocationSize(value.`data`)
+            )
+        }
+        is DocumentContent.Announce -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`contentHash`)
+                + FfiConverterULong.allocationSize(value.`size`)
+            )
+        }
+    }
+
+    override fun write(value: DocumentContent, buf: ByteBuffer) {
+        when(value) {
+            is DocumentContent.Carry -> {
+                buf.putInt(1)
+                FfiConverterByteArray.write(value.`data`, buf)
+                Unit
+            }
+            is DocumentContent.Announce -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`contentHash`, buf)
+                FfiConverterULong.write(value.`size`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -4151,6 +5649,153 @@ sealed class Event {
         companion object
     }
     
+    /**
+     * A followed feed has a new post (found by `fetchFeed` or the
+     * background sync).
+     */
+    data class FeedPostAdded(
+        /**
+         * The post.
+         */
+        val `post`: org.pigeonhole.FeedPost) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A post of a followed feed was edited: `post.replaces` names the
+     * version it replaces.
+     */
+    data class FeedPostEdited(
+        /**
+         * The new version.
+         */
+        val `post`: org.pigeonhole.FeedPost) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The author deleted a post of a followed feed.
+     */
+    data class FeedPostDeleted(
+        /**
+         * The feed's reference (`PHF-…`).
+         */
+        val `feed`: kotlin.String, 
+        /**
+         * The deleted version's id.
+         */
+        val `postId`: kotlin.String) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Posts of a followed feed expired before this user read them.
+     */
+    data class FeedPostsMissed(
+        /**
+         * The feed's reference (`PHF-…`).
+         */
+        val `feed`: kotlin.String, 
+        /**
+         * How many.
+         */
+        val `count`: kotlin.ULong) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A watched document has a new version.
+     */
+    data class DocumentUpdated(
+        /**
+         * The notice, with its content inline when it was small.
+         */
+        val `notice`: org.pigeonhole.DocumentNotice) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Versions `fromVersion..=toVersion` of a watched document were never
+     * seen (expired, or never published).
+     */
+    data class DocumentGap(
+        /**
+         * The document.
+         */
+        val `doc`: org.pigeonhole.DocumentRef, 
+        /**
+         * First missing version.
+         */
+        val `fromVersion`: kotlin.ULong, 
+        /**
+         * Last missing version.
+         */
+        val `toVersion`: kotlin.ULong) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Two or more different notices for one version of a watched document.
+     */
+    data class DocumentVersionConflict(
+        /**
+         * The document.
+         */
+        val `doc`: org.pigeonhole.DocumentRef, 
+        /**
+         * What conflicts.
+         */
+        val `conflict`: org.pigeonhole.DocumentConflict) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Notices of a watched document from non-editors were rejected.
+     */
+    data class DocumentNoticesRejected(
+        /**
+         * The document.
+         */
+        val `doc`: org.pigeonhole.DocumentRef, 
+        /**
+         * How many.
+         */
+        val `count`: kotlin.ULong) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -4188,6 +5833,36 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterString.read(buf),
                 )
             6 -> Event.EventsLost(
+                FfiConverterULong.read(buf),
+                )
+            7 -> Event.FeedPostAdded(
+                FfiConverterTypeFeedPost.read(buf),
+                )
+            8 -> Event.FeedPostEdited(
+                FfiConverterTypeFeedPost.read(buf),
+                )
+            9 -> Event.FeedPostDeleted(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            10 -> Event.FeedPostsMissed(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            11 -> Event.DocumentUpdated(
+                FfiConverterTypeDocumentNotice.read(buf),
+                )
+            12 -> Event.DocumentGap(
+                FfiConverterTypeDocumentRef.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            13 -> Event.DocumentVersionConflict(
+                FfiConverterTypeDocumentRef.read(buf),
+                FfiConverterTypeDocumentConflict.read(buf),
+                )
+            14 -> Event.DocumentNoticesRejected(
+                FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -4242,6 +5917,68 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 + FfiConverterULong.allocationSize(value.`count`)
             )
         }
+        is Event.FeedPostAdded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeFeedPost.allocationSize(value.`post`)
+            )
+        }
+        is Event.FeedPostEdited -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeFeedPost.allocationSize(value.`post`)
+            )
+        }
+        is Event.FeedPostDeleted -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`feed`)
+                + FfiConverterString.allocationSize(value.`postId`)
+            )
+        }
+        is Event.FeedPostsMissed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`feed`)
+                + FfiConverterULong.allocationSize(value.`count`)
+            )
+        }
+        is Event.DocumentUpdated -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDocumentNotice.allocationSize(value.`notice`)
+            )
+        }
+        is Event.DocumentGap -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDocumentRef.allocationSize(value.`doc`)
+                + FfiConverterULong.allocationSize(value.`fromVersion`)
+                + FfiConverterULong.allocationSize(value.`toVersion`)
+            )
+        }
+        is Event.DocumentVersionConflict -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDocumentRef.allocationSize(value.`doc`)
+                + FfiConverterTypeDocumentConflict.allocationSize(value.`conflict`)
+            )
+        }
+        is Event.DocumentNoticesRejected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDocumentRef.allocationSize(value.`doc`)
+                + FfiConverterULong.allocationSize(value.`count`)
+            )
+        }
     }
 
     override fun write(value: Event, buf: ByteBuffer) {
@@ -4278,6 +6015,52 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
             }
             is Event.EventsLost -> {
                 buf.putInt(6)
+                FfiConverterULong.write(value.`count`, buf)
+                Unit
+            }
+            is Event.FeedPostAdded -> {
+                buf.putInt(7)
+                FfiConverterTypeFeedPost.write(value.`post`, buf)
+                Unit
+            }
+            is Event.FeedPostEdited -> {
+                buf.putInt(8)
+                FfiConverterTypeFeedPost.write(value.`post`, buf)
+                Unit
+            }
+            is Event.FeedPostDeleted -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`feed`, buf)
+                FfiConverterString.write(value.`postId`, buf)
+                Unit
+            }
+            is Event.FeedPostsMissed -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`feed`, buf)
+                FfiConverterULong.write(value.`count`, buf)
+                Unit
+            }
+            is Event.DocumentUpdated -> {
+                buf.putInt(11)
+                FfiConverterTypeDocumentNotice.write(value.`notice`, buf)
+                Unit
+            }
+            is Event.DocumentGap -> {
+                buf.putInt(12)
+                FfiConverterTypeDocumentRef.write(value.`doc`, buf)
+                FfiConverterULong.write(value.`fromVersion`, buf)
+                FfiConverterULong.write(value.`toVersion`, buf)
+                Unit
+            }
+            is Event.DocumentVersionConflict -> {
+                buf.putInt(13)
+                FfiConverterTypeDocumentRef.write(value.`doc`, buf)
+                FfiConverterTypeDocumentConflict.write(value.`conflict`, buf)
+                Unit
+            }
+            is Event.DocumentNoticesRejected -> {
+                buf.putInt(14)
+                FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
@@ -4524,6 +6307,66 @@ sealed class PigeonholeException: kotlin.Exception() {
             get() = "reason=${ `reason` }"
     }
     
+    /**
+     * A feed reference (`PHF-…`) could not be read: wrong prefix, a
+     * character outside A–Z and 2–7, wrong length, unknown version, a bad
+     * key or name, or a checksum mismatch.
+     */
+    class BadFeedReference(
+        
+        /**
+         * What is wrong with it.
+         */
+        val `reason`: kotlin.String
+        ) : PigeonholeException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * No live post of this user has this id (never posted, deleted, or
+     * expired).
+     */
+    class UnknownPost(
+        ) : PigeonholeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The feed is not followed: call `followFeed` first.
+     */
+    class NotFollowed(
+        ) : PigeonholeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The document is not watched: call `watchDocument` first.
+     */
+    class NotWatched(
+        ) : PigeonholeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * This user may not do that: edit or delete another author's post,
+     * name the editors of another owner's document, or notify an update
+     * of a document whose owner has not named them an editor.
+     */
+    class NotPermitted(
+        
+        /**
+         * What was refused.
+         */
+        val `reason`: kotlin.String
+        ) : PigeonholeException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
 
     
 
@@ -4572,6 +6415,15 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 )
             12 -> PigeonholeException.Stopped()
             13 -> PigeonholeException.Internal(
+                FfiConverterString.read(buf),
+                )
+            14 -> PigeonholeException.BadFeedReference(
+                FfiConverterString.read(buf),
+                )
+            15 -> PigeonholeException.UnknownPost()
+            16 -> PigeonholeException.NotFollowed()
+            17 -> PigeonholeException.NotWatched()
+            18 -> PigeonholeException.NotPermitted(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4637,6 +6489,28 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 4UL
             )
             is PigeonholeException.Internal -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PigeonholeException.BadFeedReference -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PigeonholeException.UnknownPost -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is PigeonholeException.NotFollowed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is PigeonholeException.NotWatched -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is PigeonholeException.NotPermitted -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -4707,6 +6581,28 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
+            is PigeonholeException.BadFeedReference -> {
+                buf.putInt(14)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is PigeonholeException.UnknownPost -> {
+                buf.putInt(15)
+                Unit
+            }
+            is PigeonholeException.NotFollowed -> {
+                buf.putInt(16)
+                Unit
+            }
+            is PigeonholeException.NotWatched -> {
+                buf.putInt(17)
+                Unit
+            }
+            is PigeonholeException.NotPermitted -> {
+                buf.putInt(18)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 
@@ -4765,6 +6661,38 @@ public object FfiConverterTypeSentRequestStatus: FfiConverterRustBuffer<SentRequ
 /**
  * @suppress
  */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -4787,6 +6715,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteArray?> {
+    override fun read(buf: ByteBuffer): kotlin.ByteArray? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterByteArray.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ByteArray?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterByteArray.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ByteArray?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterByteArray.write(value, buf)
         }
     }
 }
@@ -4969,6 +6929,118 @@ public object FfiConverterSequenceTypeDirectoryClaim: FfiConverterRustBuffer<Lis
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeDocumentConflict: FfiConverterRustBuffer<List<DocumentConflict>> {
+    override fun read(buf: ByteBuffer): List<DocumentConflict> {
+        val len = buf.getInt()
+        return List<DocumentConflict>(len) {
+            FfiConverterTypeDocumentConflict.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DocumentConflict>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDocumentConflict.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DocumentConflict>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDocumentConflict.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDocumentNotice: FfiConverterRustBuffer<List<DocumentNotice>> {
+    override fun read(buf: ByteBuffer): List<DocumentNotice> {
+        val len = buf.getInt()
+        return List<DocumentNotice>(len) {
+            FfiConverterTypeDocumentNotice.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DocumentNotice>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDocumentNotice.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DocumentNotice>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDocumentNotice.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFeedPost: FfiConverterRustBuffer<List<FeedPost>> {
+    override fun read(buf: ByteBuffer): List<FeedPost> {
+        val len = buf.getInt()
+        return List<FeedPost>(len) {
+            FfiConverterTypeFeedPost.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FeedPost>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFeedPost.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FeedPost>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFeedPost.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFollowedFeed: FfiConverterRustBuffer<List<FollowedFeed>> {
+    override fun read(buf: ByteBuffer): List<FollowedFeed> {
+        val len = buf.getInt()
+        return List<FollowedFeed>(len) {
+            FfiConverterTypeFollowedFeed.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FollowedFeed>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFollowedFeed.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FollowedFeed>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFollowedFeed.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePendingRequest: FfiConverterRustBuffer<List<PendingRequest>> {
     override fun read(buf: ByteBuffer): List<PendingRequest> {
         val len = buf.getInt()
@@ -5015,6 +7087,62 @@ public object FfiConverterSequenceTypeSentRequest: FfiConverterRustBuffer<List<S
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeSentRequest.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeVersionGap: FfiConverterRustBuffer<List<VersionGap>> {
+    override fun read(buf: ByteBuffer): List<VersionGap> {
+        val len = buf.getInt()
+        return List<VersionGap>(len) {
+            FfiConverterTypeVersionGap.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<VersionGap>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeVersionGap.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<VersionGap>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeVersionGap.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeWatchedDocument: FfiConverterRustBuffer<List<WatchedDocument>> {
+    override fun read(buf: ByteBuffer): List<WatchedDocument> {
+        val len = buf.getInt()
+        return List<WatchedDocument>(len) {
+            FfiConverterTypeWatchedDocument.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<WatchedDocument>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeWatchedDocument.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<WatchedDocument>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeWatchedDocument.write(it, buf)
         }
     }
 }
