@@ -102,7 +102,10 @@ mod tests {
         assert!(redial.is_empty(), "a peer mDNS did not find is not retried");
         redial.discovered(peer, "/ip4/10.0.0.2/tcp/4001".parse().unwrap());
         redial.failed(peer, start);
-        assert!(redial.take_due(start).is_empty(), "not due before its delay");
+        assert!(
+            redial.take_due(start).is_empty(),
+            "not due before its delay"
+        );
         assert_eq!(redial.take_due(start + FIRST_DELAY), vec![peer]);
         assert!(
             redial.take_due(start + FIRST_DELAY).is_empty(),

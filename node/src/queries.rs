@@ -116,10 +116,7 @@ pub struct ReadOp {
     pub remote_answers: usize,
 }
 
-/// Any operation in flight.
-// A handful live in one map at a time: boxing the put would add an
-// allocation per put for no measurable gain.
-#[allow(clippy::large_enum_variant)]
+/// Any operation in flight (the put boxed: it is much larger than a read).
 pub enum Op {
     /// A put to the replica set.
     Put(Box<PutOp>),
