@@ -256,7 +256,8 @@ impl Runner {
         }
     }
 
-    fn start_read(&mut self, mailbox: MailboxId, kind: ReadKind) {
+    /// Sends the read to the replica set as the routing table knows it now.
+    pub(crate) fn read_now(&mut self, mailbox: MailboxId, kind: ReadKind) {
         let (mut remote, is_replica) = self.replica_set(&mailbox);
         self.standing.rank(&mut remote);
         let mut op = ReadOp {

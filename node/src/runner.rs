@@ -66,6 +66,8 @@ pub struct Runner {
     pub(crate) requests_sent: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
+    /// Mailbox lookups before reads (see [`crate::lookup`]).
+    pub(crate) lookups: crate::lookup::Lookups,
 }
 
 impl Runner {
@@ -98,6 +100,7 @@ impl Runner {
             records_accepted: 0,
             requests_sent: 0,
             reconciler: Default::default(),
+            lookups: Default::default(),
         }
     }
 
@@ -405,6 +408,9 @@ impl Runner {
                     record,
                 }))) => self.on_found(id, peer, record.value),
                 QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
+                QueryResult::GetClosestPeers(result) if self.lookups.owns(&id) => {
+                    self.on_closest_peers(id, result)
+                }
                 QueryResult::Bootstrap(result) if step.last => {
                     if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {
                         let _ = reply.send(
