@@ -1,9 +1,10 @@
 //! The swarm task: the only owner of the libp2p swarm and the store.
 //!
-//! One `select!` loop takes commands from handles, swarm events, and three
-//! timers: the expiry sweep, the outbox republish, and the republish drain
+//! One `select!` loop takes commands from handles, swarm events, and the
+//! timers: the expiry sweep, the outbox republish, the republish drain
 //! that sends queued outbox records in small batches (so a large outbox
-//! never floods the replicas). Everything is handled inline and briefly; the
+//! never floods the replicas), and replica repair (due passes, periodic
+//! passes). Everything is handled inline and briefly; the
 //! SQLite calls are short transactions on a local file. Publishing and
 //! reading live in [`crate::protocol`], answering peers in [`crate::serve`].
 //!
@@ -138,6 +139,9 @@ impl Runner {
         // recon7: due reconcile passes.
         let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
         reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let repair_every = self.config.replication.repair_interval;
+        let mut repair = interval_at(start + repair_every, repair_every);
+        repair.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -149,6 +153,7 @@ impl Runner {
                 _ = republish.tick() => self.republish(),
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
+                _ = repair.tick() => self.schedule_periodic_repair(),
             }
         }
         info!(peer = %self.local, "node stopping");
