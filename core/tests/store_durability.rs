@@ -15,8 +15,8 @@ use pigeonhole::contact::InboxToken;
 use pigeonhole::identity::PublicKey;
 use pigeonhole::mailbox::Mailbox;
 use pigeonhole::record::{Kind, MailboxId, Record};
-use pigeonhole::store::held::PutOutcome;
 use pigeonhole::store::buddies::{PendingRow, SentRow, SentStatus};
+use pigeonhole::store::held::PutOutcome;
 use pigeonhole::store::intents::{IntentAction, IntentRow, IntentState};
 use pigeonhole::store::{Store, StoreError};
 
