@@ -150,7 +150,7 @@ impl Runner {
         }
         let bytes = record.bytes().to_vec();
         let spares = self.spares_for(&mailbox, &remote);
-        let op = self.new_op(Op::Put(PutOp {
+        let op = self.new_op(Op::Put(Box::new(PutOp {
             record,
             reply,
             waiting: remote.len(),
@@ -158,7 +158,7 @@ impl Runner {
             refusals: Vec::new(),
             silent: 0,
             spares,
-        }));
+        })));
         for peer in remote {
             self.send(op, peer, MailboxRequest::Put(bytes.clone()));
         }

@@ -123,7 +123,7 @@ pub struct ReadOp {
 /// Any operation in flight.
 pub enum Op {
     /// A put to the replica set.
-    Put(PutOp),
+    Put(Box<PutOp>),
     /// A read from the replica set.
     Read(ReadOp),
 }
