@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use pigeonhole::contact::ContactCode;
+use pigeonhole::feed::FeedRef;
 use pigeonhole::record::body::{ContactField, ContactFieldKind};
 use pigeonhole_sdk::Multiaddr;
 
@@ -19,6 +20,9 @@ Examples:
   pigeonhole request send PH-AEB… --message \"Hi, we met at the meetup\"
   pigeonhole sync && pigeonhole requests   # fetch, then list pending requests
   pigeonhole accept 3f9c2a                 # accept by id (a unique prefix will do)
+  pigeonhole feed post \"Slides are up\" --link https://example.org/slides
+  pigeonhole feed follow PHF-AEB… && pigeonhole feed read --sync
+  pigeonhole doc watch PH-AEB… agenda && pigeonhole doc updates
   pigeonhole --json buddies                # machine-readable output
 
 Exit codes: 0 ok, 1 the operation failed, 2 bad input (nothing was written).";
@@ -155,6 +159,12 @@ pub enum Command {
     },
     /// Identity, storage and request counts (local database, no network).
     Status,
+    /// Feeds: post to yours, follow others', read them, RSS out.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+    /// Document notices: announce new versions, watch documents, read updates.
+    #[command(subcommand)]
+    Doc(DocCommand),
     /// Run the scripted offline meetup on 5 local peers and check each step.
     Demo,
 }
@@ -196,6 +206,171 @@ pub enum DirectoryCommand {
     },
 }
 
+/// The feed name used when none is given.
+pub const DEFAULT_FEED: &str = "main";
+
+/// `pigeonhole feed …`
+#[derive(Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Print the reference of your feed, to share (local, no network).
+    #[command(
+        after_help = "Examples:\n  pigeonhole feed ref\n  pigeonhole feed ref --feed photos --qr"
+    )]
+    Ref {
+        /// Which of your feeds.
+        #[arg(long = "feed", value_name = "NAME", default_value = DEFAULT_FEED,
+              value_parser = parse_feed_name)]
+        name: String,
+        /// Also draw the reference as a QR code.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Publish a post to your feed; waits until the replicas confirm it.
+    #[command(
+        after_help = "Example:\n  pigeonhole feed post \"Slides are up\" --summary \"Thanks for coming\" \
+                             --link https://example.org/slides"
+    )]
+    Post {
+        /// The title (1–200 characters, one line).
+        title: String,
+        /// The text (up to 4000 characters).
+        #[arg(long, short, default_value = "")]
+        summary: String,
+        /// An http(s) link.
+        #[arg(long, value_name = "URL")]
+        link: Option<String>,
+        /// Which of your feeds.
+        #[arg(long = "feed", value_name = "NAME", default_value = DEFAULT_FEED,
+              value_parser = parse_feed_name)]
+        name: String,
+    },
+    /// Follow a feed from its first post (local; `feed read --sync` fetches).
+    #[command(after_help = "Example:\n  pigeonhole feed follow PHF-AEB…")]
+    Follow {
+        /// The feed reference (PHF-…, from `pigeonhole feed ref`).
+        #[arg(value_name = "PHF-REF", value_parser = parse_feed_ref)]
+        reference: FeedRef,
+    },
+    /// Stop following a feed (local).
+    Unfollow {
+        /// The feed reference (PHF-…).
+        #[arg(value_name = "PHF-REF", value_parser = parse_feed_ref)]
+        reference: FeedRef,
+    },
+    /// List the feeds you follow (local).
+    List,
+    /// Show the posts of followed feeds (or one feed), oldest first, from
+    /// the local copy; `--sync` fetches new posts first.
+    #[command(
+        after_help = "Examples:\n  pigeonhole feed read --sync\n  pigeonhole feed read PHF-AEB… --json"
+    )]
+    Read {
+        /// One feed (followed, or your own); default: every followed feed.
+        #[arg(value_name = "PHF-REF", value_parser = parse_feed_ref)]
+        reference: Option<FeedRef>,
+        /// Fetch new posts from the network first.
+        #[arg(long)]
+        sync: bool,
+        /// Show at most this many of the newest posts per feed.
+        #[arg(long, value_name = "N", default_value_t = 50,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+    },
+    /// Print a feed as an RSS 2.0 document (local copy; `--sync` fetches first).
+    #[command(
+        after_help = "Examples:\n  pigeonhole feed rss PHF-AEB… --sync > meetup.xml\n  pigeonhole feed rss"
+    )]
+    Rss {
+        /// The feed (followed, or your own); default: your feed --feed NAME.
+        #[arg(value_name = "PHF-REF", value_parser = parse_feed_ref)]
+        reference: Option<FeedRef>,
+        /// Which of your feeds, when no reference is given.
+        #[arg(long = "feed", value_name = "NAME", default_value = DEFAULT_FEED,
+              value_parser = parse_feed_name)]
+        name: String,
+        /// Fetch new posts from the network first.
+        #[arg(long)]
+        sync: bool,
+    },
+}
+
+/// `pigeonhole doc …`
+#[derive(Debug, Subcommand)]
+pub enum DocCommand {
+    /// Announce version VERSION of a document with its content (inline up
+    /// to 4 KiB, as chunks up to 256 KiB); waits until the replicas confirm.
+    #[command(
+        group(clap::ArgGroup::new("content").required(true).args(["file", "text"])),
+        after_help = "Examples:\n  pigeonhole doc notify agenda 2 --file agenda.md --summary \"talk order changed\"\n  \
+                      pigeonhole doc notify agenda 3 --text \"18:00 doors\" --owner PH-AEB…   # as an editor"
+    )]
+    Notify {
+        /// The document's name (1–64 characters, one line).
+        #[arg(value_parser = parse_doc_name)]
+        name: String,
+        /// The new version's number (from 1).
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        version: u64,
+        /// The new content, read from a file.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// The new content, given as text.
+        #[arg(long, value_name = "TEXT")]
+        text: Option<String>,
+        /// What changed (up to 4000 characters).
+        #[arg(long, short, default_value = "")]
+        summary: String,
+        /// The document's owner, when you edit someone else's document
+        /// (contact code or hex key; they must have named you an editor).
+        #[arg(long, value_name = "KEY", value_parser = parse_key)]
+        owner: Option<KeyArg>,
+    },
+    /// Name the editors of your document (replaces the list; none revokes all).
+    #[command(after_help = "Example:\n  pigeonhole doc editors agenda PH-AEB… PH-AFC…")]
+    Editors {
+        /// Your document's name.
+        #[arg(value_parser = parse_doc_name)]
+        name: String,
+        /// The editors' contact codes or hex keys.
+        #[arg(value_name = "KEY", value_parser = parse_key)]
+        editors: Vec<KeyArg>,
+    },
+    /// Watch a document from its first version (local; `doc updates` fetches).
+    #[command(after_help = "Example:\n  pigeonhole doc watch PH-AEB… agenda")]
+    Watch {
+        /// The owner's contact code or hex key.
+        #[arg(value_parser = parse_key)]
+        owner: KeyArg,
+        /// The document's name.
+        #[arg(value_parser = parse_doc_name)]
+        name: String,
+    },
+    /// Stop watching a document (local).
+    Unwatch {
+        /// The owner's contact code or hex key.
+        #[arg(value_parser = parse_key)]
+        owner: KeyArg,
+        /// The document's name.
+        #[arg(value_parser = parse_doc_name)]
+        name: String,
+    },
+    /// List the documents you watch (local).
+    List,
+    /// Fetch new versions of watched documents (or one), in version order,
+    /// with their content.
+    #[command(
+        after_help = "Examples:\n  pigeonhole doc updates\n  pigeonhole --json doc updates PH-AEB… agenda"
+    )]
+    Updates {
+        /// One document's owner (contact code or hex key).
+        #[arg(value_parser = parse_key, requires = "name")]
+        owner: Option<KeyArg>,
+        /// That document's name.
+        #[arg(value_parser = parse_doc_name, requires = "owner")]
+        name: Option<String>,
+    },
+}
+
 /// A key given on the command line, as a contact code or in hex.
 #[derive(Clone, Debug)]
 pub struct KeyArg(pub pigeonhole::identity::PublicKey);
@@ -212,6 +387,20 @@ fn parse_key(text: &str) -> Result<KeyArg, String> {
     hex::decode_to_slice(text.trim(), &mut bytes)
         .map_err(|_| "expected a contact code (PH-…) or a 64-hex-digit public key".to_string())?;
     Ok(KeyArg(pigeonhole::identity::PublicKey(bytes)))
+}
+
+fn parse_feed_ref(text: &str) -> Result<FeedRef, String> {
+    FeedRef::parse(text).map_err(|error| error.to_string())
+}
+
+fn parse_feed_name(text: &str) -> Result<String, String> {
+    pigeonhole::record::body::check_feed_name(text).map_err(|error| error.to_string())?;
+    Ok(text.to_owned())
+}
+
+fn parse_doc_name(text: &str) -> Result<String, String> {
+    pigeonhole::record::body::check_doc_name(text).map_err(|error| error.to_string())?;
+    Ok(text.to_owned())
 }
 
 fn parse_id_prefix(text: &str) -> Result<String, String> {

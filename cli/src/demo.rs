@@ -4,12 +4,16 @@
 //! offline and its sender has left. Every step checks what it claims and is
 //! timed; the first step that fails ends the demo with its name.
 //!
-//! Feed and document-notice steps join the script when the SDK facade has
-//! feeds and notices.
+//! Then the seed's other uses of the mailbox: Alice posts three notes to
+//! her feed and leaves; Bob follows late, reads them in order and prints
+//! them as RSS 2.0; Alice announces a document version carrying its content
+//! inline, and Bob, watching, receives it with the content.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use pigeonhole::feed::FeedRef;
+use pigeonhole::notice::{DocRef, UpdateContent};
 use pigeonhole::record::body::{ContactField, ContactFieldKind};
 use pigeonhole::store::buddies::SentStatus;
 use pigeonhole_sdk::{Config, Multiaddr, Node, PeerConfig};
@@ -24,6 +28,17 @@ const PEER_WAIT: Duration = Duration::from_secs(20);
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 const MESSAGE: &str = "Hi Bob, we met at the meetup!";
 const ALICE_EMAIL: &str = "alice@example.org";
+const FEED: &str = "meetup-notes";
+const POSTS: [(&str, &str); 3] = [
+    ("Welcome to the meetup", "Doors at 18:00, talks at 18:30."),
+    (
+        "Slides from the first talk",
+        "Offline-first sync with a DHT.",
+    ),
+    ("See you next month", "Same place, first Thursday."),
+];
+const DOC: &str = "meetup-agenda";
+const AGENDA: &str = "18:00 doors\n18:30 talks\n20:00 pizza\n";
 
 /// One step's outcome, as printed with `--json`.
 #[derive(Debug, Serialize)]
@@ -37,6 +52,7 @@ struct StepOut {
 struct Script {
     json: bool,
     steps: Vec<StepOut>,
+    rss: Option<String>,
 }
 
 impl Script {
@@ -106,6 +122,7 @@ pub async fn run(json: bool) -> Result<(), CliError> {
     let mut script = Script {
         json,
         steps: Vec::new(),
+        rss: None,
     };
     let mut holders: Vec<Node> = Vec::new();
     let outcome = act(root.path(), &mut script, &mut holders).await;
@@ -113,7 +130,12 @@ pub async fn run(json: bool) -> Result<(), CliError> {
         holder.stop().await;
     }
     let total = started.elapsed().as_millis();
-    let document = json!({ "ok": outcome.is_ok(), "total_millis": total, "steps": script.steps });
+    let document = json!({
+        "ok": outcome.is_ok(),
+        "total_millis": total,
+        "steps": script.steps,
+        "rss": script.rss,
+    });
     emit(json, "demo", &document, || match &outcome {
         Ok(()) => format!("all {} steps verified in {total} ms", script.steps.len()),
         Err(_) => format!("demo failed after {total} ms"),
@@ -259,7 +281,170 @@ async fn act(root: &Path, script: &mut Script, holders: &mut Vec<Node>) -> Resul
             alice.stop().await;
             checked
         })
+        .await?;
+    feeds_and_notices(script, &alice_dir, &bob_dir, &meetup).await
+}
+
+/// The feed and document-notice steps.
+async fn feeds_and_notices(
+    script: &mut Script,
+    alice_dir: &Path,
+    bob_dir: &Path,
+    meetup: &[Multiaddr],
+) -> Result<(), CliError> {
+    let feed = script
+        .step(
+            "Alice posts 3 notes to her feed, confirmed, and leaves",
+            async {
+                let alice = start(alice_dir, meetup.to_vec(), HOLDERS).await?;
+                let posted = async {
+                    for (title, summary) in POSTS {
+                        alice
+                            .feeds()
+                            .post(FEED, title, None, summary, None)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    alice.feeds().own_feed(FEED).map_err(|e| e.to_string())
+                }
+                .await;
+                alice.stop().await;
+                posted
+            },
+        )
+        .await?;
+    let bob = script
+        .step(
+            "Bob follows her feed late and reads the 3 posts in order",
+            async {
+                let bob = start(bob_dir, meetup.to_vec(), HOLDERS).await?;
+                match read_in_order(&bob, &feed).await {
+                    Ok(()) => Ok(bob),
+                    Err(error) => {
+                        bob.stop().await;
+                        Err(error)
+                    }
+                }
+            },
+        )
+        .await?;
+    let rest = rss_and_notice(script, &bob, &feed, alice_dir, meetup).await;
+    bob.stop().await;
+    rest
+}
+
+/// Bob follows `feed` and fetches it: the 3 posts, in order.
+async fn read_in_order(bob: &Node, feed: &FeedRef) -> Result<(), String> {
+    bob.feeds().follow(feed).map_err(|e| e.to_string())?;
+    let update = bob
+        .feeds()
+        .fetch_new(feed)
         .await
+        .map_err(|e| e.to_string())?;
+    let titles: Vec<&str> = update.posts.iter().map(|p| p.title.as_str()).collect();
+    let expected: Vec<&str> = POSTS.iter().map(|(title, _)| *title).collect();
+    if titles != expected || update.missed != 0 {
+        return Err(format!(
+            "read {titles:?} ({} missed), expected {expected:?}",
+            update.missed
+        ));
+    }
+    Ok(())
+}
+
+async fn rss_and_notice(
+    script: &mut Script,
+    bob: &Node,
+    feed: &FeedRef,
+    alice_dir: &Path,
+    meetup: &[Multiaddr],
+) -> Result<(), CliError> {
+    let rss = script
+        .step(
+            "Bob's reader gets the feed as RSS 2.0, newest first",
+            async {
+                let document = bob.feeds().rss(feed).map_err(|e| e.to_string())?;
+                let channel = rss::Channel::read_from(document.as_bytes())
+                    .map_err(|e| format!("not RSS: {e}"))?;
+                let titles: Vec<&str> = channel.items().iter().filter_map(|i| i.title()).collect();
+                let newest_first: Vec<&str> = POSTS.iter().rev().map(|(title, _)| *title).collect();
+                let guids = channel
+                    .items()
+                    .iter()
+                    .filter(|i| i.guid().is_some())
+                    .count();
+                if titles != newest_first || guids != POSTS.len() {
+                    return Err(format!("RSS items {titles:?}, {guids} with a guid"));
+                }
+                // Indented for the reader of the demo; the same document.
+                let mut pretty = Vec::new();
+                channel
+                    .pretty_write_to(&mut pretty, b' ', 2)
+                    .map_err(|e| e.to_string())?;
+                String::from_utf8(pretty).map_err(|e| e.to_string())
+            },
+        )
+        .await?;
+    if !script.json {
+        println!("{rss}");
+    }
+    script.rss = Some(rss);
+    let doc = script
+        .step(
+            "Alice announces version 1 of the agenda, content inline",
+            async {
+                let alice = start(alice_dir, meetup.to_vec(), HOLDERS).await?;
+                let notified = async {
+                    let notices = alice.notices();
+                    let doc = notices.own_doc(DOC)?;
+                    let carry = UpdateContent::Carry(AGENDA.as_bytes().to_vec());
+                    let record = notices.notify_update(&doc, 1, "first draft", carry).await?;
+                    Ok::<_, pigeonhole::notice::NoticeError>((doc, record))
+                }
+                .await
+                .map_err(|e| e.to_string());
+                alice.stop().await;
+                let (doc, record) = notified?;
+                match &record.content {
+                    pigeonhole::record::Content::DocNotice(n) if n.inline.is_some() => Ok(doc),
+                    _ => Err("the notice does not carry its content inline".into()),
+                }
+            },
+        )
+        .await?;
+    script
+        .step(
+            "Bob watches the agenda and receives the notice with its content",
+            async { receive_notice(bob, &doc).await },
+        )
+        .await
+}
+
+/// Bob watches `doc` and fetches it: version 1 with the agenda.
+async fn receive_notice(bob: &Node, doc: &DocRef) -> Result<(), String> {
+    let notices = bob.notices();
+    notices.watch(doc).map_err(|e| e.to_string())?;
+    let updates = notices
+        .fetch_updates(doc)
+        .await
+        .map_err(|e| e.to_string())?;
+    let [notice] = updates.notices.as_slice() else {
+        return Err(format!("{} notices, expected 1", updates.notices.len()));
+    };
+    if notice.body.version != 1 || notice.sender != doc.owner {
+        return Err(format!("unexpected notice: {notice:?}"));
+    }
+    let content = notices
+        .content(&notice.body)
+        .await
+        .map_err(|e| e.to_string())?;
+    if content != AGENDA.as_bytes() {
+        return Err(format!(
+            "content {:?} is not the agenda",
+            String::from_utf8_lossy(&content)
+        ));
+    }
+    Ok(())
 }
 
 /// Records held across the laptops.
@@ -285,6 +470,7 @@ mod tests {
         let mut script = Script {
             json: true,
             steps: Vec::new(),
+            rss: None,
         };
         script.step("first", async { Ok(()) }).await.unwrap();
         let error = script

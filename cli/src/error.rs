@@ -5,6 +5,8 @@
 //! that every subcommand reports the same failure the same way.
 
 use pigeonhole::buddy::BuddyError;
+use pigeonhole::feed::FeedError;
+use pigeonhole::notice::{ContentError, NoticeError};
 use pigeonhole_sdk::{PeerError, SdkError};
 
 /// Why a command did not succeed.
@@ -41,6 +43,33 @@ impl From<BuddyError> for CliError {
     }
 }
 
+impl From<FeedError> for CliError {
+    fn from(error: FeedError) -> Self {
+        match error {
+            FeedError::Reference(_)
+            | FeedError::InvalidInput(_)
+            | FeedError::NotFollowed
+            | FeedError::UnknownPost
+            | FeedError::NotAuthor => CliError::BadInput(error.to_string()),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<NoticeError> for CliError {
+    fn from(error: NoticeError) -> Self {
+        match error {
+            NoticeError::InvalidInput(_)
+            | NoticeError::NotOwner
+            | NoticeError::NotWatched
+            | NoticeError::Content(ContentError::TooLarge { .. }) => {
+                CliError::BadInput(error.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
 impl From<PeerError> for CliError {
     fn from(error: PeerError) -> Self {
         match error {
@@ -58,8 +87,8 @@ impl From<SdkError> for CliError {
             SdkError::Peer(error) => error.into(),
             SdkError::Buddy(error) => error.into(),
             SdkError::Store(error) => CliError::Failed(error.to_string()),
-            SdkError::Feed(error) => CliError::Failed(error.to_string()),
-            SdkError::Notice(error) => CliError::Failed(error.to_string()),
+            SdkError::Feed(error) => error.into(),
+            SdkError::Notice(error) => error.into(),
         }
     }
 }

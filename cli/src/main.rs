@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, DirectoryCommand, RequestCommand};
-use crate::commands::{local, network, serve};
+use crate::args::{Cli, Command, DirectoryCommand, DocCommand, FeedCommand, RequestCommand};
+use crate::commands::{docs, feeds, local, network, serve};
 use crate::error::CliError;
 use crate::progress::Progress;
 
@@ -105,6 +105,68 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Peers => local::peers(global),
         Command::AddPeer { addr } => network::add_peer(global, &progress, addr).await,
         Command::Status => local::status(global),
+        Command::Feed(command) => feed(cli, &progress, command).await,
+        Command::Doc(command) => doc(cli, &progress, command).await,
         Command::Demo => demo::run(global.json).await,
+    }
+}
+
+async fn feed(cli: &Cli, progress: &Progress, command: &FeedCommand) -> Result<(), CliError> {
+    let global = &cli.global;
+    match command {
+        FeedCommand::Ref { name, qr } => feeds::reference(global, name, *qr),
+        FeedCommand::Post {
+            title,
+            summary,
+            link,
+            name,
+        } => feeds::post(global, progress, name, title, summary, link.as_deref()).await,
+        FeedCommand::Follow { reference } => feeds::follow(global, reference, true),
+        FeedCommand::Unfollow { reference } => feeds::follow(global, reference, false),
+        FeedCommand::List => feeds::list(global),
+        FeedCommand::Read {
+            reference,
+            sync,
+            limit,
+        } => feeds::read(global, progress, reference.as_ref(), *sync, *limit).await,
+        FeedCommand::Rss {
+            reference,
+            name,
+            sync,
+        } => feeds::rss(global, progress, reference.as_ref(), name, *sync).await,
+    }
+}
+
+async fn doc(cli: &Cli, progress: &Progress, command: &DocCommand) -> Result<(), CliError> {
+    let global = &cli.global;
+    match command {
+        DocCommand::Notify {
+            name,
+            version,
+            file,
+            text,
+            summary,
+            owner,
+        } => {
+            let args = docs::NotifyArgs {
+                name,
+                version: *version,
+                file: file.as_deref(),
+                text: text.as_deref(),
+                summary,
+                owner: owner.as_ref(),
+            };
+            docs::notify(global, progress, args).await
+        }
+        DocCommand::Editors { name, editors } => {
+            docs::editors(global, progress, name, editors).await
+        }
+        DocCommand::Watch { owner, name } => docs::watch(global, owner, name, true),
+        DocCommand::Unwatch { owner, name } => docs::watch(global, owner, name, false),
+        DocCommand::List => docs::list(global),
+        DocCommand::Updates { owner, name } => {
+            let one = owner.as_ref().zip(name.as_deref());
+            docs::updates(global, progress, one).await
+        }
     }
 }

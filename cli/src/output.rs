@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use pigeonhole::buddy::{Buddy, DirectoryClaim, PendingRequest, SentRequest, SyncReport};
-use pigeonhole::record::body::{ContactField, ContactFieldKind};
+use pigeonhole::feed::{FeedRef, Post};
+use pigeonhole::notice::{DocRef, Notice};
+use pigeonhole::record::body::{ContactField, ContactFieldKind, DocNotice};
 use pigeonhole::store::buddies::SentStatus;
 use serde::Serialize;
 
@@ -220,6 +222,172 @@ impl From<&DirectoryClaim> for ClaimOut {
             display_name: claim.display_name.clone(),
             created_at: claim.created_at,
             expires_at: claim.expires_at,
+        }
+    }
+}
+
+/// A feed post (`feed post`, `feed read`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PostOut {
+    /// This version's record id.
+    pub id: String,
+    /// The stable id (the first version's record id; the RSS guid).
+    pub guid: String,
+    /// The author's number for this version.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Link, if any.
+    pub link: Option<String>,
+    /// Text.
+    pub summary: String,
+    /// Publication time.
+    pub published_at: u64,
+    /// When this version was signed.
+    pub created_at: u64,
+    /// Whether this version replaced an earlier one (an edit).
+    pub edited: bool,
+}
+
+impl From<&Post> for PostOut {
+    fn from(post: &Post) -> Self {
+        Self {
+            id: hex::encode(post.id),
+            guid: hex::encode(post.guid),
+            number: post.number,
+            title: post.title.clone(),
+            link: post.link.clone(),
+            summary: post.summary.clone(),
+            published_at: post.published_at,
+            created_at: post.created_at,
+            edited: post.replaces.is_some(),
+        }
+    }
+}
+
+impl PostOut {
+    /// A few lines per post.
+    pub fn human(&self) -> String {
+        let mut text = format!(
+            "#{}  {}  {}",
+            self.number,
+            pigeonhole::feed::rfc2822(self.published_at),
+            self.title
+        );
+        if self.edited {
+            text.push_str("  (edited)");
+        }
+        for line in self.summary.lines() {
+            text.push_str(&format!("\n    {line}"));
+        }
+        if let Some(link) = &self.link {
+            text.push_str(&format!("\n    {link}"));
+        }
+        text
+    }
+}
+
+/// A feed: its reference and what it is made of.
+#[derive(Clone, Debug, Serialize)]
+pub struct FeedOut {
+    /// The reference text (PHF-…).
+    pub feed: String,
+    /// The feed's name.
+    pub name: String,
+    /// The author's key.
+    pub author: String,
+}
+
+impl From<&FeedRef> for FeedOut {
+    fn from(feed: &FeedRef) -> Self {
+        Self {
+            feed: feed.to_string(),
+            name: feed.name.clone(),
+            author: feed.author.to_hex(),
+        }
+    }
+}
+
+/// A document: its owner and name.
+#[derive(Clone, Debug, Serialize)]
+pub struct DocOut {
+    /// The owner's key.
+    pub owner: String,
+    /// The document's name.
+    pub name: String,
+}
+
+impl From<&DocRef> for DocOut {
+    fn from(doc: &DocRef) -> Self {
+        Self {
+            owner: doc.owner.to_hex(),
+            name: doc.name.clone(),
+        }
+    }
+}
+
+/// How a notice carries its content: `inline`, `chain` or `announced`.
+pub fn carried(notice: &DocNotice) -> &'static str {
+    match (&notice.inline, &notice.chain_head) {
+        (Some(_), _) => "inline",
+        (None, Some(_)) => "chain",
+        (None, None) => "announced",
+    }
+}
+
+/// A delivered document notice with its content (`doc updates`).
+#[derive(Clone, Debug, Serialize)]
+pub struct NoticeOut {
+    /// The notice's record id.
+    pub id: String,
+    /// The version it announces.
+    pub version: u64,
+    /// Who sent it (the owner or an editor).
+    pub sender: String,
+    /// When signed.
+    pub created_at: u64,
+    /// What changed.
+    pub change_summary: String,
+    /// SHA-256 of the content.
+    pub content_hash: String,
+    /// Content size in bytes.
+    pub size: u64,
+    /// `inline`, `chain` or `announced`.
+    pub carried: &'static str,
+    /// Arrived after later versions.
+    pub late: bool,
+    /// The content as text, when it is UTF-8.
+    pub content_text: Option<String>,
+    /// The content in standard base64 (whenever it was had).
+    pub content_base64: Option<String>,
+    /// Why the content could not be had, if so.
+    pub content_error: Option<String>,
+}
+
+impl NoticeOut {
+    /// The notice, with its content or why it could not be had.
+    pub fn new(notice: &Notice, content: Result<Vec<u8>, String>) -> Self {
+        let (text, base64, error) = match content {
+            Ok(data) => (
+                String::from_utf8(data.clone()).ok(),
+                Some(data_encoding::BASE64.encode(&data)),
+                None,
+            ),
+            Err(error) => (None, None, Some(error)),
+        };
+        Self {
+            id: hex::encode(notice.id),
+            version: notice.body.version,
+            sender: notice.sender.to_hex(),
+            created_at: notice.created_at,
+            change_summary: notice.body.change_summary.clone(),
+            content_hash: hex::encode(notice.body.content_hash),
+            size: notice.body.size,
+            carried: carried(&notice.body),
+            late: notice.late,
+            content_text: text,
+            content_base64: base64,
+            content_error: error,
         }
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pigeonhole::buddy::{BuddyBook, BuddyConfig};
 use pigeonhole::clock::{Clock, SystemClock};
+use pigeonhole::feed::{FeedBook, FeedConfig};
 use pigeonhole::mailbox::{Dht, DhtError, Mailbox, MailboxConfig};
+use pigeonhole::notice::{NoticeBoard, NoticeConfig};
 use pigeonhole::record::{DhtKey, Policy, Validator};
 use pigeonhole::store::Store;
 use pigeonhole_sdk::{Config, Multiaddr, Node, PeerConfig};
@@ -49,6 +51,10 @@ pub struct Local {
     pub store: Arc<Store>,
     /// The buddy layer (its publishing operations fail: use [`Online`]).
     pub book: BuddyBook<Arc<dyn Dht>>,
+    /// The feed layer: follows and the local copy of posts.
+    pub feeds: FeedBook<Arc<dyn Dht>>,
+    /// The notice layer: watched documents.
+    pub notices: NoticeBoard<Arc<dyn Dht>>,
 }
 
 impl Local {
@@ -63,9 +69,34 @@ impl Local {
             clock.clone(),
         )?);
         let offline: Arc<dyn Dht> = Arc::new(Offline);
-        let mailbox = Mailbox::new(offline, validator, clock.clone(), MailboxConfig::default());
-        let book = BuddyBook::new(store.clone(), mailbox, clock, BuddyConfig::default())?;
-        Ok(Local { dir, store, book })
+        let mailbox = || {
+            Mailbox::new(
+                offline.clone(),
+                validator.clone(),
+                clock.clone(),
+                MailboxConfig::default(),
+            )
+        };
+        let book = BuddyBook::new(
+            store.clone(),
+            mailbox(),
+            clock.clone(),
+            BuddyConfig::default(),
+        )?;
+        let feeds = FeedBook::new(
+            store.clone(),
+            mailbox(),
+            clock.clone(),
+            FeedConfig::default(),
+        )?;
+        let notices = NoticeBoard::new(store.clone(), mailbox(), NoticeConfig::default())?;
+        Ok(Local {
+            dir,
+            store,
+            book,
+            feeds,
+            notices,
+        })
     }
 }
 

@@ -41,6 +41,7 @@ pub mod error;
 mod keys;
 mod lookup;
 pub mod mailbox_protocol;
+mod mdns_redial;
 mod merge;
 pub mod node;
 mod protocol;

@@ -69,6 +69,8 @@ pub struct Runner {
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
     /// Mailbox lookups before reads (see [`crate::lookup`]).
     pub(crate) lookups: crate::lookup::Lookups,
+    /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
+    mdns_redial: crate::mdns_redial::MdnsRedial,
 }
 
 impl Runner {
@@ -102,6 +104,7 @@ impl Runner {
             requests_sent: 0,
             reconciler: Default::default(),
             lookups: Default::default(),
+            mdns_redial: Default::default(),
         }
     }
 
@@ -142,6 +145,8 @@ impl Runner {
         let repair_every = self.config.replication.repair_interval;
         let mut repair = interval_at(start + repair_every, repair_every);
         repair.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut redial = tokio::time::interval(crate::mdns_redial::TICK);
+        redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -154,6 +159,7 @@ impl Runner {
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
                 _ = repair.tick() => self.schedule_periodic_repair(),
+                _ = redial.tick(), if !self.mdns_redial.is_empty() => self.redial_mdns(),
             }
         }
         info!(peer = %self.local, "node stopping");
@@ -330,6 +336,7 @@ impl Runner {
                 // simultaneous open that the noise handshake (two
                 // initiators) rejects, so dial from a fresh port.
                 for (peer, addr) in found {
+                    self.mdns_redial.discovered(peer, addr.clone());
                     if peer != self.local && !self.swarm.is_connected(&peer) {
                         debug!(%peer, %addr, "mDNS discovered a peer");
                         let dial = DialOpts::peer_id(peer)
@@ -366,7 +373,21 @@ impl Runner {
                 });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Reconcile(event)) => self.on_reconcile(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
+                for (peer, _) in gone {
+                    self.mdns_redial.expired(&peer);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } if !self.swarm.is_connected(&peer) => {
+                debug!(%peer, %error, "dial failed");
+                self.mdns_redial.failed(peer, Instant::now());
+            }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.mdns_redial.connected(&peer_id);
                 self.standing.connected(peer_id);
                 // recon7: every (re)connection asks for a replica-repair pass.
                 self.reconciler.on_connected(peer_id);
@@ -444,6 +465,25 @@ impl Runner {
     }
 
     // ---- maintenance ----------------------------------------------------
+
+    /// Dials again the mDNS-found peers whose earlier dial failed.
+    fn redial_mdns(&mut self) {
+        for peer in self.mdns_redial.take_due(Instant::now()) {
+            if self.swarm.is_connected(&peer) {
+                self.mdns_redial.connected(&peer);
+                continue;
+            }
+            let dial = DialOpts::peer_id(peer)
+                .addresses(self.mdns_redial.addresses(&peer))
+                .allocate_new_port()
+                .build();
+            debug!(%peer, "dialling an mDNS-found peer again");
+            if let Err(error) = self.swarm.dial(dial) {
+                debug!(%peer, %error, "redial failed at once");
+                self.mdns_redial.failed(peer, Instant::now());
+            }
+        }
+    }
 
     fn sweep(&mut self) {
         match self.kad().store_mut().sweep() {

@@ -18,7 +18,7 @@ use crate::output::{BuddyOut, ClaimOut, SentOut, SyncOut, emit};
 use crate::progress::Progress;
 use crate::session::{Local, Online};
 
-fn timeout(global: &Global) -> Duration {
+pub(crate) fn timeout(global: &Global) -> Duration {
     Duration::from_secs(global.timeout)
 }
 
@@ -34,7 +34,7 @@ async fn online(global: &Global, progress: &Progress, create: Create) -> Result<
 }
 
 /// Runs `work` on a connected peer, then stops the peer whatever happened.
-async fn with_online<T>(
+pub(crate) async fn with_online<T>(
     global: &Global,
     progress: &Progress,
     create: Create,
