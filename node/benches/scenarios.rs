@@ -91,12 +91,8 @@ async fn main() {
         vec![churn.converge],
         &format!(
             "{} publishes: {} acknowledged, {} failed, {} restarts; last restart → every replica holds all; \
-             reads right then incomplete on {} of 60 (node, inbox); after routing warm-up all read all",
-            churn_publishes,
-            churn.acknowledged,
-            churn.failed,
-            churn.restarts,
-            churn.cold_incomplete_reads
+             every node (restarted ones too, no routing warm-up) then reads all",
+            churn_publishes, churn.acknowledged, churn.failed, churn.restarts,
         ),
     );
     println!("target: ≤ 2 s on loopback");

@@ -37,6 +37,13 @@ pub struct ReplicationConfig {
     pub query_timeout: Duration,
     /// How often the node republishes its own records (the outbox).
     pub republish_interval: Duration,
+    /// How often each connected peer gets a periodic replica-repair pass
+    /// (jittered over the interval, within the reconciliation rate limits).
+    /// Passes also run on every (re)connection; this one repairs replicas
+    /// that stay connected but drift apart (a put one of them refused, a
+    /// request lost). Default 5 minutes: an idle pass costs one round of a
+    /// few hundred bytes per shared mailbox.
+    pub repair_interval: Duration,
 }
 
 impl Default for ReplicationConfig {
@@ -46,6 +53,7 @@ impl Default for ReplicationConfig {
             parallelism: NonZeroUsize::new(8).expect("non-zero"),
             query_timeout: Duration::from_secs(5),
             republish_interval: Duration::from_secs(10 * 60),
+            repair_interval: Duration::from_secs(5 * 60),
         }
     }
 }

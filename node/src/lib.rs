@@ -22,6 +22,7 @@
 //! * `keys` — conversions between core and libp2p keys, the persisted peer key;
 //! * `command`, `runner` — the task: commands in, events handled;
 //! * `replicas` — who holds a mailbox, and whom a reader asks first;
+//! * `lookup` — finding a mailbox's closest peers before reading it;
 //! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
 //! * `queries`, `protocol`, `serve` — operations in flight, publishing and
 //!   reading through the replica set, answering other peers;
@@ -38,6 +39,7 @@ mod command;
 pub mod config;
 pub mod error;
 mod keys;
+mod lookup;
 pub mod mailbox_protocol;
 mod mdns_redial;
 mod merge;

@@ -75,6 +75,23 @@ impl Runner {
         (peers, is_replica)
     }
 
+    /// The known peers next closest to `mailbox` after `remote` (at most
+    /// `factor` of them), connected ones first: stand-ins for replicas that
+    /// do not answer a put.
+    fn spares_for(&mut self, mailbox: &MailboxId, remote: &[PeerId]) -> VecDeque<PeerId> {
+        let factor = self.config.replication.factor.get();
+        let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+        let mut spares: Vec<PeerId> = self
+            .kad()
+            .get_closest_local_peers(&target)
+            .map(|key| *key.preimage())
+            .filter(|peer| !remote.contains(peer))
+            .take(factor)
+            .collect();
+        spares.sort_by_key(|peer| !self.swarm.is_connected(peer));
+        spares.into()
+    }
+
     fn new_op(&mut self, op: Op) -> u64 {
         self.next_op += 1;
         self.ops.insert(self.next_op, op);
@@ -132,6 +149,7 @@ impl Runner {
             return;
         }
         let bytes = record.bytes().to_vec();
+        let spares = self.spares_for(&mailbox, &remote);
         let op = self.new_op(Op::Put(Box::new(PutOp {
             record,
             reply,
@@ -139,6 +157,7 @@ impl Runner {
             acks: 0,
             refusals: Vec::new(),
             silent: 0,
+            spares,
         })));
         for peer in remote {
             self.send(op, peer, MailboxRequest::Put(bytes.clone()));
@@ -156,7 +175,16 @@ impl Runner {
                 debug!(%peer, kind = kind.name(), %reason, "replica refused a put");
                 op.refusals.push((peer, kind, reason));
             }
-            None => op.silent += 1,
+            None => match op.spares.pop_front() {
+                Some(spare) => {
+                    debug!(%peer, %spare, "replica did not answer a put; asking the next closest");
+                    op.waiting += 1;
+                    let bytes = op.record.bytes().to_vec();
+                    self.send(id, spare, MailboxRequest::Put(bytes));
+                    return;
+                }
+                None => op.silent += 1,
+            },
         }
         if op.waiting > 0 {
             return;
@@ -256,12 +284,18 @@ impl Runner {
         }
     }
 
-    fn start_read(&mut self, mailbox: MailboxId, kind: ReadKind) {
+    /// Sends the read to the replica set as the routing table knows it now.
+    pub(crate) fn read_now(&mut self, mailbox: MailboxId, kind: ReadKind) {
         let (mut remote, is_replica) = self.replica_set(&mailbox);
         self.standing.rank(&mut remote);
+        // Replicas that do not answer (departed, still routed) are stood in
+        // for by the next-closest peers, asked only after every replica.
+        let spares = self.spares_for(&mailbox, &remote);
+        let mut candidates = VecDeque::from(remote);
+        candidates.extend(spares);
         let mut op = ReadOp {
             kind,
-            candidates: VecDeque::from(remote),
+            candidates,
             waiting: 0,
             answers: Vec::new(),
             remote_answers: 0,

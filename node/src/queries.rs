@@ -48,6 +48,10 @@ pub struct PutOp {
     pub refusals: Vec<(PeerId, RefusalKind, String)>,
     /// Replicas that did not answer.
     pub silent: usize,
+    /// The next-closest known peers, asked in turn for each replica that
+    /// does not answer (a departed peer still in the routing table must
+    /// not make a publish fail while live peers remain).
+    pub spares: VecDeque<PeerId>,
 }
 
 /// What a read asks the replicas.

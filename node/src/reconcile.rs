@@ -226,6 +226,13 @@ impl<K: Hash + Eq + Clone> PassSchedule<K> {
 
     /// Asks for a pass with `peer` (a connection was established).
     pub fn request(&mut self, peer: K, now: Instant) {
+        self.request_at(peer, now, now);
+    }
+
+    /// Asks for a pass with `peer` no earlier than `at` (a periodic repair
+    /// pass, jittered), and no earlier than the peer's budget allows. A
+    /// pass already waiting is left as it is.
+    pub fn request_at(&mut self, peer: K, at: Instant, now: Instant) {
         if self.due.contains_key(&peer) {
             return;
         }
@@ -236,7 +243,7 @@ impl<K: Hash + Eq + Clone> PassSchedule<K> {
                 .map_or(now, |allowed| allowed.max(now)),
             None => now,
         };
-        self.due.insert(peer, earliest);
+        self.due.insert(peer, earliest.max(at));
     }
 
     /// Whether any pass is waiting.
@@ -246,12 +253,23 @@ impl<K: Hash + Eq + Clone> PassSchedule<K> {
 
     /// The peers whose pass is due at `now`; they count as run now.
     pub fn take_due(&mut self, now: Instant) -> Vec<K> {
-        let ready: Vec<K> = self
+        self.take_due_at_most(now, usize::MAX)
+    }
+
+    /// At most `max` of the peers whose pass is due at `now`, longest
+    /// waiting first; they count as run now, the others stay due.
+    pub fn take_due_at_most(&mut self, now: Instant, max: usize) -> Vec<K> {
+        let mut ready: Vec<(Instant, K)> = self
             .due
             .iter()
             .filter(|(_, due)| **due <= now)
-            .map(|(peer, _)| peer.clone())
+            .map(|(peer, due)| (*due, peer.clone()))
             .collect();
+        if ready.len() > max {
+            ready.sort_by_key(|(due, _)| *due);
+            ready.truncate(max);
+        }
+        let ready: Vec<K> = ready.into_iter().map(|(_, peer)| peer).collect();
         for peer in &ready {
             self.due.remove(peer);
             let arrival = self.arrival.entry(peer.clone()).or_insert(now);
@@ -261,6 +279,48 @@ impl<K: Hash + Eq + Clone> PassSchedule<K> {
         // with every peer id ever seen.
         self.arrival.retain(|_, arrival| *arrival > now);
         ready
+    }
+}
+
+/// Bounds the passes this node starts per window across *all* peers.
+/// [`PassSchedule`] bounds each peer, but peer ids are free to mint: a
+/// sybil connecting under many ids would otherwise get a burst of passes
+/// per id. Passes beyond the budget wait in the schedule (deferred, not
+/// dropped), longest waiting first.
+#[derive(Debug)]
+pub struct PassBudget {
+    window: Duration,
+    max: u32,
+    start: Option<Instant>,
+    used: u32,
+}
+
+impl PassBudget {
+    /// At most `max` passes per `window`.
+    pub fn new(window: Duration, max: u32) -> Self {
+        Self {
+            window,
+            max,
+            start: None,
+            used: 0,
+        }
+    }
+
+    /// How many passes may start at `now`.
+    pub fn available(&mut self, now: Instant) -> usize {
+        if self
+            .start
+            .is_none_or(|start| now.saturating_duration_since(start) >= self.window)
+        {
+            self.start = Some(now);
+            self.used = 0;
+        }
+        (self.max - self.used) as usize
+    }
+
+    /// Counts `passes` started (at most what [`PassBudget::available`] said).
+    pub fn spend(&mut self, passes: usize) {
+        self.used = self.used.saturating_add(passes as u32).min(self.max);
     }
 }
 
@@ -456,6 +516,41 @@ mod tests {
         // After a quiet spell the burst is available again.
         schedule.request("p", ms(10_000));
         assert_eq!(schedule.take_due(ms(10_000)), vec!["p"]);
+    }
+
+    #[test]
+    fn passes_across_all_peers_are_capped_per_window_and_deferred() {
+        let start = Instant::now();
+        let window = Duration::from_secs(1);
+        let mut schedule = PassSchedule::new(Duration::from_secs(2), 3);
+        let mut budget = PassBudget::new(window, 4);
+        // Ten fresh ids (a sybil minting them) all ask for passes at once.
+        for id in 0..10u32 {
+            schedule.request(id, start);
+        }
+        let mut run = |now: Instant| {
+            let n = budget.available(now);
+            let taken = schedule.take_due_at_most(now, n);
+            budget.spend(taken.len());
+            taken.len()
+        };
+        assert_eq!(run(start), 4, "the global cap, not 10 (or 30)");
+        assert_eq!(run(start + Duration::from_millis(500)), 0, "same window");
+        assert_eq!(run(start + window), 4, "next window");
+        assert_eq!(run(start + window * 2), 2, "the rest, none dropped");
+        assert!(schedule.is_empty());
+    }
+
+    #[test]
+    fn a_periodic_pass_waits_for_its_time_and_the_peer_budget() {
+        let start = Instant::now();
+        let mut schedule = PassSchedule::new(Duration::from_secs(2), 1);
+        schedule.request("p", start);
+        assert_eq!(schedule.take_due(start), vec!["p"]);
+        // Jittered to +1 s, but the peer's budget only allows +2 s.
+        schedule.request_at("p", start + Duration::from_secs(1), start);
+        assert!(schedule.take_due(start + Duration::from_secs(1)).is_empty());
+        assert_eq!(schedule.take_due(start + Duration::from_secs(2)), vec!["p"]);
     }
 
     #[test]

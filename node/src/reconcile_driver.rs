@@ -19,7 +19,12 @@
 //! passes at once, then one per [`PASS_INTERVAL`] (later requests are
 //! deferred, not dropped), at most
 //! [`SESSIONS_PER_PASS`] mailboxes per pass (the rest in the next), and may
-//! make at most [`INBOUND_PER_WINDOW`] requests per second of us. Records
+//! make at most [`INBOUND_PER_WINDOW`] requests per second of us; across
+//! all peers at most [`PASSES_PER_SECOND`] passes start per second (peer
+//! ids are free to mint, so a per-peer budget alone does not bound the
+//! work). Replicas that stay connected but drift apart (a put one of them
+//! refused) are repaired by a periodic pass with every connected peer,
+//! once per `ReplicationConfig::repair_interval`, jittered. Records
 //! pulled into a mailbox ask for passes with its other connected replicas,
 //! so a repair spreads through any one bridge (a healed partition).
 
@@ -33,7 +38,8 @@ use pigeonhole::store::PutOutcome;
 use tracing::{debug, trace};
 
 use crate::reconcile::{
-    ID_BATCH, InboundLimiter, Item, PassSchedule, ReconcileError, ReplicaStore, Session, Step,
+    ID_BATCH, InboundLimiter, Item, PassBudget, PassSchedule, ReconcileError, ReplicaStore,
+    Session, Step,
 };
 use crate::reconcile_codec::{ReconcileRequest, ReconcileResponse};
 use crate::record_store::SqliteRecordStore;
@@ -43,6 +49,8 @@ use crate::runner::Runner;
 pub const PASS_BURST: u32 = 3;
 /// ... and then one per this interval.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(2);
+/// Most passes started per second across all peers.
+pub const PASSES_PER_SECOND: u32 = 16;
 /// Most mailbox sessions a pass starts.
 pub const SESSIONS_PER_PASS: usize = 32;
 /// Most reconcile requests one peer may make per second.
@@ -66,6 +74,7 @@ enum Outstanding {
 /// The reconciliation state of a runner.
 pub(crate) struct Reconciler {
     schedule: PassSchedule<PeerId>,
+    budget: PassBudget,
     inbound: InboundLimiter<PeerId>,
     outstanding: HashMap<OutboundRequestId, Outstanding>,
     backlog: HashMap<PeerId, VecDeque<MailboxId>>,
@@ -77,6 +86,7 @@ impl Default for Reconciler {
     fn default() -> Self {
         Self {
             schedule: PassSchedule::new(PASS_INTERVAL, PASS_BURST),
+            budget: PassBudget::new(Duration::from_secs(1), PASSES_PER_SECOND),
             inbound: InboundLimiter::new(Duration::from_secs(1), INBOUND_PER_WINDOW),
             outstanding: HashMap::new(),
             backlog: HashMap::new(),
@@ -91,6 +101,23 @@ impl Reconciler {
         self.schedule.request(peer, Instant::now());
     }
 
+    /// Asks for a periodic pass with each of `peers`, at a random point
+    /// within the next `interval` (so pairs of replicas do not all
+    /// reconcile in the same instant).
+    pub(crate) fn schedule_periodic(
+        &mut self,
+        peers: impl IntoIterator<Item = PeerId>,
+        interval: Duration,
+    ) {
+        let now = Instant::now();
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new();
+        for peer in peers {
+            let jitter = interval.mul_f64((random.hash_one(peer) % 1024) as f64 / 1024.0);
+            self.schedule.request_at(peer, now + jitter, now);
+        }
+    }
+
     /// Whether a pass is waiting (the tick only runs then).
     pub(crate) fn has_due(&self) -> bool {
         !self.schedule.is_empty()
@@ -100,7 +127,10 @@ impl Reconciler {
 impl Runner {
     /// Starts the passes that are due (called on the reconcile tick).
     pub(crate) fn run_due_passes(&mut self) {
-        let due = self.reconciler.schedule.take_due(Instant::now());
+        let now = Instant::now();
+        let allowed = self.reconciler.budget.available(now);
+        let due = self.reconciler.schedule.take_due_at_most(now, allowed);
+        self.reconciler.budget.spend(due.len());
         for peer in due {
             if self.swarm.is_connected(&peer) {
                 self.start_reconcile_pass(peer);
@@ -109,6 +139,14 @@ impl Runner {
                 self.reconciler.backlog.remove(&peer);
             }
         }
+    }
+
+    /// Asks for a periodic repair pass with every connected peer (the
+    /// repair tick; see the module docs).
+    pub(crate) fn schedule_periodic_repair(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        let interval = self.config.replication.repair_interval;
+        self.reconciler.schedule_periodic(peers, interval);
     }
 
     fn start_reconcile_pass(&mut self, peer: PeerId) {

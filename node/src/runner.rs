@@ -1,9 +1,10 @@
 //! The swarm task: the only owner of the libp2p swarm and the store.
 //!
-//! One `select!` loop takes commands from handles, swarm events, and three
-//! timers: the expiry sweep, the outbox republish, and the republish drain
+//! One `select!` loop takes commands from handles, swarm events, and the
+//! timers: the expiry sweep, the outbox republish, the republish drain
 //! that sends queued outbox records in small batches (so a large outbox
-//! never floods the replicas). Everything is handled inline and briefly; the
+//! never floods the replicas), and replica repair (due passes, periodic
+//! passes). Everything is handled inline and briefly; the
 //! SQLite calls are short transactions on a local file. Publishing and
 //! reading live in [`crate::protocol`], answering peers in [`crate::serve`].
 //!
@@ -66,6 +67,8 @@ pub struct Runner {
     pub(crate) requests_sent: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
+    /// Mailbox lookups before reads (see [`crate::lookup`]).
+    pub(crate) lookups: crate::lookup::Lookups,
     /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
     mdns_redial: crate::mdns_redial::MdnsRedial,
 }
@@ -100,6 +103,7 @@ impl Runner {
             records_accepted: 0,
             requests_sent: 0,
             reconciler: Default::default(),
+            lookups: Default::default(),
             mdns_redial: Default::default(),
         }
     }
@@ -138,6 +142,9 @@ impl Runner {
         // recon7: due reconcile passes.
         let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
         reconcile.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let repair_every = self.config.replication.repair_interval;
+        let mut repair = interval_at(start + repair_every, repair_every);
+        repair.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut redial = tokio::time::interval(crate::mdns_redial::TICK);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -151,6 +158,7 @@ impl Runner {
                 _ = republish.tick() => self.republish(),
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
+                _ = repair.tick() => self.schedule_periodic_repair(),
                 _ = redial.tick(), if !self.mdns_redial.is_empty() => self.redial_mdns(),
             }
         }
@@ -426,6 +434,9 @@ impl Runner {
                     record,
                 }))) => self.on_found(id, peer, record.value),
                 QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
+                QueryResult::GetClosestPeers(result) if self.lookups.owns(&id) => {
+                    self.on_closest_peers(id, result)
+                }
                 QueryResult::Bootstrap(result) if step.last => {
                     if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {
                         let _ = reply.send(

@@ -1,7 +1,8 @@
 //! Churn: 20 nodes, 30% of them stopped and restarted at random while
 //! records are published; afterwards every replica of each inbox holds
-//! every acknowledged record of it, and (after a routing warm-up) every
-//! node reads them all.
+//! every acknowledged record of it, and every node reads them all right
+//! away — restarted nodes included, with no routing warm-up (they look up
+//! each inbox's replicas before listing).
 //! `PIGEONHOLE_CHURN_PUBLISHES` sets the publish count (default 60; the
 //! scenario bench runs 500).
 

@@ -383,3 +383,76 @@ async fn forged_listings_never_reach_the_reader() {
     liar.stop();
     stop_all(&nodes).await;
 }
+
+/// The peers closest to a mailbox left (still in the routing tables, no
+/// longer reachable): a publish goes to the next-closest live peers
+/// instead of failing with "none of the replicas answered", and a reader
+/// finds the record there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departed_replicas_are_stood_in_for_by_the_next_closest_peers() {
+    init_tracing();
+    let clock = clock();
+    let nodes = cluster(4, &clock).await;
+    // Five peer ids closer to the mailbox than every honest node (minted,
+    // as anyone can): the writer's whole remote replica set.
+    let inbox = MailboxId::derive(b"departed", &rand::random::<u64>().to_be_bytes());
+    let target = KBucketKey::new(RecordKey::new(&inbox.0));
+    let nearest_honest = nodes
+        .iter()
+        .map(|n| KBucketKey::from(n.peer_id()).distance(&target))
+        .min()
+        .unwrap();
+    let keys: Vec<_> = std::iter::repeat_with(libp2p::identity::Keypair::generate_ed25519)
+        .take(1_000_000)
+        .filter(|key| {
+            KBucketKey::from(key.public().to_peer_id()).distance(&target) < nearest_honest
+        })
+        .take(5)
+        .collect();
+    assert_eq!(keys.len(), 5, "could not mint ids near the mailbox");
+    let mut peers = Vec::new();
+    for key in keys {
+        peers.push(SilentPeer::start(key, &nodes[0]).await);
+    }
+    for node in &nodes {
+        for peer in &peers {
+            node.add_peer(peer.addr.clone().with_p2p(peer.peer_id).unwrap())
+                .await
+                .expect("add peer");
+        }
+    }
+    for node in &nodes {
+        let status = node
+            .wait_for_peers(nodes.len() - 1 + peers.len(), WAIT)
+            .await;
+        assert!(
+            status.routing_peers >= nodes.len() - 1 + peers.len(),
+            "{status:?}"
+        );
+    }
+    for peer in peers {
+        peer.stop();
+    }
+    let record = mailbox(&nodes[0], &clock)
+        .publish(&identity(3), request_draft(inbox, DAY))
+        .await
+        .expect("published to the live peers next in line");
+    let mut holders = 0;
+    for node in &nodes[1..] {
+        if node.held_ids(inbox).await.unwrap().contains(&record.id()) {
+            holders += 1;
+        }
+    }
+    assert!(holders > 0, "no live peer other than the writer holds it");
+    for reader in &nodes[1..] {
+        let fetched = mailbox(reader, &clock)
+            .fetch_all(inbox)
+            .await
+            .expect("read past the departed replicas");
+        assert!(
+            fetched.records.iter().any(|r| r.id() == record.id()),
+            "a reader missed the record"
+        );
+    }
+    stop_all(&nodes).await;
+}

@@ -7,8 +7,13 @@
 //! * `pending_requests()` with 1, 10 and 100 pending (a local read that
 //!   re-validates and re-checks each stored request), and the `sync_now()`
 //!   that fetched them.
+//! * Idle sync: network requests (`NodeStatus::requests_sent`, the mailbox
+//!   protocol requests the node sent) per `sync_now()` of an empty inbox,
+//!   on 5 and 20 nodes; the first sync (which also runs the mailbox's
+//!   closest-peers lookup, Kademlia requests not counted here) apart.
 //!
-//! `cargo bench -p pigeonhole-sdk --bench buddy` prints the tables.
+//! `cargo bench -p pigeonhole-sdk --bench buddy` prints the tables
+//! (`PIGEONHOLE_BENCH_IDLE_ONLY=1` prints only the idle-sync table).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +71,9 @@ fn ms(d: Duration) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var_os("PIGEONHOLE_BENCH_IDLE_ONLY").is_some() {
+        return idle_sync_rows().await;
+    }
     let first = node("127.0.0.1", vec![], Some(SYNC_INTERVAL)).await;
     let boot = first.peer().listen_addrs();
     let mut others = Vec::new();
@@ -167,4 +175,46 @@ async fn main() {
         n.stop().await;
     }
     first.stop().await;
+    println!();
+    idle_sync_rows().await;
+}
+
+/// Requests per idle sync of an empty inbox, at 5 and 20 nodes.
+async fn idle_sync_rows() {
+    const SYNCS: u64 = 10;
+    println!(
+        "| nodes | requests, first sync_now() (empty inbox) | requests per idle sync_now() (mean of {SYNCS}) |"
+    );
+    println!("|---|---|---|");
+    for nodes in [5usize, 20] {
+        let first = Peer::start(PeerConfig::loopback()).await.expect("start");
+        let boot = first.listen_addrs();
+        let mut peers = vec![first];
+        for _ in 1..nodes {
+            let config = PeerConfig {
+                bootstrap_peers: boot.clone(),
+                ..PeerConfig::loopback()
+            };
+            peers.push(Peer::start(config).await.expect("start"));
+        }
+        for peer in &peers {
+            peer.wait_for_peers(nodes - 1, Duration::from_secs(10))
+                .await;
+        }
+        let reader = &peers[nodes / 2];
+        let book = user(reader, "Idle");
+        let before = reader.status().requests_sent;
+        book.sync_now().await.expect("first sync");
+        let first_sync = reader.status().requests_sent - before;
+        let before = reader.status().requests_sent;
+        for _ in 0..SYNCS {
+            book.sync_now().await.expect("idle sync");
+        }
+        let per_sync = (reader.status().requests_sent - before) as f64 / SYNCS as f64;
+        println!("| {nodes} | {first_sync} | {per_sync:.1} |");
+        for peer in peers {
+            peer.stop().await;
+        }
+    }
+    println!("target: ≤ 2 per mailbox (v1: ~248)");
 }

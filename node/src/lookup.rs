@@ -1,0 +1,121 @@
+//! Finding a mailbox's replicas before reading it.
+//!
+//! Why: a read asks the replicas of a mailbox as this node's routing table
+//! sees them. Right after a (re)start that table holds the one or two peers
+//! the node dialled, so the "replicas" it would ask are merely the closest
+//! peers it happens to know; they may hold nothing of the mailbox, and the
+//! read returns an incomplete inbox. So before the first read of a mailbox
+//! (and again once [`LOOKUP_TTL`] has passed) the node runs one Kademlia
+//! `get_closest_peers` lookup on the mailbox id, learns the peers really
+//! closest to it, and only then asks them. Reads of the same mailbox that
+//! arrive while the lookup runs wait for it (one lookup per mailbox at a
+//! time). A lookup that fails or times out still lets the reads go ahead
+//! with what the routing table knows: a lookup improves a read, it never
+//! blocks one. A node with no peers at all reads its own store at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use libp2p::kad::{GetClosestPeersError, GetClosestPeersOk, QueryId};
+use pigeonhole::record::MailboxId;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::queries::ReadKind;
+use crate::runner::Runner;
+
+/// How long the closest peers found for a mailbox are trusted. Within it
+/// the routing table (which the lookup filled) is the replica set; the
+/// reconciliation on every connection keeps replicas complete meanwhile.
+pub const LOOKUP_TTL: Duration = Duration::from_secs(60);
+/// Most mailboxes whose lookup time is remembered (older ones are looked
+/// up again, which costs one lookup, never correctness).
+const MAX_REMEMBERED: usize = 1024;
+
+/// Lookups done and in flight.
+#[derive(Default)]
+pub(crate) struct Lookups {
+    done: HashMap<MailboxId, Instant>,
+    in_flight: HashMap<QueryId, (MailboxId, Vec<ReadKind>)>,
+    by_mailbox: HashMap<MailboxId, QueryId>,
+    /// Lookups started since the node started.
+    pub(crate) started: u64,
+}
+
+impl Lookups {
+    fn fresh(&self, mailbox: &MailboxId, now: Instant) -> bool {
+        self.done
+            .get(mailbox)
+            .is_some_and(|at| now.saturating_duration_since(*at) < LOOKUP_TTL)
+    }
+
+    fn mark_done(&mut self, mailbox: MailboxId, now: Instant) {
+        if self.done.len() >= MAX_REMEMBERED && !self.done.contains_key(&mailbox) {
+            self.done
+                .retain(|_, at| now.saturating_duration_since(*at) < LOOKUP_TTL);
+            if self.done.len() >= MAX_REMEMBERED {
+                self.done.clear();
+            }
+        }
+        self.done.insert(mailbox, now);
+    }
+
+    /// Whether `id` is one of these lookups.
+    pub(crate) fn owns(&self, id: &QueryId) -> bool {
+        self.in_flight.contains_key(id)
+    }
+}
+
+impl Runner {
+    /// Starts a read of `mailbox`, after a closest-peers lookup when the
+    /// replica set is not known with confidence (see the module docs).
+    pub(crate) fn start_read(&mut self, mailbox: MailboxId, kind: ReadKind) {
+        let now = Instant::now();
+        if self.routing_size() == 0 || self.lookups.fresh(&mailbox, now) {
+            return self.read_now(mailbox, kind);
+        }
+        if let Some(id) = self.lookups.by_mailbox.get(&mailbox).copied()
+            && let Some((_, waiting)) = self.lookups.in_flight.get_mut(&id)
+        {
+            waiting.push(kind);
+            return;
+        }
+        let id = self.kad().get_closest_peers(mailbox.0.to_vec());
+        self.lookups.started += 1;
+        debug!(?id, "looking up a mailbox's replicas before reading it");
+        self.lookups.in_flight.insert(id, (mailbox, vec![kind]));
+        self.lookups.by_mailbox.insert(mailbox, id);
+    }
+
+    /// A mailbox lookup finished: remember the peers found (so they are
+    /// the replica set from now on) and run the reads that waited.
+    pub(crate) fn on_closest_peers(
+        &mut self,
+        id: QueryId,
+        result: Result<GetClosestPeersOk, GetClosestPeersError>,
+    ) {
+        let Some((mailbox, waiting)) = self.lookups.in_flight.remove(&id) else {
+            return;
+        };
+        self.lookups.by_mailbox.remove(&mailbox);
+        let peers = match result {
+            Ok(ok) => ok.peers,
+            Err(GetClosestPeersError::Timeout { peers, .. }) => {
+                debug!("mailbox lookup timed out; reading with what was found");
+                peers
+            }
+        };
+        for peer in peers {
+            if peer.peer_id == self.local {
+                continue;
+            }
+            for addr in peer.addrs {
+                self.kad().add_address(&peer.peer_id, addr);
+            }
+        }
+        self.lookups.mark_done(mailbox, Instant::now());
+        for kind in waiting {
+            self.read_now(mailbox, kind);
+        }
+    }
+}
