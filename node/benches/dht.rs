@@ -108,7 +108,7 @@ async fn sdk_cluster(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> Vec<Node
     for i in 0..n {
         let config = NodeConfig {
             clock: clock.clone(),
-            ..NodeConfig::on_ip(&format!("127.0.{subnet}.{}", i + 1))
+            ..NodeConfig::on_ip(std::net::Ipv4Addr::new(127, 0, subnet, i as u8 + 1))
         };
         nodes.push(Node::start(config).await.expect("start node"));
     }

@@ -114,13 +114,19 @@ impl Default for NodeConfig {
 impl NodeConfig {
     /// A node listening on 127.0.0.1 with mDNS off, for in-process clusters.
     pub fn loopback() -> Self {
-        Self::on_ip("127.0.0.1")
+        Self::on_ip(std::net::Ipv4Addr::LOCALHOST)
     }
 
-    /// A node listening on `ip` (port 0) with mDNS off.
-    pub fn on_ip(ip: &str) -> Self {
+    /// A node listening on `ip` (port 0) with mDNS off. Takes an address,
+    /// not a string, so a bad one cannot get this far (`"10.0.0.7".parse()`
+    /// reports it where the text comes from).
+    pub fn on_ip(ip: std::net::Ipv4Addr) -> Self {
         Self {
-            listen_addrs: vec![format!("/ip4/{ip}/tcp/0").parse().expect("valid ip")],
+            listen_addrs: vec![
+                Multiaddr::empty()
+                    .with(libp2p::multiaddr::Protocol::Ip4(ip))
+                    .with(libp2p::multiaddr::Protocol::Tcp(0)),
+            ],
             mdns: false,
             ..Self::default()
         }

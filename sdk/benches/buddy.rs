@@ -33,7 +33,7 @@ async fn node(ip: &str, bootstrap: Vec<pigeonhole_sdk::Multiaddr>, sync: Option<
     let config = Config {
         peer: PeerConfig {
             bootstrap_peers: bootstrap,
-            ..PeerConfig::on_ip(ip)
+            ..PeerConfig::on_ip(ip.parse().expect("a loopback address"))
         },
         sync_interval: sync,
         ..Config::default()

@@ -66,7 +66,7 @@ async fn node(ip: &str, bootstrap: Vec<pigeonhole_sdk::Multiaddr>) -> Node {
                 max_records_per_sender_per_mailbox: 2048,
                 ..Limits::default()
             },
-            ..PeerConfig::on_ip(ip)
+            ..PeerConfig::on_ip(ip.parse().expect("a loopback address"))
         },
         sync_interval: None,
         ..Config::default()
