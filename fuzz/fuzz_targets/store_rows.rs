@@ -16,7 +16,7 @@ use rusqlite::{Connection, params};
 
 const URI: &str = "file:pigeonhole-fuzz-rows?mode=memory&cache=shared";
 const TABLES: [&str; 8] = [
-    "held_records",
+    "held_set",
     "outbox",
     "sent_requests",
     "pending_requests",
@@ -50,9 +50,10 @@ fn fixture() -> &'static Fixture {
 fn insert(conn: &Connection, table: u8, a: &[u8], b: &[u8]) {
     let n = i64::from(b.first().copied().unwrap_or(0));
     let sql = match TABLES[usize::from(table) % TABLES.len()] {
-        "held_records" => {
-            "INSERT OR REPLACE INTO held_records (key, mailbox, sender, kind, expires_at, size, bytes, stored_at)
-             VALUES (?1, ?1, ?1, ?3, ?3, ?3, ?2, ?3)"
+        "held_set" => {
+            "INSERT OR REPLACE INTO held_set (mailbox, instance, record_id, key, sender, kind,
+                 expires_at, size, bytes, stored_at)
+             VALUES (?1, ?3, ?1, ?1, ?1, ?3, ?3, ?3, ?2, ?3)"
         }
         "outbox" => {
             "INSERT OR REPLACE INTO outbox (key, expires_at, bytes, queued_at) VALUES (?1, ?3, ?2, ?3)"
@@ -115,5 +116,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = store.buddies();
     let _ = store.identity();
     let _ = store.totals();
-    let _ = store.held_unexpired_raw();
+    let _ = store.mailboxes().map(|mailboxes| {
+        for mailbox in mailboxes.iter().take(4) {
+            let _ = store.list_mailbox(mailbox, None, 64);
+            let _ = store.list_mailbox_raw(mailbox, None, 64);
+            let _ = store.items(mailbox);
+            let _ = store.next_seq(mailbox, 1);
+        }
+    });
 });
