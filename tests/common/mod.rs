@@ -149,7 +149,7 @@ impl Serve {
             .args(args)
             .arg("serve")
             .env_remove("PIGEONHOLE_DATA_DIR")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,pigeonhole_node=debug,libp2p_mdns=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -235,12 +235,16 @@ impl Serve {
     /// Waits (bounded) for a log line containing `needle`.
     pub fn wait_for_log(&self, needle: &str, bound: Duration) -> String {
         let deadline = Instant::now() + bound;
+        let mut seen: Vec<String> = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?} within {bound:?}"),
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "no log line with {needle:?} within {bound:?}; the last lines were:\n{}",
+                    seen[seen.len().saturating_sub(30)..].join("\n")
+                ),
             }
         }
     }
