@@ -13,8 +13,8 @@ use tracing::{debug, warn};
 use crate::buddy::{BuddyBook, BuddyError, BuddyEvent, IntentsResumed};
 use crate::contact::ContactCode;
 use crate::identity::PublicKey;
-use crate::mailbox::{Dht, MailboxError};
 use crate::mailbox::Fetched;
+use crate::mailbox::{Dht, MailboxError};
 use crate::record::body::{BuddyRequest, BuddyResponse, Content, Decision};
 use crate::record::{Kind, MailboxId, Record};
 use crate::seal::{self, SealContext};
@@ -322,6 +322,9 @@ impl<D: Dht> BuddyBook<D> {
         else {
             return Ok(()); // expired already: gone from the DHT anyway
         };
-        self.mailbox.delete(&self.identity, &request).await.map(|_| ())
+        self.mailbox
+            .delete(&self.identity, &request)
+            .await
+            .map(|_| ())
     }
 }

@@ -103,7 +103,10 @@ pub async fn withdrawing_twice_or_an_unknown_id_fails(net: &BuddyNet) {
 
     // An answered request cannot be withdrawn either.
     let carol = net.user("Carol", 2);
-    let to_carol = alice.send_request(&code(&carol), "hi", vec![]).await.unwrap();
+    let to_carol = alice
+        .send_request(&code(&carol), "hi", vec![])
+        .await
+        .unwrap();
     carol.sync_now().await.unwrap();
     carol.decline(&to_carol.id).await.unwrap();
     net.clock.advance(60);
