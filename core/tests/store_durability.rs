@@ -246,7 +246,7 @@ async fn a_lost_identity_row_is_an_error_never_a_new_key() {
 }
 
 #[test]
-fn a_withdrawn_sent_request_stays_withdrawn_across_a_reopen_and_beats_no_answer() {
+fn a_withdrawn_sent_request_stays_withdrawn_across_a_reopen_and_needs_a_pending_row() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sent.db");
     let clock = clock();
