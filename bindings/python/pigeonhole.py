@@ -621,6 +621,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents() != 13097:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_withdraw_request() != 44813:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start() != 14571:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
@@ -796,6 +798,9 @@ _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watch_document.r
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_watched_documents.restype = ctypes.c_uint16
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_withdraw_request.argtypes = (
+)
+_UniffiLib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_withdraw_request.restype = ctypes.c_uint16
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start.argtypes = (
 )
 _UniffiLib.uniffi_pigeonhole_ffi_checksum_constructor_pigeonholenode_start.restype = ctypes.c_uint16
@@ -1054,6 +1059,11 @@ _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents.argt
     ctypes.c_uint64,
 )
 _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_watched_documents.restype = ctypes.c_uint64
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_withdraw_request.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_withdraw_request.restype = ctypes.c_uint64
 _UniffiLib.uniffi_pigeonhole_ffi_fn_constructor_pigeonholenode_start.argtypes = (
     _UniffiRustBuffer,
 )
@@ -2708,6 +2718,11 @@ class SentRequestStatus(enum.Enum):
     The recipient declined.
 """
     
+    WITHDRAWN = 3
+    """
+    This user withdrew it unanswered; a later answer is ignored.
+"""
+    
 
 
 class _UniffiFfiConverterTypeSentRequestStatus(_UniffiConverterRustBuffer):
@@ -2720,6 +2735,8 @@ class _UniffiFfiConverterTypeSentRequestStatus(_UniffiConverterRustBuffer):
             return SentRequestStatus.ACCEPTED
         if variant == 3:
             return SentRequestStatus.DECLINED
+        if variant == 4:
+            return SentRequestStatus.WITHDRAWN
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -2729,6 +2746,8 @@ class _UniffiFfiConverterTypeSentRequestStatus(_UniffiConverterRustBuffer):
         if value == SentRequestStatus.ACCEPTED:
             return
         if value == SentRequestStatus.DECLINED:
+            return
+        if value == SentRequestStatus.WITHDRAWN:
             return
         raise ValueError(value)
 
@@ -2740,6 +2759,8 @@ class _UniffiFfiConverterTypeSentRequestStatus(_UniffiConverterRustBuffer):
             buf.write_i32(2)
         if value == SentRequestStatus.DECLINED:
             buf.write_i32(3)
+        if value == SentRequestStatus.WITHDRAWN:
+            buf.write_i32(4)
 
 
 
@@ -3141,6 +3162,36 @@ class Event:
             if self.by != other.by:
                 return False
             if self.accepted != other.accepted:
+                return False
+            return True
+
+    @dataclass
+    class REQUEST_WITHDRAWN:
+        """
+        This user withdrew a request it sent.
+"""
+        
+        def __init__(self, request_id:str):
+            self.request_id = request_id
+            
+            """
+        The request's id.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.REQUEST_WITHDRAWN(request_id={})".format(self.request_id)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_REQUEST_WITHDRAWN():
+                return False
+            if self.request_id != other.request_id:
                 return False
             return True
 
@@ -3576,6 +3627,10 @@ class Event:
         return isinstance(self, Event.REQUEST_ANSWERED)
     def is_request_answered(self) -> bool:
         return isinstance(self, Event.REQUEST_ANSWERED)
+    def is_REQUEST_WITHDRAWN(self) -> bool:
+        return isinstance(self, Event.REQUEST_WITHDRAWN)
+    def is_request_withdrawn(self) -> bool:
+        return isinstance(self, Event.REQUEST_WITHDRAWN)
     def is_BUDDY_ADDED(self) -> bool:
         return isinstance(self, Event.BUDDY_ADDED)
     def is_buddy_added(self) -> bool:
@@ -3631,6 +3686,7 @@ class Event:
 # We might be able to do this a little more neatly with a metaclass, but this'll do.
 Event.REQUEST_RECEIVED = type("Event.REQUEST_RECEIVED", (Event.REQUEST_RECEIVED, Event,), {})  # type: ignore
 Event.REQUEST_ANSWERED = type("Event.REQUEST_ANSWERED", (Event.REQUEST_ANSWERED, Event,), {})  # type: ignore
+Event.REQUEST_WITHDRAWN = type("Event.REQUEST_WITHDRAWN", (Event.REQUEST_WITHDRAWN, Event,), {})  # type: ignore
 Event.BUDDY_ADDED = type("Event.BUDDY_ADDED", (Event.BUDDY_ADDED, Event,), {})  # type: ignore
 Event.BUDDY_REMOVED = type("Event.BUDDY_REMOVED", (Event.BUDDY_REMOVED, Event,), {})  # type: ignore
 Event.SYNC_FAILED = type("Event.SYNC_FAILED", (Event.SYNC_FAILED, Event,), {})  # type: ignore
@@ -3664,56 +3720,60 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterBoolean.read(buf),
             )
         if variant == 3:
+            return Event.REQUEST_WITHDRAWN(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 4:
             return Event.BUDDY_ADDED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 4:
+        if variant == 5:
             return Event.BUDDY_REMOVED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 5:
+        if variant == 6:
             return Event.SYNC_FAILED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 6:
+        if variant == 7:
             return Event.EVENTS_LOST(
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 7:
+        if variant == 8:
             return Event.FEED_POST_ADDED(
                 _UniffiFfiConverterTypeFeedPost.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return Event.FEED_POST_EDITED(
                 _UniffiFfiConverterTypeFeedPost.read(buf),
             )
-        if variant == 9:
+        if variant == 10:
             return Event.FEED_POST_DELETED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return Event.FEED_POSTS_MISSED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return Event.DOCUMENT_UPDATED(
                 _UniffiFfiConverterTypeDocumentNotice.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return Event.DOCUMENT_GAP(
                 _UniffiFfiConverterTypeDocumentRef.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return Event.DOCUMENT_VERSION_CONFLICT(
                 _UniffiFfiConverterTypeDocumentRef.read(buf),
                 _UniffiFfiConverterTypeDocumentConflict.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return Event.DOCUMENT_NOTICES_REJECTED(
                 _UniffiFfiConverterTypeDocumentRef.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
@@ -3731,6 +3791,9 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.request_id)
             _UniffiFfiConverterString.check_lower(value.by)
             _UniffiFfiConverterBoolean.check_lower(value.accepted)
+            return
+        if value.is_REQUEST_WITHDRAWN():
+            _UniffiFfiConverterString.check_lower(value.request_id)
             return
         if value.is_BUDDY_ADDED():
             _UniffiFfiConverterString.check_lower(value.public_key)
@@ -3789,47 +3852,50 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.request_id, buf)
             _UniffiFfiConverterString.write(value.by, buf)
             _UniffiFfiConverterBoolean.write(value.accepted, buf)
-        if value.is_BUDDY_ADDED():
+        if value.is_REQUEST_WITHDRAWN():
             buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.request_id, buf)
+        if value.is_BUDDY_ADDED():
+            buf.write_i32(4)
             _UniffiFfiConverterString.write(value.public_key, buf)
             _UniffiFfiConverterString.write(value.display_name, buf)
         if value.is_BUDDY_REMOVED():
-            buf.write_i32(4)
+            buf.write_i32(5)
             _UniffiFfiConverterString.write(value.public_key, buf)
         if value.is_SYNC_FAILED():
-            buf.write_i32(5)
+            buf.write_i32(6)
             _UniffiFfiConverterString.write(value.reason, buf)
         if value.is_EVENTS_LOST():
-            buf.write_i32(6)
+            buf.write_i32(7)
             _UniffiFfiConverterUInt64.write(value.count, buf)
         if value.is_FEED_POST_ADDED():
-            buf.write_i32(7)
-            _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
-        if value.is_FEED_POST_EDITED():
             buf.write_i32(8)
             _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
-        if value.is_FEED_POST_DELETED():
+        if value.is_FEED_POST_EDITED():
             buf.write_i32(9)
+            _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
+        if value.is_FEED_POST_DELETED():
+            buf.write_i32(10)
             _UniffiFfiConverterString.write(value.feed, buf)
             _UniffiFfiConverterString.write(value.post_id, buf)
         if value.is_FEED_POSTS_MISSED():
-            buf.write_i32(10)
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.feed, buf)
             _UniffiFfiConverterUInt64.write(value.count, buf)
         if value.is_DOCUMENT_UPDATED():
-            buf.write_i32(11)
+            buf.write_i32(12)
             _UniffiFfiConverterTypeDocumentNotice.write(value.notice, buf)
         if value.is_DOCUMENT_GAP():
-            buf.write_i32(12)
+            buf.write_i32(13)
             _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterUInt64.write(value.from_version, buf)
             _UniffiFfiConverterUInt64.write(value.to_version, buf)
         if value.is_DOCUMENT_VERSION_CONFLICT():
-            buf.write_i32(13)
+            buf.write_i32(14)
             _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterTypeDocumentConflict.write(value.conflict, buf)
         if value.is_DOCUMENT_NOTICES_REJECTED():
-            buf.write_i32(14)
+            buf.write_i32(15)
             _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterUInt64.write(value.count, buf)
 
@@ -4003,6 +4069,18 @@ class PigeonholeError:  # type: ignore
         def __repr__(self):
             return "PigeonholeError.UnknownRequest({})".format(str(self))
     _UniffiTempPigeonholeError.UnknownRequest = UnknownRequest # type: ignore
+    class NotPending(_UniffiTempPigeonholeError):
+        """
+        The sent request was already answered or withdrawn: there is
+        nothing left to withdraw.
+"""
+        
+        def __init__(self):
+            pass
+
+        def __repr__(self):
+            return "PigeonholeError.NotPending({})".format(str(self))
+    _UniffiTempPigeonholeError.NotPending = NotPending # type: ignore
     class OwnCode(_UniffiTempPigeonholeError):
         """
         The contact code is this user's own.
@@ -4216,53 +4294,56 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
             return PigeonholeError.UnknownRequest(
             )
         if variant == 5:
-            return PigeonholeError.OwnCode(
+            return PigeonholeError.NotPending(
             )
         if variant == 6:
+            return PigeonholeError.OwnCode(
+            )
+        if variant == 7:
             return PigeonholeError.BadAddress(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 7:
+        if variant == 8:
             return PigeonholeError.Listen(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return PigeonholeError.Unavailable(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 9:
+        if variant == 10:
             return PigeonholeError.Rejected(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return PigeonholeError.Storage(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return PigeonholeError.Crypto(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return PigeonholeError.Stopped(
             )
-        if variant == 13:
+        if variant == 14:
             return PigeonholeError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return PigeonholeError.BadFeedReference(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 15:
+        if variant == 16:
             return PigeonholeError.UnknownPost(
             )
-        if variant == 16:
+        if variant == 17:
             return PigeonholeError.NotFollowed(
             )
-        if variant == 17:
+        if variant == 18:
             return PigeonholeError.NotWatched(
             )
-        if variant == 18:
+        if variant == 19:
             return PigeonholeError.NotPermitted(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -4279,6 +4360,8 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
         if isinstance(value, PigeonholeError.ProfileMissing):
             return
         if isinstance(value, PigeonholeError.UnknownRequest):
+            return
+        if isinstance(value, PigeonholeError.NotPending):
             return
         if isinstance(value, PigeonholeError.OwnCode):
             return
@@ -4330,42 +4413,44 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
             buf.write_i32(3)
         if isinstance(value, PigeonholeError.UnknownRequest):
             buf.write_i32(4)
-        if isinstance(value, PigeonholeError.OwnCode):
+        if isinstance(value, PigeonholeError.NotPending):
             buf.write_i32(5)
-        if isinstance(value, PigeonholeError.BadAddress):
+        if isinstance(value, PigeonholeError.OwnCode):
             buf.write_i32(6)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Listen):
+        if isinstance(value, PigeonholeError.BadAddress):
             buf.write_i32(7)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Unavailable):
+        if isinstance(value, PigeonholeError.Listen):
             buf.write_i32(8)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Rejected):
+        if isinstance(value, PigeonholeError.Unavailable):
             buf.write_i32(9)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Storage):
+        if isinstance(value, PigeonholeError.Rejected):
             buf.write_i32(10)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Crypto):
+        if isinstance(value, PigeonholeError.Storage):
             buf.write_i32(11)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Stopped):
+        if isinstance(value, PigeonholeError.Crypto):
             buf.write_i32(12)
-        if isinstance(value, PigeonholeError.Internal):
-            buf.write_i32(13)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.BadFeedReference):
+        if isinstance(value, PigeonholeError.Stopped):
+            buf.write_i32(13)
+        if isinstance(value, PigeonholeError.Internal):
             buf.write_i32(14)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.UnknownPost):
+        if isinstance(value, PigeonholeError.BadFeedReference):
             buf.write_i32(15)
-        if isinstance(value, PigeonholeError.NotFollowed):
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, PigeonholeError.UnknownPost):
             buf.write_i32(16)
-        if isinstance(value, PigeonholeError.NotWatched):
+        if isinstance(value, PigeonholeError.NotFollowed):
             buf.write_i32(17)
-        if isinstance(value, PigeonholeError.NotPermitted):
+        if isinstance(value, PigeonholeError.NotWatched):
             buf.write_i32(18)
+        if isinstance(value, PigeonholeError.NotPermitted):
+            buf.write_i32(19)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -5186,6 +5271,15 @@ class PigeonholeNodeProtocol(typing.Protocol):
     async def watched_documents(self, ) -> typing.List[WatchedDocument]:
         """
         The documents this user watches.
+"""
+        raise NotImplementedError
+    async def withdraw_request(self, request_id: str) -> None:
+        """
+        Withdraws a request this user sent that is still unanswered: it is
+        tombstoned (the recipient's next sync forgets it) and marked
+        `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+        user sent no such request, `NotPending` if it was already answered
+        or withdrawn.
 """
         raise NotImplementedError
 
@@ -6101,6 +6195,30 @@ class PigeonholeNode(PigeonholeNodeProtocol):
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def withdraw_request(self, request_id: str) -> None:
+        """
+        Withdraws a request this user sent that is still unanswered: it is
+        tombstoned (the recipient's next sync forgets it) and marked
+        `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+        user sent no such request, `NotPending` if it was already answered
+        or withdrawn.
+"""
+        
+        _UniffiFfiConverterString.check_lower(request_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(request_id),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypePigeonholeError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_withdraw_request(*_uniffi_lowered_args),
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_pigeonhole_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )

@@ -40,6 +40,10 @@ pub enum PigeonholeError {
     /// No pending request has this id (answered, expired or never seen).
     #[error("no pending request with this id")]
     UnknownRequest,
+    /// The sent request was already answered or withdrawn: there is
+    /// nothing left to withdraw.
+    #[error("that request is no longer pending (answered or withdrawn)")]
+    NotPending,
     /// The contact code is this user's own.
     #[error("that is your own contact code")]
     OwnCode,
@@ -195,6 +199,7 @@ impl From<BuddyError> for PigeonholeError {
             BuddyError::InvalidInput(_) => Self::InvalidInput { reason },
             BuddyError::ProfileMissing => Self::ProfileMissing,
             BuddyError::UnknownRequest => Self::UnknownRequest,
+            BuddyError::NotPending => Self::NotPending,
             BuddyError::OwnCode => Self::OwnCode,
             BuddyError::IdentityChanged => Self::Storage { reason },
         }

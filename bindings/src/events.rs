@@ -52,6 +52,11 @@ pub enum Event {
         /// Accepted (they are now a buddy) or declined.
         accepted: bool,
     },
+    /// This user withdrew a request it sent.
+    RequestWithdrawn {
+        /// The request's id.
+        request_id: String,
+    },
     /// Someone joined the buddy list.
     BuddyAdded {
         /// Their public key.
@@ -202,6 +207,9 @@ impl From<BuddyEvent> for Event {
                 request_id: hex::encode(request_id),
                 by: by.to_hex(),
                 accepted,
+            },
+            BuddyEvent::RequestWithdrawn { request_id } => Event::RequestWithdrawn {
+                request_id: hex::encode(request_id),
             },
             BuddyEvent::BuddyAdded {
                 public_key,

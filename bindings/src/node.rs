@@ -184,6 +184,17 @@ impl PigeonholeNode {
         run(async move { Ok(node.buddies().decline(&id).await?) }).await
     }
 
+    /// Withdraws a request this user sent that is still unanswered: it is
+    /// tombstoned (the recipient's next sync forgets it) and marked
+    /// `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+    /// user sent no such request, `NotPending` if it was already answered
+    /// or withdrawn.
+    pub async fn withdraw_request(&self, request_id: String) -> Result<(), PigeonholeError> {
+        let node = self.live()?;
+        let id = parse_hex32("a request id", &request_id)?;
+        run(async move { Ok(node.buddies().withdraw(&id).await?) }).await
+    }
+
     /// The buddy list, by display name.
     pub async fn buddies(&self) -> Result<Vec<Buddy>, PigeonholeError> {
         let node = self.live()?;

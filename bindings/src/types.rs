@@ -124,6 +124,8 @@ pub enum SentRequestStatus {
     Accepted,
     /// The recipient declined.
     Declined,
+    /// This user withdrew it unanswered; a later answer is ignored.
+    Withdrawn,
 }
 
 /// A request this user sent.
@@ -147,6 +149,7 @@ impl From<buddy::SentRequest> for SentRequest {
             SentStatus::Pending => SentRequestStatus::Pending,
             SentStatus::Accepted => SentRequestStatus::Accepted,
             SentStatus::Declined => SentRequestStatus::Declined,
+            SentStatus::Withdrawn => SentRequestStatus::Withdrawn,
         };
         Self {
             id: hex::encode(request.id),

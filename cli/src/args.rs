@@ -125,6 +125,15 @@ pub enum Command {
         #[arg(value_parser = parse_id_prefix)]
         id: String,
     },
+    /// Withdraw a request you sent that is still unanswered: it disappears
+    /// from the recipient's pending list at their next sync, and a late
+    /// answer to it adds no buddy.
+    #[command(after_help = "Example:\n  pigeonhole withdraw 3f9c2a")]
+    Withdraw {
+        /// The sent request's id, or a unique prefix of it (see `pigeonhole sent`).
+        #[arg(value_parser = parse_id_prefix)]
+        id: String,
+    },
     /// List your buddies (local database).
     Buddies,
     /// Block a key: its requests are dropped unread.

@@ -37,6 +37,7 @@ impl From<BuddyError> for CliError {
             | BuddyError::InvalidInput(_)
             | BuddyError::ProfileMissing
             | BuddyError::UnknownRequest
+            | BuddyError::NotPending
             | BuddyError::OwnCode => CliError::BadInput(error.to_string()),
             other => CliError::Failed(other.to_string()),
         }

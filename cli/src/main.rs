@@ -91,6 +91,7 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Sent => local::sent(global),
         Command::Accept { id } => network::answer(global, &progress, id, true).await,
         Command::Decline { id } => network::answer(global, &progress, id, false).await,
+        Command::Withdraw { id } => network::withdraw(global, &progress, id).await,
         Command::Buddies => local::buddies(global),
         Command::Block { who } => local::block(global, who, true),
         Command::Unblock { who } => local::block(global, who, false),

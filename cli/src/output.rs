@@ -123,7 +123,7 @@ pub struct SentOut {
     pub id: String,
     /// The recipient's key.
     pub to: String,
-    /// `pending`, `accepted` or `declined`.
+    /// `pending`, `accepted`, `declined` or `withdrawn`.
     pub status: &'static str,
     /// When sent.
     pub created_at: u64,
@@ -140,6 +140,7 @@ impl From<&SentRequest> for SentOut {
                 SentStatus::Pending => "pending",
                 SentStatus::Accepted => "accepted",
                 SentStatus::Declined => "declined",
+                SentStatus::Withdrawn => "withdrawn",
             },
             created_at: sent.created_at,
             expires_at: sent.expires_at,

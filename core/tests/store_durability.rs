@@ -244,3 +244,32 @@ async fn a_lost_identity_row_is_an_error_never_a_new_key() {
         Err(BuddyError::IdentityChanged)
     ));
 }
+
+#[test]
+fn a_withdrawn_sent_request_stays_withdrawn_across_a_reopen_and_needs_a_pending_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sent.db");
+    let clock = clock();
+    {
+        let store = Store::open(&path, validator(), clock.clone()).unwrap();
+        store.insert_sent(&sent_row(1)).unwrap();
+        store.insert_sent(&sent_row(2)).unwrap();
+        store
+            .record_answer(&sent_row(2).request_id, SentStatus::Accepted, None)
+            .unwrap();
+        assert!(store.mark_withdrawn(&sent_row(1).request_id).unwrap());
+        // Only a pending row can be withdrawn: neither twice nor once answered.
+        assert!(!store.mark_withdrawn(&sent_row(1).request_id).unwrap());
+        assert!(!store.mark_withdrawn(&sent_row(2).request_id).unwrap());
+    }
+    let store = Store::open(&path, validator(), clock).unwrap();
+    let status = |n| {
+        store
+            .sent_by_id(&sent_row(n).request_id)
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(1), SentStatus::Withdrawn);
+    assert_eq!(status(2), SentStatus::Accepted);
+}

@@ -162,3 +162,32 @@ def test_log_lines_reach_the_app_sink_and_installing_twice_is_safe(tmp_path, run
     started = [l for l in lines if "pigeonhole node started" in l[2]]
     assert started and started[0][0] == ph.LogLevel.INFO
     assert started[0][1] == "pigeonhole_sdk"
+
+
+def test_a_withdrawn_request_leaves_the_recipients_pending_list(tmp_path, run):
+    async def scenario():
+        alice, bob = await two_nodes(tmp_path / "alice", tmp_path / "bob")
+        await alice.set_profile("Alice")
+        await bob.set_profile("Bob")
+        alice_events = QueueListener()
+        alice_sub = alice.add_listener(alice_events)
+        sent = await alice.send_request(await bob.contact_code(), "hi Bob", [])
+        assert (await bob.sync_now()).requests_received == 1
+        assert len(await bob.pending_requests()) == 1
+
+        await alice.withdraw_request(sent.id)
+        assert await alice_events.next() == ph.Event.REQUEST_WITHDRAWN(sent.id)
+        [mine] = await alice.sent_requests()
+        assert mine.status == ph.SentRequestStatus.WITHDRAWN
+        with pytest.raises(ph.PigeonholeError.NotPending):
+            await alice.withdraw_request(sent.id)
+        with pytest.raises(ph.PigeonholeError.UnknownRequest):
+            await alice.withdraw_request("ab" * 32)
+
+        assert (await bob.sync_now()).withdrawn == 1
+        assert await bob.pending_requests() == []
+        alice_sub.cancel()
+        await alice.stop()
+        await bob.stop()
+
+    run(scenario())

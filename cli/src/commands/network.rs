@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pigeonhole::contact::ContactCode;
 use pigeonhole::record::body::ContactField;
+use pigeonhole::store::buddies::SentStatus;
 use pigeonhole_sdk::Multiaddr;
 use serde_json::json;
 
@@ -159,6 +160,52 @@ pub async fn answer(
             || format!("declined request {}", &id[..12]),
         ),
     }
+    Ok(())
+}
+
+/// Finds the one unanswered sent request whose id starts with `prefix`.
+fn resolve_sent(global: &Global, prefix: &str) -> Result<[u8; 32], CliError> {
+    let local = Local::open(global, Create::Refused)?;
+    let matching: Vec<[u8; 32]> = local
+        .book
+        .sent_requests()?
+        .into_iter()
+        .filter(|s| s.status == SentStatus::Pending)
+        .map(|s| s.id)
+        .filter(|id| hex::encode(id).starts_with(prefix))
+        .collect();
+    match matching.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(CliError::BadInput(format!(
+            "no unanswered sent request with id {prefix} (see `pigeonhole sent`)"
+        ))),
+        _ => Err(CliError::BadInput(format!(
+            "{} unanswered sent requests start with {prefix}: give more digits",
+            matching.len()
+        ))),
+    }
+}
+
+/// `withdraw ID`.
+pub async fn withdraw(global: &Global, progress: &Progress, prefix: &str) -> Result<(), CliError> {
+    let id = resolve_sent(global, prefix)?;
+    with_online(global, progress, Create::Refused, async |online| {
+        progress
+            .wait(
+                "the replicas to confirm the withdrawal",
+                timeout(global),
+                async { Ok(online.node.buddies().withdraw(&id).await?) },
+            )
+            .await
+    })
+    .await?;
+    let id = hex::encode(id);
+    emit(
+        global.json,
+        "withdrawn",
+        &json!({ "request_id": id }),
+        || format!("withdrew request {}", &id[..12]),
+    );
     Ok(())
 }
 

@@ -98,6 +98,10 @@ pub enum BuddyError {
     /// No pending request has this id.
     #[error("no pending request with this id")]
     UnknownRequest,
+    /// The sent request was already answered or withdrawn: there is
+    /// nothing left to withdraw.
+    #[error("that request is no longer pending (answered or withdrawn)")]
+    NotPending,
     /// The contact code is this user's own.
     #[error("that is your own contact code")]
     OwnCode,
@@ -133,6 +137,11 @@ pub enum BuddyEvent {
         by: PublicKey,
         /// Accepted or declined.
         accepted: bool,
+    },
+    /// This user withdrew a request it sent.
+    RequestWithdrawn {
+        /// The request's id.
+        request_id: [u8; 32],
     },
     /// Someone joined the buddy list.
     BuddyAdded {
@@ -539,6 +548,32 @@ impl<D: Dht> BuddyBook<D> {
             self.emit(BuddyEvent::BuddyRemoved { public_key: *key });
         }
         Ok(removed)
+    }
+
+    /// Withdraws request `request_id` that this user sent and that is still
+    /// unanswered: tombstones it in the recipient's inbox (so their next
+    /// sync forgets it) and marks it [`SentStatus::Withdrawn`], so that an
+    /// answer arriving later adds no buddy. [`BuddyError::UnknownRequest`]
+    /// if this user sent no such request, [`BuddyError::NotPending`] if it
+    /// was already answered or withdrawn. Nothing is marked when the
+    /// tombstone cannot be put.
+    pub async fn withdraw(&self, request_id: &[u8; 32]) -> Result<(), BuddyError> {
+        let sent = self
+            .store
+            .sent_by_id(request_id)?
+            .ok_or(BuddyError::UnknownRequest)?;
+        if sent.status != SentStatus::Pending {
+            return Err(BuddyError::NotPending);
+        }
+        self.tombstone_sent(&sent.record).await?;
+        if !self.store.mark_withdrawn(request_id)? {
+            return Err(BuddyError::NotPending); // answered meanwhile
+        }
+        info!(to = %sent.recipient, "buddy request withdrawn");
+        self.emit(BuddyEvent::RequestWithdrawn {
+            request_id: *request_id,
+        });
+        Ok(())
     }
 
     /// Requests this user sent, newest first.

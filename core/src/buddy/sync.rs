@@ -13,8 +13,8 @@ use tracing::{debug, warn};
 use crate::buddy::{BuddyBook, BuddyError, BuddyEvent, IntentsResumed};
 use crate::contact::ContactCode;
 use crate::identity::PublicKey;
-use crate::mailbox::Dht;
 use crate::mailbox::Fetched;
+use crate::mailbox::{Dht, MailboxError};
 use crate::record::body::{BuddyRequest, BuddyResponse, Content, Decision};
 use crate::record::{Kind, MailboxId, Record};
 use crate::seal::{self, SealContext};
@@ -301,21 +301,30 @@ impl<D: Dht> BuddyBook<D> {
                 display_name: response.display_name,
             });
         }
-        self.withdraw(&sent.record).await;
+        self.withdraw_answered(&sent.record).await;
         Ok(())
     }
 
     /// Tombstones a request this user sent once it is answered. A failure
     /// is logged, not fatal: the request expires anyway, and the recipient
     /// already remembers that it answered it.
-    async fn withdraw(&self, request_bytes: &[u8]) {
+    async fn withdraw_answered(&self, request_bytes: &[u8]) {
+        if let Err(error) = self.tombstone_sent(request_bytes).await {
+            warn!(%error, "could not withdraw an answered request");
+        }
+    }
+
+    /// Puts the tombstone of a request this user sent (stored bytes
+    /// `request_bytes`) into its slot; nothing to do once it expired.
+    pub(super) async fn tombstone_sent(&self, request_bytes: &[u8]) -> Result<(), MailboxError> {
         let Some(request) =
             super::validate_stored(&self.validator, request_bytes, self.clock.now())
         else {
-            return; // expired already
+            return Ok(()); // expired already: gone from the DHT anyway
         };
-        if let Err(error) = self.mailbox.delete(&self.identity, &request).await {
-            warn!(%error, "could not withdraw an answered request");
-        }
+        self.mailbox
+            .delete(&self.identity, &request)
+            .await
+            .map(|_| ())
     }
 }

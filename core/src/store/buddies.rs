@@ -52,6 +52,9 @@ pub enum SentStatus {
     Accepted = 1,
     /// The recipient declined.
     Declined = 2,
+    /// This user withdrew it before an answer came (tombstoned it); a
+    /// later answer is ignored.
+    Withdrawn = 3,
 }
 
 /// A request this user sent.
@@ -126,6 +129,7 @@ fn sent_row(row: &Row<'_>) -> rusqlite::Result<SentRow> {
         0 => SentStatus::Pending,
         1 => SentStatus::Accepted,
         2 => SentStatus::Declined,
+        3 => SentStatus::Withdrawn,
         other => {
             return Err(rusqlite::Error::FromSqlConversionFailure(
                 5,
@@ -462,6 +466,22 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Marks sent request `request_id` withdrawn if it is still pending;
+    /// whether it was (an answer recorded meanwhile wins).
+    pub fn mark_withdrawn(&self, request_id: &[u8; 32]) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE sent_requests SET status = ?2, answered_at = ?3 \
+             WHERE request_id = ?1 AND status = ?4",
+            params![
+                request_id,
+                SentStatus::Withdrawn as i64,
+                self.clock.now() as i64,
+                SentStatus::Pending as i64
+            ],
+        )?;
+        Ok(changed == 1)
     }
 
     /// Whether request `request_id` was already answered.

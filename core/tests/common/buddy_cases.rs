@@ -143,6 +143,26 @@ macro_rules! buddy_cases {
             let net = $net;
             common::buddy_cases::crossing_requests_leave_nothing_pending(&net).await;
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn withdrawn_before_the_recipient_syncs_is_never_seen() {
+            let net = $net;
+            common::withdraw_cases::withdrawn_before_the_recipient_syncs_is_never_seen(&net).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn withdrawn_after_the_recipient_saw_it_leaves_pending_on_next_sync() {
+            let net = $net;
+            common::withdraw_cases::withdrawn_after_the_recipient_saw_it_leaves_pending_on_next_sync(&net).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_late_answer_to_a_withdrawn_request_adds_no_buddy() {
+            let net = $net;
+            common::withdraw_cases::a_late_answer_to_a_withdrawn_request_adds_no_buddy(&net).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn withdrawing_twice_or_an_unknown_id_fails() {
+            let net = $net;
+            common::withdraw_cases::withdrawing_twice_or_an_unknown_id_fails(&net).await;
+        }
     };
 }
 

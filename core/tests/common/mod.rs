@@ -221,3 +221,4 @@ pub mod buddy_cases;
 pub mod feed_cases;
 pub mod mailbox_cases;
 pub mod notice_cases;
+pub mod withdraw_cases;

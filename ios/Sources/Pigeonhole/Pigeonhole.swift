@@ -1395,6 +1395,15 @@ public protocol PigeonholeNodeProtocol: AnyObject, Sendable {
     func waitForPeers(peers: UInt32, timeoutMs: UInt64) async throws  -> NodeStatus
     
     /**
+     * Withdraws a request this user sent that is still unanswered: it is
+     * tombstoned (the recipient's next sync forgets it) and marked
+     * `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+     * user sent no such request, `NotPending` if it was already answered
+     * or withdrawn.
+     */
+    func withdrawRequest(requestId: String) async throws 
+    
+    /**
      * The content `notice` carries: inline at once, or fetched chunk by
      * chunk and verified. `Rejected` if it was only announced or does not
      * verify.
@@ -2138,6 +2147,29 @@ open func waitForPeers(peers: UInt32, timeoutMs: UInt64)async throws  -> NodeSta
             completeFunc: ffi_pigeonhole_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_pigeonhole_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeNodeStatus_lift,
+            errorHandler: FfiConverterTypePigeonholeError_lift
+        )
+}
+    
+    /**
+     * Withdraws a request this user sent that is still unanswered: it is
+     * tombstoned (the recipient's next sync forgets it) and marked
+     * `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+     * user sent no such request, `NotPending` if it was already answered
+     * or withdrawn.
+     */
+open func withdrawRequest(requestId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_pigeonhole_ffi_fn_method_pigeonholenode_withdraw_request(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(requestId)
+                )
+            },
+            pollFunc: ffi_pigeonhole_ffi_rust_future_poll_void,
+            completeFunc: ffi_pigeonhole_ffi_rust_future_complete_void,
+            freeFunc: ffi_pigeonhole_ffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypePigeonholeError_lift
         )
 }
@@ -4325,6 +4357,14 @@ public enum Event: Equatable, Hashable {
          */accepted: Bool
     )
     /**
+     * This user withdrew a request it sent.
+     */
+    case requestWithdrawn(
+        /**
+         * The request's id.
+         */requestId: String
+    )
+    /**
      * Someone joined the buddy list.
      */
     case buddyAdded(
@@ -4472,40 +4512,43 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         case 2: return .requestAnswered(requestId: try FfiConverterString.read(from: &buf), by: try FfiConverterString.read(from: &buf), accepted: try FfiConverterBool.read(from: &buf)
         )
         
-        case 3: return .buddyAdded(publicKey: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf)
+        case 3: return .requestWithdrawn(requestId: try FfiConverterString.read(from: &buf)
         )
         
-        case 4: return .buddyRemoved(publicKey: try FfiConverterString.read(from: &buf)
+        case 4: return .buddyAdded(publicKey: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf)
         )
         
-        case 5: return .syncFailed(reason: try FfiConverterString.read(from: &buf)
+        case 5: return .buddyRemoved(publicKey: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .eventsLost(count: try FfiConverterUInt64.read(from: &buf)
+        case 6: return .syncFailed(reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 7: return .feedPostAdded(post: try FfiConverterTypeFeedPost.read(from: &buf)
+        case 7: return .eventsLost(count: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 8: return .feedPostEdited(post: try FfiConverterTypeFeedPost.read(from: &buf)
+        case 8: return .feedPostAdded(post: try FfiConverterTypeFeedPost.read(from: &buf)
         )
         
-        case 9: return .feedPostDeleted(feed: try FfiConverterString.read(from: &buf), postId: try FfiConverterString.read(from: &buf)
+        case 9: return .feedPostEdited(post: try FfiConverterTypeFeedPost.read(from: &buf)
         )
         
-        case 10: return .feedPostsMissed(feed: try FfiConverterString.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
+        case 10: return .feedPostDeleted(feed: try FfiConverterString.read(from: &buf), postId: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .documentUpdated(notice: try FfiConverterTypeDocumentNotice.read(from: &buf)
+        case 11: return .feedPostsMissed(feed: try FfiConverterString.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 12: return .documentGap(doc: try FfiConverterTypeDocumentRef.read(from: &buf), fromVersion: try FfiConverterUInt64.read(from: &buf), toVersion: try FfiConverterUInt64.read(from: &buf)
+        case 12: return .documentUpdated(notice: try FfiConverterTypeDocumentNotice.read(from: &buf)
         )
         
-        case 13: return .documentVersionConflict(doc: try FfiConverterTypeDocumentRef.read(from: &buf), conflict: try FfiConverterTypeDocumentConflict.read(from: &buf)
+        case 13: return .documentGap(doc: try FfiConverterTypeDocumentRef.read(from: &buf), fromVersion: try FfiConverterUInt64.read(from: &buf), toVersion: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 14: return .documentNoticesRejected(doc: try FfiConverterTypeDocumentRef.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
+        case 14: return .documentVersionConflict(doc: try FfiConverterTypeDocumentRef.read(from: &buf), conflict: try FfiConverterTypeDocumentConflict.read(from: &buf)
+        )
+        
+        case 15: return .documentNoticesRejected(doc: try FfiConverterTypeDocumentRef.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4530,69 +4573,74 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
             FfiConverterBool.write(accepted, into: &buf)
             
         
-        case let .buddyAdded(publicKey,displayName):
+        case let .requestWithdrawn(requestId):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(requestId, into: &buf)
+            
+        
+        case let .buddyAdded(publicKey,displayName):
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(publicKey, into: &buf)
             FfiConverterString.write(displayName, into: &buf)
             
         
         case let .buddyRemoved(publicKey):
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(5))
             FfiConverterString.write(publicKey, into: &buf)
             
         
         case let .syncFailed(reason):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .eventsLost(count):
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .feedPostAdded(post):
-            writeInt(&buf, Int32(7))
-            FfiConverterTypeFeedPost.write(post, into: &buf)
-            
-        
-        case let .feedPostEdited(post):
             writeInt(&buf, Int32(8))
             FfiConverterTypeFeedPost.write(post, into: &buf)
             
         
-        case let .feedPostDeleted(feed,postId):
+        case let .feedPostEdited(post):
             writeInt(&buf, Int32(9))
+            FfiConverterTypeFeedPost.write(post, into: &buf)
+            
+        
+        case let .feedPostDeleted(feed,postId):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(feed, into: &buf)
             FfiConverterString.write(postId, into: &buf)
             
         
         case let .feedPostsMissed(feed,count):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(feed, into: &buf)
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .documentUpdated(notice):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterTypeDocumentNotice.write(notice, into: &buf)
             
         
         case let .documentGap(doc,fromVersion,toVersion):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterUInt64.write(fromVersion, into: &buf)
             FfiConverterUInt64.write(toVersion, into: &buf)
             
         
         case let .documentVersionConflict(doc,conflict):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterTypeDocumentConflict.write(conflict, into: &buf)
             
         
         case let .documentNoticesRejected(doc,count):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterUInt64.write(count, into: &buf)
             
@@ -4769,6 +4817,11 @@ enum PigeonholeError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
      */
     case UnknownRequest
     /**
+     * The sent request was already answered or withdrawn: there is
+     * nothing left to withdraw.
+     */
+    case NotPending
+    /**
      * The contact code is this user's own.
      */
     case OwnCode
@@ -4905,36 +4958,37 @@ public struct FfiConverterTypePigeonholeError: FfiConverterRustBuffer {
             )
         case 3: return .ProfileMissing
         case 4: return .UnknownRequest
-        case 5: return .OwnCode
-        case 6: return .BadAddress(
+        case 5: return .NotPending
+        case 6: return .OwnCode
+        case 7: return .BadAddress(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .Listen(
+        case 8: return .Listen(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Unavailable(
+        case 9: return .Unavailable(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Rejected(
+        case 10: return .Rejected(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Storage(
+        case 11: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Crypto(
+        case 12: return .Crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Stopped
-        case 13: return .Internal(
+        case 13: return .Stopped
+        case 14: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .BadFeedReference(
+        case 15: return .BadFeedReference(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .UnknownPost
-        case 16: return .NotFollowed
-        case 17: return .NotWatched
-        case 18: return .NotPermitted(
+        case 16: return .UnknownPost
+        case 17: return .NotFollowed
+        case 18: return .NotWatched
+        case 19: return .NotPermitted(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4967,68 +5021,72 @@ public struct FfiConverterTypePigeonholeError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(4))
         
         
-        case .OwnCode:
+        case .NotPending:
             writeInt(&buf, Int32(5))
         
         
-        case let .BadAddress(reason):
+        case .OwnCode:
             writeInt(&buf, Int32(6))
-            FfiConverterString.write(reason, into: &buf)
-            
         
-        case let .Listen(reason):
+        
+        case let .BadAddress(reason):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Unavailable(reason):
+        case let .Listen(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Rejected(reason):
+        case let .Unavailable(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Rejected(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Crypto(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Stopped:
+        case let .Crypto(reason):
             writeInt(&buf, Int32(12))
-        
-        
-        case let .Internal(reason):
-            writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .BadFeedReference(reason):
+        case .Stopped:
+            writeInt(&buf, Int32(13))
+        
+        
+        case let .Internal(reason):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .UnknownPost:
+        case let .BadFeedReference(reason):
             writeInt(&buf, Int32(15))
+            FfiConverterString.write(reason, into: &buf)
+            
         
-        
-        case .NotFollowed:
+        case .UnknownPost:
             writeInt(&buf, Int32(16))
         
         
-        case .NotWatched:
+        case .NotFollowed:
             writeInt(&buf, Int32(17))
         
         
-        case let .NotPermitted(reason):
+        case .NotWatched:
             writeInt(&buf, Int32(18))
+        
+        
+        case let .NotPermitted(reason):
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5069,6 +5127,10 @@ public enum SentRequestStatus: Equatable, Hashable {
      * The recipient declined.
      */
     case declined
+    /**
+     * This user withdrew it unanswered; a later answer is ignored.
+     */
+    case withdrawn
 
 
 
@@ -5096,6 +5158,8 @@ public struct FfiConverterTypeSentRequestStatus: FfiConverterRustBuffer {
         
         case 3: return .declined
         
+        case 4: return .withdrawn
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -5114,6 +5178,10 @@ public struct FfiConverterTypeSentRequestStatus: FfiConverterRustBuffer {
         
         case .declined:
             writeInt(&buf, Int32(3))
+        
+        
+        case .withdrawn:
+            writeInt(&buf, Int32(4))
         
         }
     }
@@ -5776,6 +5844,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers() != 60112) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_withdraw_request() != 44813) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content() != 51241) {

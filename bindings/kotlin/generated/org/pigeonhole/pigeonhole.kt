@@ -806,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers(
     ): Int
+    external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_withdraw_request(
+    ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content(
     ): Int
     external fun uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_fetch_document_updates(
@@ -941,6 +943,8 @@ internal object UniffiLib {
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_unblock(`ptr`: Long,`publicKey`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_wait_for_peers(`ptr`: Long,`peers`: Int,`timeoutMs`: Long,
+    ): Long
+    external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_withdraw_request(`ptr`: Long,`requestId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_pigeonhole_ffi_fn_method_pigeonholenode_document_content(`ptr`: Long,`notice`: RustBuffer.ByValue,
     ): Long
@@ -1201,6 +1205,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_wait_for_peers() and 0xFFFF) != 60112) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_withdraw_request() and 0xFFFF) != 44813) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_pigeonhole_ffi_checksum_method_pigeonholenode_document_content() and 0xFFFF) != 51241) {
@@ -2880,6 +2887,15 @@ public interface PigeonholeNodeInterface {
     suspend fun `waitForPeers`(`peers`: kotlin.UInt, `timeoutMs`: kotlin.ULong): NodeStatus
     
     /**
+     * Withdraws a request this user sent that is still unanswered: it is
+     * tombstoned (the recipient's next sync forgets it) and marked
+     * `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+     * user sent no such request, `NotPending` if it was already answered
+     * or withdrawn.
+     */
+    suspend fun `withdrawRequest`(`requestId`: kotlin.String)
+    
+    /**
      * The content `notice` carries: inline at once, or fetched chunk by
      * chunk and verified. `Rejected` if it was only announced or does not
      * verify.
@@ -3851,6 +3867,36 @@ open class PigeonholeNode: Disposable, AutoCloseable, PigeonholeNodeInterface
         { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeNodeStatus.lift(it) },
+        // Error FFI converter
+        PigeonholeException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Withdraws a request this user sent that is still unanswered: it is
+     * tombstoned (the recipient's next sync forgets it) and marked
+     * `Withdrawn`; a later answer adds no buddy. `UnknownRequest` if this
+     * user sent no such request, `NotPending` if it was already answered
+     * or withdrawn.
+     */
+    @Throws(PigeonholeException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `withdrawRequest`(`requestId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_pigeonhole_ffi_fn_method_pigeonholenode_withdraw_request(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`requestId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_pigeonhole_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_pigeonhole_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
         // Error FFI converter
         PigeonholeException.ErrorHandler,
     )
@@ -5585,6 +5631,21 @@ sealed class Event {
     }
     
     /**
+     * This user withdrew a request it sent.
+     */
+    data class RequestWithdrawn(
+        /**
+         * The request's id.
+         */
+        val `requestId`: kotlin.String) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * Someone joined the buddy list.
      */
     data class BuddyAdded(
@@ -5822,46 +5883,49 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterString.read(buf),
                 FfiConverterBoolean.read(buf),
                 )
-            3 -> Event.BuddyAdded(
+            3 -> Event.RequestWithdrawn(
+                FfiConverterString.read(buf),
+                )
+            4 -> Event.BuddyAdded(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            4 -> Event.BuddyRemoved(
+            5 -> Event.BuddyRemoved(
                 FfiConverterString.read(buf),
                 )
-            5 -> Event.SyncFailed(
+            6 -> Event.SyncFailed(
                 FfiConverterString.read(buf),
                 )
-            6 -> Event.EventsLost(
+            7 -> Event.EventsLost(
                 FfiConverterULong.read(buf),
                 )
-            7 -> Event.FeedPostAdded(
+            8 -> Event.FeedPostAdded(
                 FfiConverterTypeFeedPost.read(buf),
                 )
-            8 -> Event.FeedPostEdited(
+            9 -> Event.FeedPostEdited(
                 FfiConverterTypeFeedPost.read(buf),
                 )
-            9 -> Event.FeedPostDeleted(
+            10 -> Event.FeedPostDeleted(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> Event.FeedPostsMissed(
+            11 -> Event.FeedPostsMissed(
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            11 -> Event.DocumentUpdated(
+            12 -> Event.DocumentUpdated(
                 FfiConverterTypeDocumentNotice.read(buf),
                 )
-            12 -> Event.DocumentGap(
+            13 -> Event.DocumentGap(
                 FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            13 -> Event.DocumentVersionConflict(
+            14 -> Event.DocumentVersionConflict(
                 FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterTypeDocumentConflict.read(buf),
                 )
-            14 -> Event.DocumentNoticesRejected(
+            15 -> Event.DocumentNoticesRejected(
                 FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterULong.read(buf),
                 )
@@ -5886,6 +5950,13 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 + FfiConverterString.allocationSize(value.`requestId`)
                 + FfiConverterString.allocationSize(value.`by`)
                 + FfiConverterBoolean.allocationSize(value.`accepted`)
+            )
+        }
+        is Event.RequestWithdrawn -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`requestId`)
             )
         }
         is Event.BuddyAdded -> {
@@ -5997,69 +6068,74 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterBoolean.write(value.`accepted`, buf)
                 Unit
             }
-            is Event.BuddyAdded -> {
+            is Event.RequestWithdrawn -> {
                 buf.putInt(3)
+                FfiConverterString.write(value.`requestId`, buf)
+                Unit
+            }
+            is Event.BuddyAdded -> {
+                buf.putInt(4)
                 FfiConverterString.write(value.`publicKey`, buf)
                 FfiConverterString.write(value.`displayName`, buf)
                 Unit
             }
             is Event.BuddyRemoved -> {
-                buf.putInt(4)
+                buf.putInt(5)
                 FfiConverterString.write(value.`publicKey`, buf)
                 Unit
             }
             is Event.SyncFailed -> {
-                buf.putInt(5)
+                buf.putInt(6)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is Event.EventsLost -> {
-                buf.putInt(6)
+                buf.putInt(7)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
             is Event.FeedPostAdded -> {
-                buf.putInt(7)
-                FfiConverterTypeFeedPost.write(value.`post`, buf)
-                Unit
-            }
-            is Event.FeedPostEdited -> {
                 buf.putInt(8)
                 FfiConverterTypeFeedPost.write(value.`post`, buf)
                 Unit
             }
-            is Event.FeedPostDeleted -> {
+            is Event.FeedPostEdited -> {
                 buf.putInt(9)
+                FfiConverterTypeFeedPost.write(value.`post`, buf)
+                Unit
+            }
+            is Event.FeedPostDeleted -> {
+                buf.putInt(10)
                 FfiConverterString.write(value.`feed`, buf)
                 FfiConverterString.write(value.`postId`, buf)
                 Unit
             }
             is Event.FeedPostsMissed -> {
-                buf.putInt(10)
+                buf.putInt(11)
                 FfiConverterString.write(value.`feed`, buf)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
             is Event.DocumentUpdated -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterTypeDocumentNotice.write(value.`notice`, buf)
                 Unit
             }
             is Event.DocumentGap -> {
-                buf.putInt(12)
+                buf.putInt(13)
                 FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterULong.write(value.`fromVersion`, buf)
                 FfiConverterULong.write(value.`toVersion`, buf)
                 Unit
             }
             is Event.DocumentVersionConflict -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterTypeDocumentConflict.write(value.`conflict`, buf)
                 Unit
             }
             is Event.DocumentNoticesRejected -> {
-                buf.putInt(14)
+                buf.putInt(15)
                 FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
@@ -6183,6 +6259,16 @@ sealed class PigeonholeException: kotlin.Exception() {
      * No pending request has this id (answered, expired or never seen).
      */
     class UnknownRequest(
+        ) : PigeonholeException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
+     * The sent request was already answered or withdrawn: there is
+     * nothing left to withdraw.
+     */
+    class NotPending(
         ) : PigeonholeException() {
         override val message
             get() = ""
@@ -6394,36 +6480,37 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 )
             3 -> PigeonholeException.ProfileMissing()
             4 -> PigeonholeException.UnknownRequest()
-            5 -> PigeonholeException.OwnCode()
-            6 -> PigeonholeException.BadAddress(
+            5 -> PigeonholeException.NotPending()
+            6 -> PigeonholeException.OwnCode()
+            7 -> PigeonholeException.BadAddress(
                 FfiConverterString.read(buf),
                 )
-            7 -> PigeonholeException.Listen(
+            8 -> PigeonholeException.Listen(
                 FfiConverterString.read(buf),
                 )
-            8 -> PigeonholeException.Unavailable(
+            9 -> PigeonholeException.Unavailable(
                 FfiConverterString.read(buf),
                 )
-            9 -> PigeonholeException.Rejected(
+            10 -> PigeonholeException.Rejected(
                 FfiConverterString.read(buf),
                 )
-            10 -> PigeonholeException.Storage(
+            11 -> PigeonholeException.Storage(
                 FfiConverterString.read(buf),
                 )
-            11 -> PigeonholeException.Crypto(
+            12 -> PigeonholeException.Crypto(
                 FfiConverterString.read(buf),
                 )
-            12 -> PigeonholeException.Stopped()
-            13 -> PigeonholeException.Internal(
+            13 -> PigeonholeException.Stopped()
+            14 -> PigeonholeException.Internal(
                 FfiConverterString.read(buf),
                 )
-            14 -> PigeonholeException.BadFeedReference(
+            15 -> PigeonholeException.BadFeedReference(
                 FfiConverterString.read(buf),
                 )
-            15 -> PigeonholeException.UnknownPost()
-            16 -> PigeonholeException.NotFollowed()
-            17 -> PigeonholeException.NotWatched()
-            18 -> PigeonholeException.NotPermitted(
+            16 -> PigeonholeException.UnknownPost()
+            17 -> PigeonholeException.NotFollowed()
+            18 -> PigeonholeException.NotWatched()
+            19 -> PigeonholeException.NotPermitted(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6447,6 +6534,10 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 4UL
             )
             is PigeonholeException.UnknownRequest -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is PigeonholeException.NotPending -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
             )
@@ -6538,68 +6629,72 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 buf.putInt(4)
                 Unit
             }
-            is PigeonholeException.OwnCode -> {
+            is PigeonholeException.NotPending -> {
                 buf.putInt(5)
                 Unit
             }
-            is PigeonholeException.BadAddress -> {
+            is PigeonholeException.OwnCode -> {
                 buf.putInt(6)
-                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Listen -> {
+            is PigeonholeException.BadAddress -> {
                 buf.putInt(7)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Unavailable -> {
+            is PigeonholeException.Listen -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Rejected -> {
+            is PigeonholeException.Unavailable -> {
                 buf.putInt(9)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Storage -> {
+            is PigeonholeException.Rejected -> {
                 buf.putInt(10)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Crypto -> {
+            is PigeonholeException.Storage -> {
                 buf.putInt(11)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Stopped -> {
+            is PigeonholeException.Crypto -> {
                 buf.putInt(12)
-                Unit
-            }
-            is PigeonholeException.Internal -> {
-                buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.BadFeedReference -> {
+            is PigeonholeException.Stopped -> {
+                buf.putInt(13)
+                Unit
+            }
+            is PigeonholeException.Internal -> {
                 buf.putInt(14)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.UnknownPost -> {
+            is PigeonholeException.BadFeedReference -> {
                 buf.putInt(15)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.NotFollowed -> {
+            is PigeonholeException.UnknownPost -> {
                 buf.putInt(16)
                 Unit
             }
-            is PigeonholeException.NotWatched -> {
+            is PigeonholeException.NotFollowed -> {
                 buf.putInt(17)
                 Unit
             }
-            is PigeonholeException.NotPermitted -> {
+            is PigeonholeException.NotWatched -> {
                 buf.putInt(18)
+                Unit
+            }
+            is PigeonholeException.NotPermitted -> {
+                buf.putInt(19)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6627,7 +6722,11 @@ enum class SentRequestStatus {
     /**
      * The recipient declined.
      */
-    DECLINED;
+    DECLINED,
+    /**
+     * This user withdrew it unanswered; a later answer is ignored.
+     */
+    WITHDRAWN;
 
     
 

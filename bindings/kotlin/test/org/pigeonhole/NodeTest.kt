@@ -132,6 +132,28 @@ class NodeTest {
     }
 
     @Test
+    fun aWithdrawnRequestLeavesTheRecipientsPendingList() = runBlocking {
+        val (alice, bob) = twoNodes(tempDir(), tempDir())
+        alice.use {
+            bob.use {
+                alice.setProfile("Alice")
+                bob.setProfile("Bob")
+                val sent = alice.sendRequest(bob.contactCode(), "hi Bob")
+                assertEquals(1u, bob.syncNow().requestsReceived)
+                assertEquals(1, bob.pendingRequests().size)
+
+                alice.withdrawRequest(sent.id)
+                assertEquals(SentRequestStatus.WITHDRAWN, alice.sentRequests().single().status)
+                assertFailsWith<PigeonholeException.NotPending> { runBlocking { alice.withdrawRequest(sent.id) } }
+                assertFailsWith<PigeonholeException.UnknownRequest> { runBlocking { alice.withdrawRequest("ab".repeat(32)) } }
+
+                assertEquals(1u, bob.syncNow().withdrawn)
+                assertTrue(bob.pendingRequests().isEmpty())
+            }
+        }
+    }
+
+    @Test
     fun badInputRaisesTheDocumentedKinds() = runBlocking {
         PigeonholeNode.start(loopback(tempDir())).use { node ->
             node.setProfile("Carol")
