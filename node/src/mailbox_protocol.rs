@@ -126,15 +126,26 @@ pub fn slot_key_of(record: &[u8]) -> Option<DhtKey> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MailboxCodec;
 
-fn bad(what: impl std::fmt::Display) -> io::Error {
+/// A malformed message from a peer.
+pub(crate) fn bad(what: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
 async fn read_all<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    read_bounded(io, MAX_MESSAGE as usize).await
+}
+
+/// Reads a whole message (the writer closes its side after it), refusing
+/// one longer than `max` bytes without buffering more than `max + 1`.
+/// Shared by every request-response codec of the node.
+pub(crate) async fn read_bounded<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    io.take(MAX_MESSAGE + 1).read_to_end(&mut buf).await?;
-    if buf.len() as u64 > MAX_MESSAGE {
-        return Err(bad("mailbox message too large"));
+    io.take(max as u64 + 1).read_to_end(&mut buf).await?;
+    if buf.len() > max {
+        return Err(bad("message too large"));
     }
     Ok(buf)
 }

@@ -20,11 +20,12 @@
 
 use std::io;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use libp2p::request_response;
 use pigeonhole::record::{InstanceId, MAX_RECORD_BYTES, MailboxId};
 
+use crate::mailbox_protocol::{bad, read_bounded};
 use crate::reconcile::{FRAME_LIMIT, ID_BATCH};
 
 /// The protocol name.
@@ -68,19 +69,6 @@ pub enum ReconcileResponse {
 /// The byte codec of [`RECONCILE_PROTOCOL`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReconcileCodec;
-
-async fn read_bounded<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    io.take(max as u64 + 1).read_to_end(&mut buf).await?;
-    if buf.len() > max {
-        return Err(bad("reconcile message too large"));
-    }
-    Ok(buf)
-}
-
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
 
 /// Splits `n` bytes off the front of `input`.
 fn take<'a>(input: &mut &'a [u8], n: usize) -> io::Result<&'a [u8]> {
