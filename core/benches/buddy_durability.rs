@@ -83,7 +83,7 @@ fn code(seed: u32) -> ContactCode {
     secret[..4].copy_from_slice(&seed.to_be_bytes());
     ContactCode::new(
         Identity::from_secret_bytes(secret).public_key(),
-        InboxToken([1, 2, 3, 4]),
+        InboxToken([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]),
     )
 }
 

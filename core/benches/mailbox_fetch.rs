@@ -38,7 +38,7 @@ fn filled(runtime: &tokio::runtime::Runtime, live: usize, listing: bool) -> Setu
         MailboxConfig::default(),
     );
     let owner = Identity::from_secret_bytes([1; 32]);
-    let inbox = ContactCode::new(owner.public_key(), InboxToken([0; 4])).inbox_id();
+    let inbox = ContactCode::new(owner.public_key(), InboxToken([0; 16])).inbox_id();
     let mut body = vec![SEALED_SCHEME_V1];
     body.resize(400, 7);
     runtime.block_on(async {

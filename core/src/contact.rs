@@ -7,33 +7,34 @@
 //! who only has the old code, without changing the key. The text form is
 //! `PH-` followed by RFC 4648 base32 in capitals, which QR codes encode in
 //! their compact alphanumeric mode.
+//!
+//! Version 2 (protocol version 3) carries a 16-byte token. Version 1 carried
+//! 4 bytes, which anyone who knows the key and sees slot keys could recover
+//! in about 2^33 hashes, so a rotation stopped nobody determined: version-1
+//! codes are still read (so a typo is still reported as one) but refused
+//! with [`ContactCodeError::Retired`], telling the user to ask for a new
+//! code, rather than sending requests to an inbox a spammer can find.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
 use crate::identity::PublicKey;
-use crate::record::MailboxId;
+pub use crate::ids::{INBOX_TOKEN_LEN, InboxToken, MailboxId};
 
-/// The only contact code version this build reads and writes.
-pub const CONTACT_CODE_VERSION: u8 = 1;
+/// The contact code version this build writes and accepts.
+pub const CONTACT_CODE_VERSION: u8 = 2;
+/// The retired version this build still reads, to refuse it clearly.
+pub const RETIRED_CONTACT_CODE_VERSION: u8 = 1;
 /// The text prefix of every contact code.
 pub const CONTACT_CODE_PREFIX: &str = "PH-";
-const PAYLOAD_LEN: usize = 1 + 32 + 4;
-const CODE_LEN: usize = PAYLOAD_LEN + 4;
+const PAYLOAD_LEN: usize = 1 + 32 + INBOX_TOKEN_LEN;
+/// Bytes behind a version-2 code: version, key, token, checksum.
+pub const CODE_LEN: usize = PAYLOAD_LEN + 4;
+const V1_PAYLOAD_LEN: usize = 1 + 32 + crate::ids::LEGACY_TOKEN_LEN;
+const V1_CODE_LEN: usize = V1_PAYLOAD_LEN + 4;
 const CHECKSUM_DOMAIN: &[u8] = b"pigeonhole/contact/v1";
 const INBOX_DOMAIN: &[u8] = b"pigeonhole/inbox/v1";
-
-/// Four random bytes that select which inbox a contact code points to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct InboxToken(pub [u8; 4]);
-
-impl InboxToken {
-    /// A fresh random token.
-    pub fn random() -> Self {
-        Self(rand::random())
-    }
-}
 
 /// Why a contact code could not be read. Each problem a user can make when
 /// typing or scanning a code has its own variant, so apps can say which.
@@ -59,8 +60,16 @@ pub enum ContactCodeError {
         found: usize,
     },
     /// A version this build does not know (made by a newer app).
-    #[error("contact code version {0} is not supported (this build reads version 1)")]
+    #[error("contact code version {0} is not supported (this build reads version 2)")]
     Version(u8),
+    /// A well-formed code of a retired version (1): its 4-byte inbox token
+    /// is too short to keep spammers out, so no request is sent with it.
+    /// The user should ask its owner for a new code.
+    #[error(
+        "this is an old (version {0}) contact code, no longer accepted because its inbox \
+         token is too short to keep spam out: ask its owner for a new code"
+    )]
+    Retired(u8),
     /// The checksum does not match: a typo or a damaged scan.
     #[error("the contact code's checksum does not match: check for a typo")]
     Checksum,
@@ -87,12 +96,12 @@ impl ContactCode {
         }
     }
 
-    /// The 41 bytes behind the text: version, key, token, checksum.
+    /// The 53 bytes behind the text: version, key, token, checksum.
     pub fn to_bytes(&self) -> [u8; CODE_LEN] {
         let mut bytes = [0u8; CODE_LEN];
         bytes[0] = CONTACT_CODE_VERSION;
         bytes[1..33].copy_from_slice(&self.public_key.0);
-        bytes[33..37].copy_from_slice(&self.inbox_token.0);
+        bytes[33..PAYLOAD_LEN].copy_from_slice(&self.inbox_token.0);
         let sum = checksum(&bytes[..PAYLOAD_LEN]);
         bytes[PAYLOAD_LEN..].copy_from_slice(&sum);
         bytes
@@ -121,50 +130,50 @@ impl ContactCode {
         }
         // The version is the first byte: the first two characters hold it,
         // so a code from a newer app is recognised whatever its length.
-        if let Some(first) = upper.get(..2) {
-            let version = base32_lenient().decode(first.as_bytes()).map_err(|_| {
-                ContactCodeError::Length {
-                    expected: CODE_LEN,
-                    found: 0,
+        let code_len = match upper.get(..2) {
+            Some(first) => {
+                let version = base32_lenient().decode(first.as_bytes()).map_err(|_| {
+                    ContactCodeError::Length {
+                        expected: CODE_LEN,
+                        found: 0,
+                    }
+                })?[0];
+                match version {
+                    CONTACT_CODE_VERSION => CODE_LEN,
+                    RETIRED_CONTACT_CODE_VERSION => V1_CODE_LEN,
+                    other => return Err(ContactCodeError::Version(other)),
                 }
-            })?[0];
-            if version != CONTACT_CODE_VERSION {
-                return Err(ContactCodeError::Version(version));
             }
-        }
-        let text_len = base32_len(CODE_LEN);
-        if upper.len() != text_len {
-            return Err(ContactCodeError::Length {
-                expected: CODE_LEN,
-                found: upper.len() * 5 / 8,
-            });
-        }
-        // Unused trailing bits of the last character are covered by no
-        // checksum byte: a typo there is reported as a checksum error too.
-        let canonical = data_encoding::BASE32_NOPAD.decode(upper.as_bytes()).is_ok();
-        let bytes = base32_lenient()
-            .decode(upper.as_bytes())
-            .map_err(|_| ContactCodeError::Checksum)?;
-        if !canonical || checksum(&bytes[..PAYLOAD_LEN]) != bytes[PAYLOAD_LEN..] {
-            return Err(ContactCodeError::Checksum);
-        }
+            None => CODE_LEN,
+        };
+        let bytes = decode_checked(&upper, code_len)?;
         let public_key = PublicKey(bytes[1..33].try_into().expect("32 bytes"));
         match public_key.verifying_key() {
             Some(key) if !key.is_weak() => {}
             _ => return Err(ContactCodeError::BadKey),
         }
+        if code_len == V1_CODE_LEN {
+            return Err(ContactCodeError::Retired(RETIRED_CONTACT_CODE_VERSION));
+        }
+        let inbox_token = InboxToken(bytes[33..PAYLOAD_LEN].try_into().expect("16 bytes"));
+        // A version-2 code that names a version-1 inbox is refused like one.
+        if inbox_token.legacy().is_some() {
+            return Err(ContactCodeError::Retired(RETIRED_CONTACT_CODE_VERSION));
+        }
         Ok(Self {
             public_key,
-            inbox_token: InboxToken(bytes[33..37].try_into().expect("4 bytes")),
+            inbox_token,
         })
     }
 
     /// The primary id of the inbox mailbox this code points to:
-    /// `SHA-256("pigeonhole/inbox/v1" ‖ 0x00 ‖ key ‖ token)`.
+    /// `SHA-256("pigeonhole/inbox/v1" ‖ 0x00 ‖ key ‖ token)`, the token's
+    /// 16 bytes (or the 4 bytes of a version-1 stand-in, see
+    /// [`InboxToken::inbox_bytes`]: the inbox it always named).
     pub fn inbox_id(&self) -> MailboxId {
-        let mut name = [0u8; 36];
-        name[..32].copy_from_slice(&self.public_key.0);
-        name[32..].copy_from_slice(&self.inbox_token.0);
+        let mut name = Vec::with_capacity(32 + INBOX_TOKEN_LEN);
+        name.extend_from_slice(&self.public_key.0);
+        name.extend_from_slice(self.inbox_token.inbox_bytes());
         MailboxId::derive(INBOX_DOMAIN, &name)
     }
 }
@@ -182,6 +191,28 @@ impl std::str::FromStr for ContactCode {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::parse(text)
     }
+}
+
+/// Decodes `upper` (alphabet already checked) as a code of `code_len`
+/// bytes and checks its checksum; the bytes, checksum included.
+fn decode_checked(upper: &str, code_len: usize) -> Result<Vec<u8>, ContactCodeError> {
+    if upper.len() != base32_len(code_len) {
+        return Err(ContactCodeError::Length {
+            expected: code_len,
+            found: upper.len() * 5 / 8,
+        });
+    }
+    // Unused trailing bits of the last character are covered by no
+    // checksum byte: a typo there is reported as a checksum error too.
+    let canonical = data_encoding::BASE32_NOPAD.decode(upper.as_bytes()).is_ok();
+    let bytes = base32_lenient()
+        .decode(upper.as_bytes())
+        .map_err(|_| ContactCodeError::Checksum)?;
+    let payload_len = code_len - 4;
+    if !canonical || checksum(&bytes[..payload_len]) != bytes[payload_len..] {
+        return Err(ContactCodeError::Checksum);
+    }
+    Ok(bytes)
 }
 
 fn checksum(payload: &[u8]) -> [u8; 4] {
@@ -218,8 +249,18 @@ mod tests {
     fn sample() -> ContactCode {
         ContactCode::new(
             Identity::from_secret_bytes([7; 32]).public_key(),
-            InboxToken([1, 2, 3, 4]),
+            InboxToken(*b"0123456789abcdef"),
         )
+    }
+
+    /// A well-formed version-1 code: version 1, key, 4-byte token, checksum.
+    fn v1_text(key: &PublicKey, token: [u8; 4]) -> String {
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(&key.0);
+        bytes.extend_from_slice(&token);
+        let sum = checksum(&bytes);
+        bytes.extend_from_slice(&sum);
+        format!("PH-{}", data_encoding::BASE32_NOPAD.encode(&bytes))
     }
 
     #[test]
@@ -227,12 +268,46 @@ mod tests {
         let code = sample();
         let text = code.to_string();
         assert!(text.starts_with("PH-"));
-        assert_eq!(text.len(), 3 + 66);
+        assert_eq!(text.len(), 3 + 85);
         assert_eq!(ContactCode::parse(&text).unwrap(), code);
         assert_eq!(
             ContactCode::parse(&format!("  {}\n", text.to_lowercase())).unwrap(),
             code
         );
+        let random = ContactCode::new(code.public_key, InboxToken::random());
+        assert_eq!(ContactCode::parse(&random.to_string()).unwrap(), random);
+    }
+
+    #[test]
+    fn version_1_codes_are_read_and_refused_as_retired() {
+        let key = sample().public_key;
+        let old = v1_text(&key, [1, 2, 3, 4]);
+        assert_eq!(old.len(), 3 + 66);
+        assert_eq!(ContactCode::parse(&old), Err(ContactCodeError::Retired(1)));
+        assert!(
+            ContactCodeError::Retired(1)
+                .to_string()
+                .contains("ask its owner for a new code")
+        );
+        // A typo in an old code is still reported as a typo.
+        let mut typo = old.clone();
+        let last = typo.pop().unwrap();
+        typo.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(ContactCode::parse(&typo), Err(ContactCodeError::Checksum));
+        assert!(matches!(
+            ContactCode::parse(&old[..old.len() - 2]),
+            Err(ContactCodeError::Length { expected: 41, .. })
+        ));
+        // A version-2 code naming a version-1 inbox is refused the same way.
+        let stand_in = ContactCode::new(key, InboxToken::from_legacy([1, 2, 3, 4]));
+        assert_eq!(
+            ContactCode::parse(&stand_in.to_string()),
+            Err(ContactCodeError::Retired(1))
+        );
+        // The stand-in names the very inbox the version-1 code named.
+        let mut name = key.0.to_vec();
+        name.extend_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(stand_in.inbox_id(), MailboxId::derive(INBOX_DOMAIN, &name));
     }
 
     #[test]
@@ -253,7 +328,7 @@ mod tests {
         );
         assert!(matches!(
             ContactCode::parse(&text[..text.len() - 2]),
-            Err(ContactCodeError::Length { expected: 41, .. })
+            Err(ContactCodeError::Length { expected: 53, .. })
         ));
         let mut flipped = text.clone();
         let last = flipped.pop().unwrap();
@@ -278,32 +353,26 @@ mod tests {
             ContactCode::parse(&format!("Ph-{}", &text[3..])).unwrap(),
             sample()
         );
-        // The last character carries 2 unused bits: changing only them is
-        // a typo the checksum does not cover, reported as a checksum error.
+        // 53 bytes are 424 bits: the last character carries 1 unused bit.
+        // Changing only it is a typo the checksum does not cover, reported
+        // as a checksum error.
         let mut trailing = text.clone();
         let last = trailing.pop().unwrap();
-        let index = data_encoding::BASE32_NOPAD
-            .specification()
-            .symbols
-            .find(last)
-            .unwrap();
-        let other = data_encoding::BASE32_NOPAD
-            .specification()
-            .symbols
-            .as_bytes()[index ^ 1] as char;
-        trailing.push(other);
+        let symbols = data_encoding::BASE32_NOPAD.specification().symbols;
+        let index = symbols.find(last).unwrap();
+        trailing.push(symbols.as_bytes()[index ^ 1] as char);
         assert_eq!(
             ContactCode::parse(&trailing),
             Err(ContactCodeError::Checksum)
         );
         // A newer version is recognised even when its length differs.
         let mut bytes = sample().to_bytes().to_vec();
-        bytes[0] = 2;
+        bytes[0] = 3;
         bytes.push(0);
         let newer = format!("PH-{}", data_encoding::BASE32_NOPAD.encode(&bytes));
         assert_eq!(
             ContactCode::parse(&newer),
-            Err(ContactCodeError::Version(2))
+            Err(ContactCodeError::Version(3))
         );
     }
 
@@ -312,7 +381,7 @@ mod tests {
         // y = 2 is not on the curve for any x: decompression fails.
         let mut key = [0u8; 32];
         key[0] = 2;
-        let code = ContactCode::new(PublicKey(key), InboxToken([0; 4]));
+        let code = ContactCode::new(PublicKey(key), InboxToken([5; 16]));
         assert_eq!(
             ContactCode::parse(&code.to_string()),
             Err(ContactCodeError::BadKey)
@@ -320,7 +389,7 @@ mod tests {
         // The identity point is a valid encoding but of small order.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let weak = ContactCode::new(PublicKey(identity), InboxToken([0; 4]));
+        let weak = ContactCode::new(PublicKey(identity), InboxToken([5; 16]));
         assert_eq!(
             ContactCode::parse(&weak.to_string()),
             Err(ContactCodeError::BadKey)
@@ -328,9 +397,13 @@ mod tests {
     }
 
     #[test]
-    fn inbox_id_depends_on_token() {
+    fn inbox_id_depends_on_every_token_byte() {
         let code = sample();
-        let rotated = ContactCode::new(code.public_key, InboxToken([9, 9, 9, 9]));
-        assert_ne!(code.inbox_id(), rotated.inbox_id());
+        for byte in 0..INBOX_TOKEN_LEN {
+            let mut token = code.inbox_token;
+            token.0[byte] ^= 1;
+            let rotated = ContactCode::new(code.public_key, token);
+            assert_ne!(code.inbox_id(), rotated.inbox_id(), "byte {byte}");
+        }
     }
 }

@@ -9,7 +9,9 @@
 //! id plus an instance id, since a DHT keeps one value per key.
 //!
 //! Layers, bottom up:
-//! * [`codec`], [`identity`], [`contact`] — bytes, keys, contact codes;
+//! * [`codec`], [`identity`], [`ids`], [`contact`] — bytes, keys, the ids
+//!   records and contact codes share (mailbox ids, inbox tokens), contact
+//!   codes;
 //! * [`record`] — the signed envelope, per-kind bodies and the one
 //!   [`record::Validator`] every peer runs;
 //! * [`slot_rule`] — who may write an occupied slot (single-value DHTs);
@@ -29,6 +31,7 @@ pub mod codec;
 pub mod contact;
 pub mod feed;
 pub mod identity;
+pub mod ids;
 pub mod mailbox;
 pub mod notice;
 pub mod record;

@@ -164,7 +164,10 @@ impl World {
         let store = self.store(&format!("bob{r}.db"));
         if store.identity().is_err() {
             store
-                .import_identity(&bob_identity(r), InboxToken([1, 2, 3, 4]))
+                .import_identity(
+                    &bob_identity(r),
+                    InboxToken([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]),
+                )
                 .unwrap();
         }
         let book = BuddyBook::new(

@@ -19,7 +19,10 @@ use pigeonhole::seal::{SealContext, open, seal_with};
 
 fn computed() -> Vec<(&'static str, String)> {
     let alice = Identity::from_secret_bytes([0x01; 32]);
-    let code = ContactCode::new(alice.public_key(), InboxToken([1, 2, 3, 4]));
+    let code = ContactCode::new(
+        alice.public_key(),
+        InboxToken(std::array::from_fn(|i| i as u8 + 1)),
+    );
     let inbox = code.inbox_id();
     let instance = InstanceId {
         bucket: InstanceId::bucket_of(NOW + 7 * DAY),

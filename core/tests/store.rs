@@ -37,14 +37,22 @@ fn identity_and_records_survive_a_reopen() {
             store.put_bytes(&key, &bytes).unwrap(),
             PutOutcome::Unchanged
         );
-        store.set_inbox_token(InboxToken([4, 4, 4, 4])).unwrap();
+        store
+            .set_inbox_token(InboxToken([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]))
+            .unwrap();
         created
     };
-    assert_ne!(token, InboxToken([4, 4, 4, 4]));
+    assert_ne!(
+        token,
+        InboxToken([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4])
+    );
     let store = open(&path, &clock);
     let (again, token_again) = store.load_or_create_identity().unwrap();
     assert_eq!(again.public_key(), identity.public_key());
-    assert_eq!(token_again, InboxToken([4, 4, 4, 4]));
+    assert_eq!(
+        token_again,
+        InboxToken([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4])
+    );
     assert_eq!(store.get(&key).unwrap().unwrap().bytes(), &bytes[..]);
     assert_eq!(
         store.totals().unwrap(),

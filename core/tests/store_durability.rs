@@ -44,8 +44,8 @@ fn sent_row(n: u32) -> SentRow {
     SentRow {
         request_id: key(n, 0x51),
         recipient: PublicKey(key(n, 0x52)),
-        recipient_token: InboxToken([1, 2, 3, 4]),
-        reply_token: InboxToken([5, 6, 7, 8]),
+        recipient_token: InboxToken([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]),
+        reply_token: InboxToken([5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8]),
         record: vec![n as u8; 64],
         status: SentStatus::Pending,
         created_at: NOW,
@@ -57,14 +57,14 @@ fn intent(n: u32) -> IntentRow {
     IntentRow {
         id: 0,
         action: IntentAction::Request {
-            reply_token: InboxToken([5, 6, 7, 8]),
+            reply_token: InboxToken([5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8]),
         },
         state: IntentState::InFlight,
         mailbox: MailboxId(key(n, 0x61)),
         body: vec![7; 100],
         lifetime_secs: DAY,
         peer: PublicKey(key(n, 0x62)),
-        peer_token: InboxToken([1, 2, 3, 4]),
+        peer_token: InboxToken([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]),
         queued_at: 0,
     }
 }
@@ -202,7 +202,7 @@ async fn a_lost_identity_row_is_an_error_never_a_new_key() {
         Err(BuddyError::Store(StoreError::IdentityMissing))
     ));
     let bob_code =
-        pigeonhole::contact::ContactCode::new(identity(9).public_key(), InboxToken([1; 4]));
+        pigeonhole::contact::ContactCode::new(identity(9).public_key(), InboxToken([1; 16]));
     assert!(
         alice
             .send_request(&bob_code.to_string(), "hi", vec![])
@@ -225,7 +225,7 @@ async fn a_lost_identity_row_is_an_error_never_a_new_key() {
     // Another identity put in its place is noticed, not used silently.
     let store = Arc::new(Store::open(&path, validator(), clock.clone()).unwrap());
     store
-        .import_identity(&identity(3), InboxToken([1; 4]))
+        .import_identity(&identity(3), InboxToken([1; 16]))
         .unwrap();
     let mailbox = Mailbox::new(dht.clone(), validator(), clock.clone(), config());
     let book3 = BuddyBook::new(
@@ -237,7 +237,7 @@ async fn a_lost_identity_row_is_an_error_never_a_new_key() {
     .unwrap();
     assert_ne!(book3.public_key(), key);
     store
-        .import_identity(&identity(4), InboxToken([1; 4]))
+        .import_identity(&identity(4), InboxToken([1; 16]))
         .unwrap();
     assert!(matches!(
         book3.contact_code(),

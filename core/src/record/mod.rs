@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::codec::{Reader, Writer};
 use crate::identity::{Identity, PublicKey};
 
+pub use crate::ids::MailboxId;
+
 pub use body::Content;
 pub use validate::{ErrorKind, Policy, RecordError, Validator};
 
@@ -105,28 +107,6 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// The 32-byte primary id of a mailbox (an inbox, a feed, a directory name).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MailboxId(pub [u8; 32]);
-
-impl MailboxId {
-    /// `SHA-256(domain ‖ 0x00 ‖ name)`: how every mailbox id is derived from
-    /// something people can name.
-    pub fn derive(domain: &[u8], name: &[u8]) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(domain);
-        hasher.update([0]);
-        hasher.update(name);
-        Self(hasher.finalize().into())
-    }
-}
-
-impl fmt::Debug for MailboxId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MailboxId({})", &hex::encode(self.0)[..16])
     }
 }
 

@@ -41,6 +41,7 @@ pub mod intents;
 pub mod notices;
 pub mod outbox;
 pub mod schema;
+pub mod token_upgrade;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -297,7 +298,7 @@ fn read_identity(conn: &Connection) -> Result<Option<(Identity, InboxToken)>, St
             .try_into()
             .map_err(|_| StoreError::CorruptIdentity)?,
     );
-    let token: [u8; 4] = token.try_into().map_err(|_| StoreError::CorruptIdentity)?;
+    let token: [u8; 16] = token.try_into().map_err(|_| StoreError::CorruptIdentity)?;
     Ok(Some((
         Identity::from_secret_bytes(*secret),
         InboxToken(token),

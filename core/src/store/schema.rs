@@ -187,6 +187,9 @@ pub const MIGRATIONS: &[&str] = &[
         peer_name TEXT,
         queued_at INTEGER NOT NULL
     );",
+    // 7 (names-tokens, issue 11): inbox tokens grow to 16 bytes; the rest
+    // of the step is `token_upgrade::widen_inbox_tokens`.
+    super::token_upgrade::INBOX_TOKENS_V2,
 ];
 
 /// The version whose step creates `held_set` and copies `held_records` into it.
@@ -274,6 +277,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(step)?;
         if index + 1 == KEEP_BOTH_VERSION {
             copy_held_records(&tx)?;
+        }
+        // Matched by content, not number: steps may be renumbered on merge.
+        if *step == super::token_upgrade::INBOX_TOKENS_V2 {
+            super::token_upgrade::widen_inbox_tokens(&tx)?;
         }
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
         tx.commit()?;

@@ -34,7 +34,11 @@ pub fn validator() -> Validator {
 
 /// The inbox of the identity with `seed`, token 01020304.
 pub fn inbox_of(seed: u8) -> MailboxId {
-    ContactCode::new(identity(seed).public_key(), InboxToken([1, 2, 3, 4])).inbox_id()
+    ContactCode::new(
+        identity(seed).public_key(),
+        InboxToken([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]),
+    )
+    .inbox_id()
 }
 
 /// Bytes shaped like a sealed body (scheme, ephemeral key, nonce, ciphertext).
@@ -48,7 +52,7 @@ pub fn sample_request() -> BuddyRequest {
     BuddyRequest {
         display_name: "Alice".into(),
         message: "Hi, we met at the meetup!\nAdd me?".into(),
-        reply_token: InboxToken([9, 8, 7, 6]),
+        reply_token: InboxToken([9, 8, 7, 6, 9, 8, 7, 6, 9, 8, 7, 6, 9, 8, 7, 6]),
         sender_name: Some("alice".into()),
         contacts: vec![
             ContactField {

@@ -23,7 +23,7 @@ use super::*;
 pub fn notice_user(net: &BuddyNet, k: usize, seed: u8) -> NoticeBoard<Client> {
     let store = Store::open_in_memory(validator(), net.clock.clone()).unwrap();
     store
-        .import_identity(&identity(seed), pigeonhole::contact::InboxToken([0; 4]))
+        .import_identity(&identity(seed), pigeonhole::contact::InboxToken([0; 16]))
         .unwrap();
     let client = net.clients[k % net.clients.len()].clone();
     let mailbox = Mailbox::new(client, validator(), net.clock.clone(), super::config());

@@ -7,7 +7,7 @@ use super::{
     SyntaxError, syntax,
 };
 use crate::codec::{Reader, Writer};
-use crate::contact::InboxToken;
+use crate::ids::InboxToken;
 use crate::record::{Header, Kind};
 
 /// What kind of contact detail a [`ContactField`] holds. Wire values fixed.
