@@ -12,6 +12,7 @@
 //! * [`codec`], [`identity`], [`ids`], [`contact`] — bytes, keys, the ids
 //!   records and contact codes share (mailbox ids, inbox tokens), contact
 //!   codes;
+//! * [`names`] — text rules for names and titles, look-alike checks;
 //! * [`record`] — the signed envelope, per-kind bodies and the one
 //!   [`record::Validator`] every peer runs;
 //! * [`slot_rule`] — who may write an occupied slot (single-value DHTs);
@@ -33,6 +34,7 @@ pub mod feed;
 pub mod identity;
 pub mod ids;
 pub mod mailbox;
+pub mod names;
 pub mod notice;
 pub mod record;
 pub mod seal;

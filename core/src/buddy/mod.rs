@@ -18,6 +18,7 @@
 
 mod directory;
 mod intents;
+mod name_flags;
 mod sync;
 
 use std::collections::HashSet;
@@ -300,6 +301,7 @@ impl<D: Dht> BuddyBook<D> {
         display_name: &str,
         directory_name: Option<&str>,
     ) -> Result<(), BuddyError> {
+        let display_name = &crate::names::nfc(display_name);
         body::check_display_name(display_name)?;
         if let Some(name) = directory_name {
             body::check_directory_name(name)?;
@@ -328,7 +330,8 @@ impl<D: Dht> BuddyBook<D> {
         }
         let (display_name, directory_name) = self.profile()?;
         // Check what the caller gave before encoding (the encoding itself
-        // cannot hold over-long fields).
+        // cannot hold over-long fields), in NFC as it goes on the wire.
+        let message = &crate::names::nfc(message);
         body::check_message(message)?;
         if contacts.len() > body::MAX_CONTACT_FIELDS {
             return Err(FormatError {

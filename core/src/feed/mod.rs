@@ -387,9 +387,10 @@ impl<D: Dht> FeedBook<D> {
         let number = self.store.next_post_number(&feed.name)?;
         let body = FeedPost {
             feed_name: feed.name.clone(),
-            title: title.to_owned(),
+            // Text goes on the wire in NFC (PROTOCOL.md §5).
+            title: crate::names::nfc(title),
             link: link.map(str::to_owned),
-            summary: summary.to_owned(),
+            summary: crate::names::nfc(summary),
             number,
             published_at,
             replaces,

@@ -60,8 +60,10 @@ pub struct FeedRef {
 }
 
 impl FeedRef {
-    /// The feed `name` of `author`; the name must be a valid feed name.
+    /// The feed `name` of `author`, normalised to NFC; the name must be a
+    /// valid feed name.
     pub fn new(author: PublicKey, name: &str) -> Result<Self, FeedRefError> {
+        let name = &crate::names::nfc(name);
         check_feed_name(name).map_err(|_| FeedRefError::BadName)?;
         if name.len() > usize::from(u8::MAX) {
             return Err(FeedRefError::BadName);

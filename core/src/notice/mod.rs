@@ -173,7 +173,7 @@ impl<D: Dht> NoticeBoard<D> {
             version,
             content_hash: [0; 32],
             size: 0,
-            change_summary: change_summary.to_owned(),
+            change_summary: crate::names::nfc(change_summary),
             inline: None,
             chain_head: None,
             chunks: 0,

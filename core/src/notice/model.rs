@@ -16,8 +16,9 @@ pub struct DocRef {
 }
 
 impl DocRef {
-    /// Document `name` of `owner`; the name must be valid.
+    /// Document `name` of `owner`, normalised to NFC; the name must be valid.
     pub fn new(owner: PublicKey, name: &str) -> Result<Self, NoticeError> {
+        let name = &crate::names::nfc(name);
         check_doc_name(name)?;
         Ok(Self {
             owner,

@@ -1,9 +1,11 @@
-//! Field formats shared by every kind: bounded one-line or multi-line text,
+//! Field formats shared by every kind: bounded one-line or multi-line text
+//! (the character and NFC rules of [`crate::names`]),
 //! http(s) links, display names, messages and directory names. One copy, so
 //! a field means the same thing in every kind that carries it.
 
 use super::{FormatError, MAX_DISPLAY_NAME_CHARS, MAX_LINK_BYTES, MAX_MESSAGE_CHARS};
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::names;
 
 pub(super) fn text(
     field: &'static str,
@@ -19,15 +21,15 @@ pub(super) fn text(
             format!("{chars} characters, allowed {min_chars} to {max_chars}"),
         ));
     }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| c.is_control() && !(multi_line && *c == '\n'))
-    {
-        return Err(FormatError::new(
-            field,
-            format!("control character U+{:04X}", bad as u32),
-        ));
-    }
+    // Single-line fields are what people are named and identified by:
+    // bidi, zero-width and separator characters are refused there too
+    // (see crate::names); every text field must be NFC.
+    let checked = if multi_line {
+        names::check_multi_line(value)
+    } else {
+        names::check_single_line(value)
+    };
+    checked.map_err(|error| FormatError::new(field, error.to_string()))?;
     if value.trim() != value {
         return Err(FormatError::new(field, "leading or trailing white space"));
     }
@@ -49,14 +51,15 @@ pub(super) fn link(field: &'static str, value: &str) -> Result<String, FormatErr
     Ok(value.to_owned())
 }
 
-/// Whether `name` is a valid display name (1–64 characters, one line, no
-/// control characters, no surrounding white space).
+/// Whether `name` is a valid display name (1–64 characters, one line, NFC,
+/// no control, bidi, zero-width or separator characters, no surrounding
+/// white space). Normalise user input with [`crate::names::nfc`] first.
 pub fn check_display_name(name: &str) -> Result<(), FormatError> {
     text("display_name", name, 1, MAX_DISPLAY_NAME_CHARS, false).map(drop)
 }
 
 /// Whether `message` is a valid buddy-request message (0–1000 characters,
-/// newlines allowed, no other control characters).
+/// NFC, newlines allowed, no other control characters).
 pub fn check_message(message: &str) -> Result<(), FormatError> {
     text("message", message, 0, MAX_MESSAGE_CHARS, true).map(drop)
 }
