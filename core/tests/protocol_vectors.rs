@@ -8,8 +8,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use pigeonhole::contact::{ContactCode, InboxToken};
+use pigeonhole::contact::{ContactCode, ContactCodeError, InboxToken};
 use pigeonhole::identity::Identity;
+use pigeonhole::names;
 use pigeonhole::record::body::{
     BodyRules, DirectoryEntry, DocNotice, FeedPost, Tombstone, content_hash, content_mailbox,
     directory_mailbox, doc_mailbox, feed_mailbox,
@@ -99,7 +100,7 @@ fn computed() -> Vec<(&'static str, String)> {
     };
     let request_bytes = request_header.sign(&bob, &sealed);
 
-    vec![
+    let mut vectors = vec![
         ("seal.buddy_request", hex::encode(&sealed)),
         ("buddy_request.record", hex::encode(&request_bytes)),
         ("alice.public_key", hex::encode(alice.public_key().0)),
@@ -146,6 +147,65 @@ fn computed() -> Vec<(&'static str, String)> {
         (
             "buddy_response.plaintext",
             hex::encode(sample_response().encode()),
+        ),
+    ];
+    vectors.extend(contact_v1_vectors(&alice));
+    vectors.extend(name_vectors());
+    vectors
+}
+
+/// Alice's version-1 code (token 01020304) and how a version-3 reader
+/// answers it: refused as retired (PROTOCOL.md §1).
+fn contact_v1_vectors(alice: &Identity) -> Vec<(&'static str, String)> {
+    use sha2::{Digest, Sha256};
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&alice.public_key().0);
+    bytes.extend_from_slice(&[1, 2, 3, 4]);
+    let digest = Sha256::new()
+        .chain_update(b"pigeonhole/contact/v1")
+        .chain_update([0])
+        .chain_update(&bytes)
+        .finalize();
+    bytes.extend_from_slice(&digest[..4]);
+    let text = format!("PH-{}", data_encoding::BASE32_NOPAD.encode(&bytes));
+    let answer = match ContactCode::parse(&text) {
+        Err(ContactCodeError::Retired(version)) => format!("refused: retired version {version}"),
+        other => format!("{other:?}"),
+    };
+    vec![
+        ("alice.contact_code_v1", text),
+        ("alice.contact_code_v1_answer", answer),
+    ]
+}
+
+/// The single-line text rules (PROTOCOL.md §5) on fixed inputs.
+fn name_vectors() -> Vec<(&'static str, String)> {
+    let refused: Vec<String> = [
+        '\u{202E}', '\u{2066}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200D}', '\u{2060}',
+        '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{0007}',
+    ]
+    .into_iter()
+    .map(|c| match names::refused_class(c) {
+        Some(class) => format!("U+{:04X} {}", c as u32, class.name()),
+        None => format!("U+{:04X} allowed", c as u32),
+    })
+    .collect();
+    let check = names::NameCheck::of("\u{410}lice");
+    vec![
+        (
+            "names.nfc_of_4a6f7365cc81",
+            hex::encode(names::nfc("Jose\u{301}")),
+        ),
+        ("names.refused", refused.join(", ")),
+        (
+            "names.check_of_d0906c696365",
+            format!(
+                "skeleton {} mixed_script {} looks_ascii {} suspicious {}",
+                hex::encode(&check.skeleton),
+                check.mixed_script,
+                check.looks_ascii,
+                check.suspicious()
+            ),
         ),
     ]
 }
