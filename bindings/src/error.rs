@@ -26,6 +26,14 @@ pub enum PigeonholeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A well-formed contact code of a retired version (1): its inbox token
+    /// is too short to keep spam out, so no request is sent with it. Tell
+    /// the user to ask its owner for a new code.
+    #[error("old contact code: {reason}")]
+    RetiredContactCode {
+        /// The message to show.
+        reason: String,
+    },
     /// An argument does not have the required shape: a hex id or key of
     /// the wrong length, a display name with control characters, a message
     /// too long, an empty data directory…
@@ -182,8 +190,10 @@ impl From<MailboxError> for PigeonholeError {
 
 impl From<ContactCodeError> for PigeonholeError {
     fn from(error: ContactCodeError) -> Self {
-        Self::BadContactCode {
-            reason: error.to_string(),
+        let reason = error.to_string();
+        match error {
+            ContactCodeError::Retired(_) => Self::RetiredContactCode { reason },
+            _ => Self::BadContactCode { reason },
         }
     }
 }
@@ -245,6 +255,10 @@ mod tests {
 
     #[test]
     fn each_core_failure_has_its_kind() {
+        assert!(matches!(
+            PigeonholeError::from(BuddyError::ContactCode(ContactCodeError::Retired(1))),
+            PigeonholeError::RetiredContactCode { reason } if reason.contains("new code")
+        ));
         let bad_code = BuddyError::ContactCode(ContactCodeError::Checksum);
         assert!(matches!(
             PigeonholeError::from(bad_code),

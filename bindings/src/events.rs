@@ -42,6 +42,9 @@ pub enum Event {
         from: String,
         /// The name they gave.
         display_name: String,
+        /// Whether that name mixes alphabets or imitates an ASCII name:
+        /// show a warning next to it.
+        name_suspicious: bool,
     },
     /// A request this user sent was answered.
     RequestAnswered {
@@ -197,6 +200,7 @@ impl From<BuddyEvent> for Event {
             } => Event::RequestReceived {
                 request_id: hex::encode(request_id),
                 from: from.to_hex(),
+                name_suspicious: pigeonhole::names::NameCheck::of(&display_name).suspicious(),
                 display_name,
             },
             BuddyEvent::RequestAnswered {

@@ -87,6 +87,9 @@ pub struct PendingRequest {
     pub from: String,
     /// How the requester wants to be shown.
     pub display_name: String,
+    /// Whether that name mixes alphabets or imitates an ASCII name (e.g.
+    /// "Аlice" with a Cyrillic А): show a warning next to it.
+    pub name_suspicious: bool,
     /// Their note to this user.
     pub message: String,
     /// Their directory name, when the request was verified through the
@@ -105,6 +108,7 @@ impl From<buddy::PendingRequest> for PendingRequest {
         Self {
             id: hex::encode(request.id),
             from: request.from.to_hex(),
+            name_suspicious: request.name_check().suspicious(),
             display_name: request.body.display_name,
             message: request.body.message,
             directory_name: request.body.sender_name,
@@ -193,6 +197,8 @@ pub struct DirectoryClaim {
     pub public_key: String,
     /// The display name it gave.
     pub display_name: String,
+    /// Whether that name mixes alphabets or imitates an ASCII name.
+    pub name_suspicious: bool,
     /// When the claim was made (Unix seconds).
     pub created_at: u64,
     /// When it expires (Unix seconds).
@@ -203,6 +209,7 @@ impl From<buddy::DirectoryClaim> for DirectoryClaim {
     fn from(claim: buddy::DirectoryClaim) -> Self {
         Self {
             public_key: claim.public_key.to_hex(),
+            name_suspicious: claim.name_check().suspicious(),
             display_name: claim.display_name,
             created_at: claim.created_at,
             expires_at: claim.expires_at,

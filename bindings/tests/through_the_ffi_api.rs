@@ -93,6 +93,7 @@ fn request_accept_lifecycle_without_a_caller_runtime() {
                 request_id: sent.id.clone(),
                 from: alice.public_key(),
                 display_name: "Alice".into(),
+                name_suspicious: false,
             }
         );
         let pending = bob.pending_requests().await.unwrap();

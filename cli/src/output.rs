@@ -67,6 +67,9 @@ pub struct RequestOut {
     pub from: String,
     /// The name they gave.
     pub display_name: String,
+    /// Whether the name mixes scripts or imitates an ASCII name (e.g.
+    /// "Аlice" with a Cyrillic А): show a warning, it may impersonate.
+    pub suspicious_name: bool,
     /// Their message.
     pub message: String,
     /// Their directory name, when the request was checked against it.
@@ -85,6 +88,7 @@ impl From<&PendingRequest> for RequestOut {
             id: hex::encode(request.id),
             from: request.from.to_hex(),
             display_name: request.body.display_name.clone(),
+            suspicious_name: request.name_check().suspicious(),
             message: request.body.message.clone(),
             sender_name: request.body.sender_name.clone(),
             contacts: request.body.contacts.iter().map(ContactOut::from).collect(),
@@ -105,6 +109,9 @@ impl RequestOut {
         );
         if let Some(name) = &self.sender_name {
             text.push_str(&format!(", directory name {name} (verified)"));
+        }
+        if self.suspicious_name {
+            text.push_str("\n    warning: this name mixes alphabets or imitates another name");
         }
         if !self.message.is_empty() {
             text.push_str(&format!("\n    \"{}\"", self.message));
@@ -210,6 +217,8 @@ pub struct ClaimOut {
     pub public_key: String,
     /// The display name it gave.
     pub display_name: String,
+    /// Whether that name mixes scripts or imitates an ASCII name.
+    pub suspicious_name: bool,
     /// When claimed.
     pub created_at: u64,
     /// When the claim expires.
@@ -221,6 +230,7 @@ impl From<&DirectoryClaim> for ClaimOut {
         Self {
             public_key: claim.public_key.to_hex(),
             display_name: claim.display_name.clone(),
+            suspicious_name: claim.name_check().suspicious(),
             created_at: claim.created_at,
             expires_at: claim.expires_at,
         }
