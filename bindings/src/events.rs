@@ -46,6 +46,17 @@ pub enum Event {
         /// show a warning next to it.
         name_suspicious: bool,
     },
+    /// Someone already on the buddy list sent a new request (they may have
+    /// lost this user from their list). It is not pending: they are a
+    /// buddy already; the app may tell the user.
+    BuddyRequestedAgain {
+        /// The new request's id.
+        request_id: String,
+        /// The buddy's public key.
+        from: String,
+        /// The name they gave.
+        display_name: String,
+    },
     /// A request this user sent was answered.
     RequestAnswered {
         /// The request's id.
@@ -201,6 +212,15 @@ impl From<BuddyEvent> for Event {
                 request_id: hex::encode(request_id),
                 from: from.to_hex(),
                 name_suspicious: pigeonhole::names::NameCheck::of(&display_name).suspicious(),
+                display_name,
+            },
+            BuddyEvent::BuddyRequestedAgain {
+                request_id,
+                from,
+                display_name,
+            } => Event::BuddyRequestedAgain {
+                request_id: hex::encode(request_id),
+                from: from.to_hex(),
                 display_name,
             },
             BuddyEvent::RequestAnswered {

@@ -101,6 +101,12 @@ pub struct PendingRequest {
     pub created_at: u64,
     /// When it expires (Unix seconds).
     pub expires_at: u64,
+    /// Every claim to `directory_name`, as last looked up (one is the
+    /// requester's key); empty when the request gives no directory name.
+    pub claims: Vec<DirectoryClaim>,
+    /// More than one key claims `directory_name`: anyone can claim any
+    /// name, so show the conflict rather than trust the name.
+    pub contested: bool,
 }
 
 impl From<buddy::PendingRequest> for PendingRequest {
@@ -115,6 +121,8 @@ impl From<buddy::PendingRequest> for PendingRequest {
             contacts: request.body.contacts.into_iter().map(Into::into).collect(),
             created_at: request.created_at,
             expires_at: request.expires_at,
+            claims: request.claims.into_iter().map(Into::into).collect(),
+            contested: request.contested,
         }
     }
 }

@@ -80,6 +80,34 @@ pub struct RequestOut {
     pub created_at: u64,
     /// When it expires.
     pub expires_at: u64,
+    /// Every claim to `sender_name` as last looked up (empty without one).
+    pub claims: Vec<ClaimOut>,
+    /// Whether more than one key claims `sender_name`.
+    pub contested: bool,
+}
+
+/// One directory claim of a name a request gives (`requests`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimOut {
+    /// The claiming key.
+    pub public_key: String,
+    /// The display name the claim gives.
+    pub display_name: String,
+    /// When the claim was made.
+    pub created_at: u64,
+    /// When the claim expires.
+    pub expires_at: u64,
+}
+
+impl From<&DirectoryClaim> for ClaimOut {
+    fn from(claim: &DirectoryClaim) -> Self {
+        Self {
+            public_key: claim.public_key.to_hex(),
+            display_name: claim.display_name.clone(),
+            created_at: claim.created_at,
+            expires_at: claim.expires_at,
+        }
+    }
 }
 
 impl From<&PendingRequest> for RequestOut {
@@ -94,6 +122,8 @@ impl From<&PendingRequest> for RequestOut {
             contacts: request.body.contacts.iter().map(ContactOut::from).collect(),
             created_at: request.created_at,
             expires_at: request.expires_at,
+            claims: request.claims.iter().map(ClaimOut::from).collect(),
+            contested: request.contested,
         }
     }
 }
@@ -108,7 +138,14 @@ impl RequestOut {
             &self.from[..12]
         );
         if let Some(name) = &self.sender_name {
-            text.push_str(&format!(", directory name {name} (verified)"));
+            if self.contested {
+                text.push_str(&format!(
+                    ", directory name {name} (CONTESTED: {} keys claim it)",
+                    self.claims.len()
+                ));
+            } else {
+                text.push_str(&format!(", directory name {name} (verified)"));
+            }
         }
         if self.suspicious_name {
             text.push_str("\n    warning: this name mixes alphabets or imitates another name");

@@ -136,6 +136,11 @@ async fn sends_without_log(user: &(Arc<Store>, Book), batch: std::ops::Range<usi
             reply_token: token,
             sender_name: None,
             contacts: vec![],
+            stamp: Some(pigeonhole::stamp::mint_stamp(
+                &to.inbox_id(),
+                &identity.public_key(),
+                pigeonhole::stamp::STAMP_BITS,
+            )),
         };
         let context = SealContext {
             kind: Kind::BuddyRequest,

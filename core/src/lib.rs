@@ -16,6 +16,7 @@
 //! * [`record`] — the signed envelope, per-kind bodies and the one
 //!   [`record::Validator`] every peer runs;
 //! * [`slot_rule`] — who may write an occupied slot (single-value DHTs);
+//! * [`stamp`] — the proof-of-work stamp on first-contact buddy requests;
 //! * [`set_rule`] — keep-both: what a storing peer keeps per slot;
 //! * [`mailbox`] — publish / fetch / delete over a small [`mailbox::Dht`] trait;
 //! * [`buddy`], [`feed`], [`notice`] — the three uses of the mailbox: buddy
@@ -40,4 +41,5 @@ pub mod record;
 pub mod seal;
 pub mod set_rule;
 pub mod slot_rule;
+pub mod stamp;
 pub mod store;

@@ -159,7 +159,7 @@ async fn replays_and_copies_are_not_shown() {
         clients: vec![dht],
         clock,
     };
-    let (bob, carol, request) = common::buddy_cases::answered_request(&net).await;
+    let (bob, carol, request) = common::replay_cases::answered_request(&net).await;
 
     // A peer that ignores tombstones puts the answered request back.
     raw.put(request.dht_key(), request.bytes().to_vec())

@@ -5,6 +5,7 @@
 
 mod common;
 
+use pigeonhole::stamp::STAMP_BITS;
 use std::collections::BTreeMap;
 
 use common::*;
@@ -100,7 +101,25 @@ fn computed() -> Vec<(&'static str, String)> {
     };
     let request_bytes = request_header.sign(&bob, &sealed);
 
+    let stamp = pigeonhole::stamp::mint_stamp(&inbox, &bob.public_key(), STAMP_BITS);
+    assert!(pigeonhole::stamp::check_stamp(
+        &inbox,
+        &bob.public_key(),
+        stamp,
+        STAMP_BITS
+    ));
+
     let mut vectors = vec![
+        ("stamp.bits", STAMP_BITS.to_string()),
+        ("stamp.bob_to_alice_nonce", format!("{stamp:016x}")),
+        (
+            "stamp.bob_to_alice_hash",
+            hex::encode(pigeonhole::stamp::stamp_hash(
+                &inbox,
+                &bob.public_key(),
+                stamp,
+            )),
+        ),
         ("seal.buddy_request", hex::encode(&sealed)),
         ("buddy_request.record", hex::encode(&request_bytes)),
         ("alice.public_key", hex::encode(alice.public_key().0)),

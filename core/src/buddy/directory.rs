@@ -6,12 +6,20 @@
 //! Anyone can claim any name, so a lookup returns every live claim with its
 //! key and never picks one: a request naming its sender is accepted only if
 //! one of the claims is the signer's key, and apps show conflicts to users.
+//!
+//! The sync looks names up through a cache kept in the database
+//! ([`crate::store::admission`]): claims found, and negative results too,
+//! are trusted for `BuddyConfig::directory_cache_secs`, across syncs and
+//! restarts, so a flood of requests naming fresh names costs at most one
+//! scan per name per cache lifetime — and none at all for requests the
+//! caps drop first.
 
 use crate::buddy::{BuddyBook, BuddyError};
 use crate::identity::PublicKey;
 use crate::mailbox::{Dht, Draft};
 use crate::record::Kind;
 use crate::record::body::{self, BodyRules, Content, DirectoryEntry};
+use crate::store::admission::CachedClaim;
 
 /// One claim to a directory name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +34,44 @@ pub struct DirectoryClaim {
     pub expires_at: u64,
 }
 
+impl From<CachedClaim> for DirectoryClaim {
+    fn from(claim: CachedClaim) -> Self {
+        Self {
+            public_key: claim.public_key,
+            display_name: claim.display_name,
+            created_at: claim.created_at,
+            expires_at: claim.expires_at,
+        }
+    }
+}
+
 impl<D: Dht> BuddyBook<D> {
+    /// The claims to `name`, from the cache while it is fresh, else looked
+    /// up and cached (an empty result too).
+    pub(super) async fn cached_claims(
+        &self,
+        name: &str,
+    ) -> Result<Vec<DirectoryClaim>, BuddyError> {
+        let now = self.clock.now();
+        if let Some((looked_up_at, claims)) = self.store.cached_directory(name)?
+            && looked_up_at.saturating_add(self.config.directory_cache_secs) > now
+        {
+            return Ok(claims.into_iter().map(DirectoryClaim::from).collect());
+        }
+        let claims = self.lookup_directory(name).await?;
+        let cached: Vec<CachedClaim> = claims
+            .iter()
+            .map(|claim| CachedClaim {
+                public_key: claim.public_key,
+                display_name: claim.display_name.clone(),
+                created_at: claim.created_at,
+                expires_at: claim.expires_at,
+            })
+            .collect();
+        self.store.cache_directory(name, &cached)?;
+        Ok(claims)
+    }
+
     /// Publishes this user's directory entry (profile directory name →
     /// key). Republish before it expires to keep the name.
     pub async fn publish_directory_entry(&self) -> Result<DirectoryClaim, BuddyError> {

@@ -14,11 +14,16 @@
 //! * `sync` — what happens to each record found in an inbox;
 //! * `intents` — requests and answers are logged before they are put, so
 //!   a crash at any point converges to "sent and known as sent";
+//! * `admission` — which requests found in the inbox are kept: remembered
+//!   drops, caps by sender tier, the proof-of-work stamp;
+//! * `pending` — pending requests read back and checked again;
 //! * `directory` — the public-key directory (display name → key).
 
+mod admission;
 mod directory;
 mod intents;
 mod name_flags;
+mod pending;
 mod sync;
 
 use std::collections::HashSet;
@@ -36,12 +41,13 @@ use crate::record::body::{
 };
 use crate::record::{Header, InstanceId, Kind, MailboxId, Record, RecordError, Validator};
 use crate::seal::{self, SealContext, SealError};
-use crate::store::buddies::{BuddyRow, PendingRow, SentRow, SentStatus};
+use crate::store::buddies::{BuddyRow, SentRow, SentStatus};
 use crate::store::intents::{IntentAction, IntentRow, IntentState};
 use crate::store::{Store, StoreError};
 
 pub use directory::DirectoryClaim;
 pub use intents::IntentsResumed;
+pub use pending::PendingRequest;
 pub use sync::{DropReason, SyncReport};
 
 /// Limits and lifetimes of the buddy layer.
@@ -55,6 +61,17 @@ pub struct BuddyConfig {
     pub directory_lifetime_secs: u64,
     /// Most pending requests kept; further senders are dropped.
     pub max_pending: u64,
+    /// Most pending requests from unknown senders (neither asked by this
+    /// user, nor confirmed by a directory claim): a share of `max_pending`
+    /// that throwaway keys cannot exceed, so they never crowd out senders
+    /// the user knows.
+    pub max_pending_unknown: u64,
+    /// Least proof-of-work ([`crate::stamp`]) accepted from a sender who is
+    /// not a buddy. Senders always mint [`crate::stamp::STAMP_BITS`].
+    pub stamp_bits: u32,
+    /// How long a directory lookup (claims found, or none) is trusted
+    /// before the name is looked up again.
+    pub directory_cache_secs: u64,
     /// Most distinct requests accepted from one sender per repeat window.
     pub max_requests_per_sender: u64,
     /// The window of `max_requests_per_sender`.
@@ -68,6 +85,9 @@ impl Default for BuddyConfig {
             response_lifetime_secs: 7 * 86_400,
             directory_lifetime_secs: 30 * 86_400,
             max_pending: 200,
+            max_pending_unknown: 50,
+            stamp_bits: crate::stamp::STAMP_BITS,
+            directory_cache_secs: 3_600,
             max_requests_per_sender: 3,
             repeat_window_secs: 86_400,
         }
@@ -130,6 +150,17 @@ pub enum BuddyEvent {
         /// The name they gave.
         display_name: String,
     },
+    /// Someone already on the buddy list sent a new request (they may
+    /// have lost this user from their list, or reinstalled). It is not
+    /// pending: they are a buddy already; the app may tell the user.
+    BuddyRequestedAgain {
+        /// The new request's id.
+        request_id: [u8; 32],
+        /// The buddy.
+        from: PublicKey,
+        /// The name they gave.
+        display_name: String,
+    },
     /// A request this user sent was answered.
     RequestAnswered {
         /// The request's id.
@@ -161,21 +192,6 @@ pub enum BuddyEvent {
         /// Why, in words.
         reason: String,
     },
-}
-
-/// A checked request waiting for an answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingRequest {
-    /// Its id: pass it to [`BuddyBook::accept`] or [`BuddyBook::decline`].
-    pub id: [u8; 32],
-    /// The requester's key.
-    pub from: PublicKey,
-    /// The checked body.
-    pub body: BuddyRequest,
-    /// When it was sent.
-    pub created_at: u64,
-    /// When it expires.
-    pub expires_at: u64,
 }
 
 /// A request this user sent and where it stands.
@@ -348,14 +364,15 @@ impl<D: Dht> BuddyBook<D> {
             ContactField::check(contact.kind as u8, &contact.value)?;
         }
         let my_code = self.contact_code()?;
+        let inbox = to.inbox_id();
         let request = BuddyRequest {
             display_name,
             message: message.to_owned(),
             reply_token: my_code.inbox_token,
             sender_name: directory_name,
             contacts,
+            stamp: Some(mint_stamp_off_thread(inbox, self.identity.public_key()).await),
         };
-        let inbox = to.inbox_id();
         let sealed =
             self.seal_checked(Kind::BuddyRequest, inbox, &to.public_key, &request.encode())?;
         let intent = IntentRow {
@@ -403,62 +420,6 @@ impl<D: Dht> BuddyBook<D> {
         Ok(seal::seal(recipient, &context, plaintext)?)
     }
 
-    /// Pending requests, checked again from the database, oldest first:
-    /// each record is validated and decrypted again, and requests that no
-    /// longer belong (expired, blocked sender, sender now a buddy, sent to
-    /// an inbox token that was rotated away) are dropped. Works without the
-    /// network; [`BuddyBook::sync_now`] refreshes it.
-    pub fn pending_requests(&self) -> Result<Vec<PendingRequest>, BuddyError> {
-        let inbox = self.contact_code()?.inbox_id();
-        let buddies: Vec<PublicKey> = self
-            .store
-            .buddies()?
-            .into_iter()
-            .map(|b| b.public_key)
-            .collect();
-        // An answer already on its way (running, or cut by a crash and
-        // finished by the next sync) is not offered for answering again.
-        let being_answered = self.store.answers_in_flight()?;
-        let mut pending = Vec::new();
-        for row in self.store.pending()? {
-            if being_answered.contains(&row.request_id) {
-                continue;
-            }
-            let belongs = row.inbox == inbox
-                && !buddies.contains(&row.sender)
-                && !self.store.is_blocked(&row.sender)?;
-            match self.recheck_pending(&row).filter(|_| belongs) {
-                Some(request) => pending.push(request),
-                None => {
-                    tracing::debug!("dropping a stored pending request that no longer belongs");
-                    self.store.remove_pending(&row.request_id)?;
-                }
-            }
-        }
-        Ok(pending)
-    }
-
-    fn recheck_pending(&self, row: &PendingRow) -> Option<PendingRequest> {
-        let now = self.clock.now();
-        let record = validate_stored(&self.validator, &row.record, now)?;
-        if record.id() != row.request_id
-            || record.header.sender != row.sender
-            || record.header.mailbox != row.inbox
-        {
-            return None;
-        }
-        match self.open_body(&record).ok()? {
-            body::Content::BuddyRequest(body) => Some(PendingRequest {
-                id: row.request_id,
-                from: row.sender,
-                body,
-                created_at: record.header.created_at,
-                expires_at: record.header.expires_at,
-            }),
-            _ => None,
-        }
-    }
-
     /// Accepts pending request `request_id`: answers the requester and adds
     /// them to the buddy list.
     pub async fn accept(&self, request_id: &[u8; 32]) -> Result<Buddy, BuddyError> {
@@ -471,6 +432,8 @@ impl<D: Dht> BuddyBook<D> {
             public_key: buddy.public_key,
             display_name: buddy.display_name.clone(),
         });
+        // If this user had asked them too, that request is answered now.
+        self.resolve_crossing().await?;
         Ok(buddy_from_row(buddy))
     }
 
@@ -603,6 +566,18 @@ impl<D: Dht> BuddyBook<D> {
         let dropped = self.store.remove_pending_outside(&code.inbox_id())?;
         info!(dropped, "inbox token rotated");
         Ok(code)
+    }
+}
+
+/// Mints the stamp of a request from `sender` into `inbox` on a blocking
+/// thread (tens of milliseconds of hashing; never on the async executor).
+async fn mint_stamp_off_thread(inbox: MailboxId, sender: PublicKey) -> u64 {
+    let bits = crate::stamp::STAMP_BITS;
+    match tokio::task::spawn_blocking(move || crate::stamp::mint_stamp(&inbox, &sender, bits)).await
+    {
+        Ok(nonce) => nonce,
+        // The pool is shutting down or the task panicked: mint here.
+        Err(_) => crate::stamp::mint_stamp(&inbox, &sender, bits),
     }
 }
 

@@ -3,8 +3,9 @@
 //! Every record has already passed the validator (the mailbox validates what
 //! it fetches). Here the sealed body is opened, checked with the kind's
 //! format and syntax, and then judged against this user's state: blocked
-//! senders, answered requests, caps, the directory. Anything that fails is
-//! dropped and counted by reason, never shown.
+//! senders, answered requests, caps, the directory (requests: see
+//! `admission`). Anything that fails is dropped and counted by reason,
+//! never shown, and its fate is remembered by record id.
 
 use std::collections::HashMap;
 
@@ -12,13 +13,12 @@ use tracing::{debug, warn};
 
 use crate::buddy::{BuddyBook, BuddyError, BuddyEvent, IntentsResumed};
 use crate::contact::ContactCode;
-use crate::identity::PublicKey;
 use crate::mailbox::Fetched;
 use crate::mailbox::{Dht, MailboxError};
-use crate::record::body::{BuddyRequest, BuddyResponse, Content, Decision};
+use crate::record::body::{BuddyResponse, Content, Decision};
 use crate::record::{Kind, MailboxId, Record};
 use crate::seal::{self, SealContext};
-use crate::store::buddies::{BuddyRow, PendingRow, PendingUpsert, SentStatus};
+use crate::store::buddies::{BuddyRow, SentStatus};
 
 /// Why a record found in an inbox was not shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,12 +35,49 @@ pub enum DropReason {
     AlreadyAnswered,
     /// The sender is already a buddy.
     AlreadyBuddy,
-    /// Over the per-sender or pending cap.
+    /// Over the per-sender cap, the pending cap, or the share of it that
+    /// unknown senders may take.
     OverCap,
     /// A response to no request of ours, or from someone we did not ask.
     Unsolicited,
     /// A kind that does not belong in an inbox.
     WrongKind,
+    /// A request from a sender this user does not know without a valid
+    /// proof-of-work stamp ([`crate::stamp`]).
+    NoStamp,
+    /// An answer signed by a blocked key: ignored (a blocked user's accept
+    /// adds no buddy).
+    BlockedAnswer,
+}
+
+impl DropReason {
+    /// The code stored with a remembered drop. Values are stored.
+    pub fn code(self) -> u8 {
+        match self {
+            DropReason::Blocked => 1,
+            DropReason::Undecryptable => 2,
+            DropReason::Invalid => 3,
+            DropReason::DirectoryMismatch => 4,
+            DropReason::AlreadyAnswered => 5,
+            DropReason::AlreadyBuddy => 6,
+            DropReason::OverCap => 7,
+            DropReason::Unsolicited => 8,
+            DropReason::WrongKind => 9,
+            DropReason::NoStamp => 10,
+            DropReason::BlockedAnswer => 11,
+        }
+    }
+
+    /// Whether a drop for this reason is remembered by record id and never
+    /// judged again. Not a block (unblocking brings live requests back),
+    /// not a replay (the answered table remembers it), not an unsolicited
+    /// answer (its request may be one a crash kept from being recorded).
+    pub fn is_remembered(self) -> bool {
+        !matches!(
+            self,
+            DropReason::Blocked | DropReason::AlreadyAnswered | DropReason::Unsolicited
+        )
+    }
 }
 
 /// What one sync did.
@@ -61,7 +98,7 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    fn drop(&mut self, reason: DropReason) {
+    pub(super) fn drop(&mut self, reason: DropReason) {
         debug!(?reason, "inbox record dropped");
         *self.dropped.entry(reason).or_default() += 1;
     }
@@ -102,13 +139,9 @@ impl<D: Dht> BuddyBook<D> {
         report.intents = self.resume_intents().await?;
         let inbox = code.inbox_id();
         let fetched = self.fetch_inbox(inbox).await?;
-        let mut directory_cache = HashMap::new();
         for record in &fetched.records {
             match record.header.kind {
-                Kind::BuddyRequest => {
-                    self.receive_request(record, &mut report, &mut directory_cache)
-                        .await?
-                }
+                Kind::BuddyRequest => self.receive_request(record, &mut report).await?,
                 Kind::BuddyResponse => self.receive_response(record, &mut report).await?,
                 _ => report.drop(DropReason::WrongKind),
             }
@@ -149,7 +182,10 @@ impl<D: Dht> BuddyBook<D> {
                 }
             }
         }
+        self.resolve_crossing().await?;
         self.store.sweep_buddy_tables()?;
+        let longest = self.validator.policy().max_lifetime(Kind::BuddyRequest);
+        self.store.sweep_admission_tables(longest)?;
         report.directory_republished = self.refresh_directory_entry().await?;
         debug!(?report, "buddy sync done");
         Ok(report)
@@ -178,92 +214,22 @@ impl<D: Dht> BuddyBook<D> {
             .map_err(|_| DropReason::Invalid)
     }
 
-    async fn receive_request(
-        &self,
-        record: &Record,
-        report: &mut SyncReport,
-        directory_cache: &mut HashMap<String, Vec<PublicKey>>,
-    ) -> Result<(), BuddyError> {
-        let sender = record.header.sender;
-        let id = record.id();
-        if sender == self.identity.public_key() {
-            return Ok(());
-        }
-        if self.store.is_blocked(&sender)? {
-            report.drop(DropReason::Blocked);
-            return Ok(());
-        }
-        if self.store.is_answered(&id)? {
-            report.drop(DropReason::AlreadyAnswered);
-            return Ok(());
-        }
-        if self.store.pending_by_id(&id)?.is_some() {
-            return Ok(()); // already pending: nothing new
-        }
-        let request: BuddyRequest = match self.open_body(record) {
-            Ok(Content::BuddyRequest(request)) => request,
-            Ok(_) => return report.dropped(DropReason::Invalid),
-            Err(reason) => return report.dropped(reason),
-        };
-        if let Some(name) = &request.sender_name {
-            if !directory_cache.contains_key(name) {
-                let claims = self.lookup_directory(name).await?;
-                let keys = claims.into_iter().map(|claim| claim.public_key).collect();
-                directory_cache.insert(name.clone(), keys);
-            }
-            if !directory_cache[name].contains(&sender) {
-                return report.dropped(DropReason::DirectoryMismatch);
-            }
-        }
-        if self
-            .store
-            .buddies()?
-            .iter()
-            .any(|buddy| buddy.public_key == sender)
-        {
-            return report.dropped(DropReason::AlreadyBuddy);
-        }
-        let now = self.clock.now();
-        self.store
-            .mark_seen(&id, &sender, record.header.expires_at)?;
-        let window_start = now.saturating_sub(self.config.repeat_window_secs);
-        if self.store.seen_from_since(&sender, window_start)? > self.config.max_requests_per_sender
-        {
-            return report.dropped(DropReason::OverCap);
-        }
-        let pending = self.store.pending()?;
-        let has_row = pending.iter().any(|row| row.sender == sender);
-        if !has_row && pending.len() as u64 >= self.config.max_pending {
-            return report.dropped(DropReason::OverCap);
-        }
-        let row = PendingRow {
-            request_id: id,
-            sender,
-            inbox: record.header.mailbox,
-            created_at: record.header.created_at,
-            expires_at: record.header.expires_at,
-            record: record.bytes().to_vec(),
-        };
-        if self.store.upsert_pending(&row)? != PendingUpsert::KeptExisting {
-            report.requests_received += 1;
-            self.emit(BuddyEvent::RequestReceived {
-                request_id: id,
-                from: sender,
-                display_name: request.display_name,
-            });
-        }
-        Ok(())
-    }
-
     async fn receive_response(
         &self,
         record: &Record,
         report: &mut SyncReport,
     ) -> Result<(), BuddyError> {
+        if self.already_decided(record)? {
+            return Ok(());
+        }
+        // A blocked key's answer is ignored before it is even opened.
+        if self.store.is_blocked(&record.header.sender)? {
+            return self.decide(record, DropReason::BlockedAnswer, report);
+        }
         let response: BuddyResponse = match self.open_body(record) {
             Ok(Content::BuddyResponse(response)) => response,
-            Ok(_) => return report.dropped(DropReason::Invalid),
-            Err(reason) => return report.dropped(reason),
+            Ok(_) => return self.decide(record, DropReason::Invalid, report),
+            Err(reason) => return self.decide(record, reason, report),
         };
         let Some(sent) = self.store.sent_by_id(&response.request_id)? else {
             return report.dropped(DropReason::Unsolicited);
@@ -308,7 +274,7 @@ impl<D: Dht> BuddyBook<D> {
     /// Tombstones a request this user sent once it is answered. A failure
     /// is logged, not fatal: the request expires anyway, and the recipient
     /// already remembers that it answered it.
-    async fn withdraw_answered(&self, request_bytes: &[u8]) {
+    pub(super) async fn withdraw_answered(&self, request_bytes: &[u8]) {
         if let Err(error) = self.tombstone_sent(request_bytes).await {
             warn!(%error, "could not withdraw an answered request");
         }

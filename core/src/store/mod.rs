@@ -34,6 +34,7 @@
 //! [`held`], shaped for the libp2p peer's record store and its listing
 //! protocol to sit on.
 
+pub mod admission;
 pub mod buddies;
 pub mod feeds;
 pub mod held;

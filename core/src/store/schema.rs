@@ -190,6 +190,31 @@ pub const MIGRATIONS: &[&str] = &[
     // 7 (names-tokens, issue 11): inbox tokens grow to 16 bytes; the rest
     // of the step is `token_upgrade::widen_inbox_tokens`.
     super::token_upgrade::INBOX_TOKENS_V2,
+    // 8 (inbox admission, issue 11): inbox
+    // records whose fate was decided (dropped) are remembered by record id
+    // and never judged again; directory lookups are cached across syncs,
+    // negative ones too, with the claims found (see store::admission).
+    "CREATE TABLE dropped_requests (
+        record_id BLOB PRIMARY KEY CHECK (length(record_id) = 32),
+        sender BLOB NOT NULL,
+        reason INTEGER NOT NULL,
+        dropped_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dropped_by_expiry ON dropped_requests (expires_at);
+    ALTER TABLE pending_requests ADD COLUMN tier INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE directory_lookups (
+        name TEXT PRIMARY KEY,
+        looked_up_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE directory_claims (
+        name TEXT NOT NULL,
+        public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+        display_name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (name, public_key)
+    ) WITHOUT ROWID;",
 ];
 
 /// The version whose step creates `held_set` and copies `held_records` into it.

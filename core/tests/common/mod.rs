@@ -64,6 +64,7 @@ pub fn sample_request() -> BuddyRequest {
                 value: "+4915112345678".into(),
             },
         ],
+        stamp: Some(0x0102_0304_0506_0708),
     }
 }
 
@@ -221,8 +222,10 @@ pub fn memory_dht(clock: &Arc<ManualClock>) -> Arc<MemoryDht> {
 pub fn config() -> MailboxConfig {
     MailboxConfig::default()
 }
+pub mod admission_cases;
 pub mod buddy_cases;
 pub mod feed_cases;
 pub mod mailbox_cases;
 pub mod notice_cases;
+pub mod replay_cases;
 pub mod withdraw_cases;

@@ -101,6 +101,10 @@ pub struct BuddyRequest {
     pub sender_name: Option<String>,
     /// Contact details shared with the request, each kind at most once.
     pub contacts: Vec<ContactField>,
+    /// The proof-of-work stamp nonce (protocol version 3, see
+    /// [`crate::stamp`]): recipients require it from senders they do not
+    /// know. Absent in a request only a buddy would accept.
+    pub stamp: Option<u64>,
 }
 
 impl BodyRules for BuddyRequest {
@@ -116,6 +120,10 @@ impl BodyRules for BuddyRequest {
         for contact in &self.contacts {
             writer.u8(contact.kind as u8).str16(&contact.value);
         }
+        match self.stamp {
+            Some(nonce) => writer.u8(1).u64(nonce),
+            None => writer.u8(0),
+        };
     }
 
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, FormatError> {
@@ -154,12 +162,24 @@ impl BodyRules for BuddyRequest {
                 ContactField::check(kind, reader.str16("contact")?)
             })
             .collect::<Result<_, _>>()?;
+        let stamp = match reader.u8("stamp")? {
+            0 => None,
+            1 => Some(reader.u64("stamp")?),
+            tag => {
+                return Err(crate::codec::DecodeError::BadOptionTag {
+                    field: "stamp",
+                    tag,
+                }
+                .into());
+            }
+        };
         Ok(Self {
             display_name,
             message,
             reply_token,
             sender_name,
             contacts,
+            stamp,
         })
     }
 
