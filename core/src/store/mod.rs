@@ -41,6 +41,7 @@ pub mod intents;
 pub mod notices;
 pub mod outbox;
 pub mod schema;
+pub mod shares;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +56,7 @@ use crate::record::{DhtKey, Record, RecordError, Validator};
 use crate::set_rule::SetRejection;
 
 pub use held::{PutOutcome, Totals};
+pub use shares::{Admitted, Shares, Victim};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
