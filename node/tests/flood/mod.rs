@@ -214,7 +214,8 @@ impl Attacker {
         self.send(puts, 48).await
     }
 
-    /// Rounds until one is (almost) all refused, at most `max_rounds`.
+    /// Rounds until most of one is refused (equal holders keep displacing
+    /// each other, so some puts are always stored), at most `max_rounds`.
     /// Returns every round's tally.
     pub async fn flood_until_refused(
         &mut self,
@@ -225,7 +226,7 @@ impl Attacker {
         for _ in 0..max_rounds {
             let round = self.round(nodes).await;
             rounds.push(round);
-            if round.quota_refused * 10 >= round.sent * 9 {
+            if round.quota_refused * 10 >= round.sent * 6 {
                 break;
             }
         }
