@@ -118,7 +118,7 @@ async fn run(clock: &Arc<ManualClock>, honest: usize, attack: bool) -> Row {
     let users: Vec<_> = (0..USERS).map(|i| identity(150 + i as u8)).collect();
     let mut sent: Vec<(MailboxId, Option<Record>)> = Vec::new();
     let mut latencies = Vec::new();
-    let mut numbers = vec![0u64; USERS];
+    let mut numbers = [0u64; USERS];
     for i in 0..honest {
         let user = i % USERS;
         let writer = &nodes[i % NODES];
