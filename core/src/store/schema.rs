@@ -223,7 +223,8 @@ pub const MIGRATIONS: &[&str] = &[
         bytes INTEGER NOT NULL,
         PRIMARY KEY (mailbox, sender)
     ) WITHOUT ROWID;
-    CREATE INDEX held_by_mailbox_sender_records ON held_by_mailbox_sender (mailbox, records);
+    CREATE INDEX held_by_mailbox_sender_records
+        ON held_by_mailbox_sender (mailbox, records, bytes);
     INSERT INTO held_by_mailbox_sender (mailbox, sender, records, bytes)
         SELECT mailbox, sender, count(*), sum(size) FROM held_set GROUP BY mailbox, sender;
     CREATE INDEX held_set_by_eviction

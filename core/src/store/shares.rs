@@ -155,25 +155,30 @@ impl Shares<'_> {
         mailbox: Option<&MailboxId>,
         spare: &dyn Fn(&MailboxId) -> bool,
     ) -> Result<Option<Victim>, StoreError> {
-        let tombstone = Kind::Tombstone as u8;
-        let (sql, by_mailbox) = match mailbox {
-            Some(_) => (
-                "SELECT mailbox, instance, record_id, expires_at, size FROM held_set
-                 WHERE mailbox = ?3 AND sender = ?1
-                 ORDER BY kind = ?2, expires_at DESC, record_id DESC",
-                true,
-            ),
-            None => (
-                "SELECT mailbox, instance, record_id, expires_at, size FROM held_set
-                 WHERE sender = ?1 ORDER BY kind = ?2, expires_at DESC, record_id DESC",
-                false,
-            ),
-        };
-        let mut statement = self.tx.prepare_cached(sql)?;
-        let mut rows = if by_mailbox {
-            statement.query(params![sender.0, tombstone, mailbox.map(|m| m.0)])?
-        } else {
-            statement.query(params![sender.0, tombstone])?
+        // `kind = 6` (tombstone) is written out, not bound, so that the
+        // query over all mailboxes matches the expression index
+        // `held_set_by_eviction` and walks a sender's rows in order instead
+        // of sorting them all; in one mailbox a sender holds at most a few
+        // hundred rows, found by (mailbox, sender) and sorted.
+        const _: () = assert!(Kind::Tombstone as u8 == 6);
+        let mut statement;
+        let mut rows = match mailbox {
+            Some(mailbox) => {
+                statement = self.tx.prepare_cached(
+                    "SELECT mailbox, instance, record_id, expires_at, size
+                     FROM held_set INDEXED BY held_set_by_sender
+                     WHERE sender = ?1 AND mailbox = ?2
+                     ORDER BY kind = 6, expires_at DESC, record_id DESC",
+                )?;
+                statement.query(params![sender.0, mailbox.0])?
+            }
+            None => {
+                statement = self.tx.prepare_cached(
+                    "SELECT mailbox, instance, record_id, expires_at, size FROM held_set
+                     WHERE sender = ?1 ORDER BY kind = 6, expires_at DESC, record_id DESC",
+                )?;
+                statement.query(params![sender.0])?
+            }
         };
         while let Some(row) = rows.next()? {
             let Ok(id) = <[u8; 32]>::try_from(row.get::<_, Vec<u8>>(0)?) else {
