@@ -9,8 +9,11 @@
 //! Every write — the node's own publish (kad's `put_record` writes locally
 //! first) and every inbound put (the swarm task calls [`RecordStore::put`]
 //! for each `InboundRequest::PutRecord` under `StoreInserts::FilterBoth`) —
-//! goes through one path: the core's [`Validator`], then the [`Limits`],
-//! then the core's slot rule inside [`Store::put`]. Nothing else decides.
+//! goes through one path: the core's [`Validator`], then the core's slot
+//! rule and the [`Limits`] in one transaction ([`Store::put_with`]), where
+//! fair storage may displace the largest holder's records to make room
+//! (see [`crate::quota`]; displacements are logged and counted in
+//! [`StoreStats`]). Nothing else decides.
 //!
 //! Kademlia's own expiry (`Record::expires`) is not used: records carry a
 //! signed absolute expiry that the validator checks with the node's clock.

@@ -32,7 +32,9 @@
 //! expired since) are deleted instead of served. Held records are a set per
 //! mailbox under the keep-both rule ([`crate::set_rule`]); their API is in
 //! [`held`], shaped for the libp2p peer's record store and its listing
-//! protocol to sit on.
+//! protocol to sit on; what each sender and mailbox holds, and the put
+//! transaction a storing peer's fair-storage policy runs in, are in
+//! [`shares`].
 
 pub mod buddies;
 pub mod feeds;
