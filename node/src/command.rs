@@ -58,6 +58,15 @@ pub enum Command {
         mailbox: pigeonhole::record::MailboxId,
         reply: Reply<Vec<[u8; 32]>>,
     },
+    /// Replace the set of mailboxes fair storage protects (issue 11).
+    Protect {
+        mailboxes: Vec<MailboxId>,
+        reply: Reply<()>,
+    },
+    /// What the store holds and what its quotas did.
+    StoreStats {
+        reply: Reply<crate::record_store::StoreStats>,
+    },
     /// Republish the outbox and sweep expired records now.
     Maintain { reply: Reply<()> },
     /// Stop the task (the store is closed when it ends).

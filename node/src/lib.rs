@@ -16,7 +16,8 @@
 //! Modules, each doing one thing:
 //! * [`config`] — what a node is started with, with safe defaults;
 //! * [`error`] — the typed errors of the node;
-//! * [`quota`] — storage limits and how an inbound record is checked against them;
+//! * [`quota`] — storage limits, fair shares and displacement: how an inbound
+//!   record is checked against them;
 //! * [`record_store`] — libp2p's Kademlia record store on the core's SQLite store;
 //! * [`behaviour`] — the libp2p behaviour and swarm construction;
 //! * `keys` — conversions between core and libp2p keys, the persisted peer key;
@@ -61,3 +62,4 @@ pub use error::{NodeError, RefusalKind};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{Node, NodeStatus, Published};
 pub use quota::Limits;
+pub use record_store::StoreStats;

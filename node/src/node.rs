@@ -318,6 +318,23 @@ impl Node {
         self.request(|reply| Command::HeldTotals { reply }).await
     }
 
+    /// Protects `mailboxes` in this node's store: records in them are never
+    /// displaced by other mailboxes' records, and records into them may
+    /// displace others within [`crate::Limits::reserved_bytes`] (see
+    /// [`crate::quota`]). Replaces the previous set. The app passes its
+    /// user's inbox, its buddies' inboxes and the feeds and documents it
+    /// follows; the set is not persisted (pass it again after a restart).
+    pub async fn protect_mailboxes(&self, mailboxes: Vec<MailboxId>) -> Result<(), NodeError> {
+        self.request(|reply| Command::Protect { mailboxes, reply })
+            .await
+    }
+
+    /// What this node's store holds and what its quotas did (records and
+    /// bytes held, protected mailboxes, displacements, quota refusals).
+    pub async fn store_stats(&self) -> Result<crate::record_store::StoreStats, NodeError> {
+        self.request(|reply| Command::StoreStats { reply }).await
+    }
+
     /// Sweeps expired records and republishes the outbox now, instead of
     /// waiting for the timers.
     pub async fn maintain(&self) -> Result<(), NodeError> {

@@ -244,6 +244,14 @@ impl Runner {
                         .map_err(NodeError::from),
                 );
             }
+            // Fair storage (issue 11): see crate::quota.
+            Command::Protect { mailboxes, reply } => {
+                self.kad().store_mut().set_protected(mailboxes);
+                let _ = reply.send(Ok(()));
+            }
+            Command::StoreStats { reply } => {
+                let _ = reply.send(self.kad().store_mut().stats().map_err(NodeError::from));
+            }
             Command::Maintain { reply } => {
                 self.sweep();
                 self.republish();

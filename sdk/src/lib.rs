@@ -148,6 +148,7 @@ impl Node {
             events::Merged::start(book.subscribe(), feeds.subscribe(), notices.subscribe());
         let background = config.sync_interval.map(|interval| {
             spawn_sync(
+                peer.clone(),
                 Layers {
                     book: book.clone(),
                     feeds: feeds.clone(),
@@ -156,6 +157,15 @@ impl Node {
                 interval,
             )
         });
+        protect(
+            &peer,
+            &Layers {
+                book: book.clone(),
+                feeds: feeds.clone(),
+                notices: notices.clone(),
+            },
+        )
+        .await;
         info!(key = %book.public_key(), peer = %peer.peer_id(), "pigeonhole node started");
         Ok(Node {
             peer,
@@ -193,9 +203,20 @@ impl Node {
         self.events.sender.subscribe()
     }
 
-    /// Syncs the inbox now (an app that just woke up calls this).
+    /// Syncs the inbox now (an app that just woke up calls this), and
+    /// refreshes the mailboxes the peer protects (see [`protect`]).
     pub async fn sync_now(&self) -> Result<SyncReport, SdkError> {
-        Ok(self.book.sync_now().await?)
+        let report = self.book.sync_now().await;
+        protect(
+            &self.peer,
+            &Layers {
+                book: self.book.clone(),
+                feeds: self.feeds.clone(),
+                notices: self.notices.clone(),
+            },
+        )
+        .await;
+        Ok(report?)
     }
 
     /// Buddy events from now on.
@@ -228,7 +249,38 @@ struct Layers {
     notices: Arc<NoticeBoard<Peer>>,
 }
 
-fn spawn_sync(layers: Layers, interval: Duration) -> Background {
+/// Tells the peer which mailboxes are this user's own business, so that
+/// fair storage never lets other mailboxes' records displace them (issue
+/// 11): the user's inbox, the buddies' inboxes, the feeds followed and the
+/// documents watched. Called at start, after every sync and every
+/// background tick (follows and buddies change); a failure only leaves the
+/// previous set in place.
+async fn protect(peer: &Peer, layers: &Layers) {
+    let mut mailboxes = Vec::new();
+    match layers.book.contact_code() {
+        Ok(code) => mailboxes.push(code.inbox_id()),
+        Err(error) => debug!(%error, "no contact code to protect"),
+    }
+    if let Ok(buddies) = layers.book.buddies() {
+        mailboxes.extend(
+            buddies
+                .iter()
+                .filter_map(|buddy| buddy.contact_code.as_ref())
+                .map(|code| code.inbox_id()),
+        );
+    }
+    if let Ok(following) = layers.feeds.following() {
+        mailboxes.extend(following.iter().map(|follow| follow.feed.mailbox()));
+    }
+    if let Ok(watching) = layers.notices.watching() {
+        mailboxes.extend(watching.iter().map(|(doc, _)| doc.mailbox()));
+    }
+    if let Err(error) = peer.protect_mailboxes(mailboxes).await {
+        debug!(%error, "protected mailboxes not updated");
+    }
+}
+
+fn spawn_sync(peer: Peer, layers: Layers, interval: Duration) -> Background {
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
         // Ticks every `interval` from the start of one sync to the next
@@ -256,6 +308,7 @@ fn spawn_sync(layers: Layers, interval: Duration) -> Background {
                             debug!(doc = %doc.name, %error, "document fetch failed");
                         }
                     }
+                    protect(&peer, &layers).await;
                 }
             }
         }

@@ -53,12 +53,14 @@ pub async fn serve(global: &Global, stats_every: Duration) -> Result<(), CliErro
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
             _ = stats.tick() => {
-                let totals = peer.held_totals().await.unwrap_or_default();
+                let store = peer.store_stats().await.unwrap_or_default();
                 info!(
                     routing_peers = last.routing_peers,
                     connected_peers = last.connected_peers,
-                    records_held = totals.records,
-                    bytes_used = totals.bytes,
+                    records_held = store.records,
+                    bytes_used = store.bytes,
+                    records_displaced = store.displaced_records,
+                    quota_refusals = store.refused_quota,
                     "status"
                 );
             }

@@ -63,50 +63,56 @@ impl Store {
         Ok(set_rule::decide(&held, record)?)
     }
 
-    /// Stores an already validated record if the keep-both rule allows.
+    /// Stores an already validated record if the keep-both rule allows
+    /// (no quota: a storing peer's quotas go through [`Store::put_with`]).
     pub fn put(&self, record: &Record) -> Result<PutOutcome, StoreError> {
-        let now = self.clock.now();
-        let key = record.dht_key();
-        let mut conn = self.conn();
-        let tx = super::write_tx(&mut conn)?;
-        let held = self.slot_records(&tx, &key)?;
-        let outcome = match set_rule::decide(&held, record)? {
-            SetWrite::Unchanged => PutOutcome::Unchanged,
-            SetWrite::Store => PutOutcome::Stored,
-            SetWrite::Replace(named) => {
-                tx.execute(
-                    "DELETE FROM held_set WHERE key = ?1 AND record_id = ?2",
-                    params![key.0, named],
-                )?;
-                PutOutcome::Replaced(named)
-            }
-        };
-        if outcome != PutOutcome::Unchanged {
-            let header = &record.header;
-            tx.execute(
-                "INSERT OR REPLACE INTO held_set
-                 (mailbox, instance, record_id, key, sender, kind, expires_at, size, bytes, stored_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    header.mailbox.0,
-                    header.instance.to_u64() as i64,
-                    record.id(),
-                    key.0,
-                    header.sender.0,
-                    header.kind as u8,
-                    header.expires_at as i64,
-                    record.bytes().len() as i64,
-                    record.bytes(),
-                    now as i64
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(outcome)
+        Ok(self
+            .put_with(record, |_, _| Ok::<(), StoreError>(()))?
+            .outcome)
+    }
+
+    /// Inserts the row of `record` (already judged) in `tx`. A row with the
+    /// same primary key (one skipped by the keep-both check because it was
+    /// "created in the future") is deleted first, so the sums kept by the
+    /// schema's triggers never count a row twice.
+    pub(super) fn insert_held(
+        &self,
+        tx: &Connection,
+        record: &Record,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let header = &record.header;
+        let instance = header.instance.to_u64() as i64;
+        tx.execute(
+            "DELETE FROM held_set WHERE mailbox = ?1 AND instance = ?2 AND record_id = ?3",
+            params![header.mailbox.0, instance, record.id()],
+        )?;
+        tx.execute(
+            "INSERT INTO held_set
+             (mailbox, instance, record_id, key, sender, kind, expires_at, size, bytes, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                header.mailbox.0,
+                instance,
+                record.id(),
+                record.dht_key().0,
+                header.sender.0,
+                header.kind as u8,
+                header.expires_at as i64,
+                record.bytes().len() as i64,
+                record.bytes(),
+                now as i64
+            ],
+        )?;
+        Ok(())
     }
 
     /// The valid records held under slot `key`, lowest record id first.
-    fn slot_records(&self, conn: &Connection, key: &DhtKey) -> Result<Vec<Record>, StoreError> {
+    pub(super) fn slot_records(
+        &self,
+        conn: &Connection,
+        key: &DhtKey,
+    ) -> Result<Vec<Record>, StoreError> {
         let rows = query_rows(
             conn,
             &format!("SELECT {ROW_COLUMNS} FROM held_set WHERE key = ?1 ORDER BY record_id"),
@@ -338,14 +344,20 @@ impl Store {
         Ok(size.map(|size| size as u64))
     }
 
-    /// Count and bytes of everything held.
+    /// Count and bytes of everything held (kept by the schema's triggers).
     pub fn totals(&self) -> Result<Totals, StoreError> {
-        self.totals_where("1 = 1", params![])
+        self.kept(
+            "SELECT records, bytes FROM held_total WHERE id = 0",
+            params![],
+        )
     }
 
     /// Count and bytes held for `mailbox`.
     pub fn mailbox_totals(&self, mailbox: &MailboxId) -> Result<Totals, StoreError> {
-        self.totals_where("mailbox = ?1", params![mailbox.0])
+        self.kept(
+            "SELECT records, bytes FROM held_by_mailbox WHERE mailbox = ?1",
+            params![mailbox.0],
+        )
     }
 
     /// Count and bytes held for `mailbox` from `sender`.
@@ -354,21 +366,29 @@ impl Store {
         mailbox: &MailboxId,
         sender: &PublicKey,
     ) -> Result<Totals, StoreError> {
-        self.totals_where("mailbox = ?1 AND sender = ?2", params![mailbox.0, sender.0])
+        self.kept(
+            "SELECT records, bytes FROM held_by_mailbox_sender WHERE mailbox = ?1 AND sender = ?2",
+            params![mailbox.0, sender.0],
+        )
     }
 
-    fn totals_where(
-        &self,
-        filter: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Totals, StoreError> {
-        let sql = format!("SELECT count(*), coalesce(sum(size), 0) FROM held_set WHERE {filter}");
-        let (records, bytes): (i64, i64) = self
+    /// Count and bytes `sender` holds in all mailboxes together.
+    pub fn sender_totals_all(&self, sender: &PublicKey) -> Result<Totals, StoreError> {
+        self.kept(
+            "SELECT records, bytes FROM held_by_sender WHERE sender = ?1",
+            params![sender.0],
+        )
+    }
+
+    fn kept(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Totals, StoreError> {
+        let found: Option<(i64, i64)> = self
             .conn()
-            .query_row(&sql, args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+            .query_row(sql, args, |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let (records, bytes) = found.unwrap_or((0, 0));
         Ok(Totals {
-            records: records as u64,
-            bytes: bytes as u64,
+            records: records.max(0) as u64,
+            bytes: bytes.max(0) as u64,
         })
     }
 

@@ -32,7 +32,9 @@
 //! expired since) are deleted instead of served. Held records are a set per
 //! mailbox under the keep-both rule ([`crate::set_rule`]); their API is in
 //! [`held`], shaped for the libp2p peer's record store and its listing
-//! protocol to sit on.
+//! protocol to sit on; what each sender and mailbox holds, and the put
+//! transaction a storing peer's fair-storage policy runs in, are in
+//! [`shares`].
 
 pub mod admission;
 pub mod buddies;
@@ -43,6 +45,7 @@ pub mod notices;
 pub mod outbox;
 pub mod schema;
 pub mod token_upgrade;
+pub mod shares;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,6 +60,7 @@ use crate::record::{DhtKey, Record, RecordError, Validator};
 use crate::set_rule::SetRejection;
 
 pub use held::{PutOutcome, Totals};
+pub use shares::{Admitted, Shares, Victim};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

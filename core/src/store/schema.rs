@@ -215,6 +215,73 @@ pub const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (name, public_key)
     ) WITHOUT ROWID;",
+    // 9: fair storage (issue 11): what each sender, each mailbox and each
+    // (mailbox, sender) pair holds, and the total, kept by triggers on
+    // `held_set` so that every path that deletes a row (sweep, failed
+    // re-validation, tombstone, displacement) keeps them exact, and a full
+    // store finds its largest holder through an index instead of a scan.
+    // The expression index orders a sender's records the way displacement
+    // picks them (tombstones last, then latest expiry, then record id).
+    "CREATE TABLE held_total (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        records INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    );
+    INSERT INTO held_total (id, records, bytes)
+        SELECT 0, count(*), coalesce(sum(size), 0) FROM held_set;
+    CREATE TABLE held_by_sender (
+        sender BLOB PRIMARY KEY,
+        records INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX held_by_sender_bytes ON held_by_sender (bytes);
+    INSERT INTO held_by_sender (sender, records, bytes)
+        SELECT sender, count(*), sum(size) FROM held_set GROUP BY sender;
+    CREATE TABLE held_by_mailbox (
+        mailbox BLOB PRIMARY KEY,
+        records INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO held_by_mailbox (mailbox, records, bytes)
+        SELECT mailbox, count(*), sum(size) FROM held_set GROUP BY mailbox;
+    CREATE TABLE held_by_mailbox_sender (
+        mailbox BLOB NOT NULL,
+        sender BLOB NOT NULL,
+        records INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (mailbox, sender)
+    ) WITHOUT ROWID;
+    CREATE INDEX held_by_mailbox_sender_records
+        ON held_by_mailbox_sender (mailbox, records, bytes);
+    INSERT INTO held_by_mailbox_sender (mailbox, sender, records, bytes)
+        SELECT mailbox, sender, count(*), sum(size) FROM held_set GROUP BY mailbox, sender;
+    CREATE INDEX held_set_by_eviction
+        ON held_set (sender, kind = 6, expires_at DESC, record_id DESC);
+    CREATE TRIGGER held_set_counted AFTER INSERT ON held_set BEGIN
+        UPDATE held_total SET records = records + 1, bytes = bytes + NEW.size;
+        INSERT OR IGNORE INTO held_by_sender VALUES (NEW.sender, 0, 0);
+        UPDATE held_by_sender SET records = records + 1, bytes = bytes + NEW.size
+            WHERE sender = NEW.sender;
+        INSERT OR IGNORE INTO held_by_mailbox VALUES (NEW.mailbox, 0, 0);
+        UPDATE held_by_mailbox SET records = records + 1, bytes = bytes + NEW.size
+            WHERE mailbox = NEW.mailbox;
+        INSERT OR IGNORE INTO held_by_mailbox_sender VALUES (NEW.mailbox, NEW.sender, 0, 0);
+        UPDATE held_by_mailbox_sender SET records = records + 1, bytes = bytes + NEW.size
+            WHERE mailbox = NEW.mailbox AND sender = NEW.sender;
+    END;
+    CREATE TRIGGER held_set_uncounted AFTER DELETE ON held_set BEGIN
+        UPDATE held_total SET records = records - 1, bytes = bytes - OLD.size;
+        UPDATE held_by_sender SET records = records - 1, bytes = bytes - OLD.size
+            WHERE sender = OLD.sender;
+        DELETE FROM held_by_sender WHERE sender = OLD.sender AND records <= 0;
+        UPDATE held_by_mailbox SET records = records - 1, bytes = bytes - OLD.size
+            WHERE mailbox = OLD.mailbox;
+        DELETE FROM held_by_mailbox WHERE mailbox = OLD.mailbox AND records <= 0;
+        UPDATE held_by_mailbox_sender SET records = records - 1, bytes = bytes - OLD.size
+            WHERE mailbox = OLD.mailbox AND sender = OLD.sender;
+        DELETE FROM held_by_mailbox_sender
+            WHERE mailbox = OLD.mailbox AND sender = OLD.sender AND records <= 0;
+    END;",
 ];
 
 /// The version whose step creates `held_set` and copies `held_records` into it.
