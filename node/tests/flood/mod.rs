@@ -138,6 +138,9 @@ pub struct FloodPlan {
     pub connections_each: usize,
     /// The puts, dealt round-robin to the identities.
     pub puts: Vec<Junk>,
+    /// Identities start one after another over this time (all at once
+    /// would mostly meet the target's limit on handshakes in progress).
+    pub dial_spread: Duration,
     /// Puts each identity keeps in flight (0: all at once).
     pub window: usize,
     /// When the flooders give up on what is still unanswered.
@@ -190,10 +193,14 @@ pub fn start_flood(
                 shares[i % plan.identities.max(1)].push(junk);
             }
             let deadline = tokio::time::Instant::now() + plan.deadline;
+            let count = shares.len() as u32;
             let tasks: Vec<_> = shares
                 .into_iter()
-                .map(|share| {
+                .enumerate()
+                .map(|(i, share)| {
+                    let delay = plan.dial_spread * i as u32 / count;
                     tokio::spawn(flooder(
+                        delay,
                         target,
                         addr.clone(),
                         plan.connections_each,
@@ -215,6 +222,7 @@ pub fn start_flood(
 
 /// One flooding identity.
 async fn flooder(
+    delay: Duration,
     target: PeerId,
     addr: Multiaddr,
     connections: usize,
@@ -223,6 +231,7 @@ async fn flooder(
     deadline: tokio::time::Instant,
     counts: Arc<FloodCounts>,
 ) {
+    tokio::time::sleep(delay).await;
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -312,9 +321,13 @@ async fn flooder(
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
-            SwarmEvent::Behaviour(Event::OutboundFailure { request_id, .. })
-                if waiting.remove(&request_id) =>
+            SwarmEvent::Behaviour(Event::OutboundFailure {
+                request_id, error, ..
+            }) if waiting.remove(&request_id) =>
             {
+                if std::env::var("PH_FLOOD_ERRORS").is_ok() {
+                    eprintln!("flood error: {error}");
+                }
                 counts.failed.fetch_add(1, Ordering::Relaxed);
             }
             SwarmEvent::ConnectionEstablished { .. } => {
