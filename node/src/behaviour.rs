@@ -16,7 +16,11 @@
 //! (js-libp2p's kad-dht) ping a new peer before admitting it to their
 //! routing table, and it lets us notice a dead connection before a request
 //! times out on it. The reconcile protocol repairs replicas (see
-//! [`crate::reconcile`]).
+//! [`crate::reconcile`]). libp2p `connection_limits` comes first and caps
+//! inbound connections (total, per peer, in handshake), and both
+//! request-response protocols cap their streams per connection
+//! ([`crate::peer_limits::PeerLimits`]): one peer cannot pin the node's
+//! memory or its swarm task.
 
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};

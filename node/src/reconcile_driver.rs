@@ -1,9 +1,10 @@
 //! Runs replica repair inside the swarm task: when to reconcile with whom,
 //! and what to do with each message of `/pigeonhole/reconcile/1.0.0`.
 //!
-//! Why here: the runner owns the swarm and the store, so the protocol's
-//! state lives next to them and every store call is a short inline
-//! transaction, like the rest of the task.
+//! Why here: the runner owns the swarm, so the protocol's state lives next
+//! to it. Answering a peer's request and judging pulled records run on the
+//! inbound worker pool ([`crate::inbound`]); starting a pass reads the
+//! store inline (a short transaction, paced by the pass budget).
 //!
 //! Triggers: every `ConnectionEstablished` asks for a pass with that peer
 //! (a phone that slept comes back under its old peer id and stays in the

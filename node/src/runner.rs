@@ -4,9 +4,12 @@
 //! timers: the expiry sweep, the outbox republish, the republish drain
 //! that sends queued outbox records in small batches (so a large outbox
 //! never floods the replicas), and replica repair (due passes, periodic
-//! passes). Everything is handled inline and briefly; the
-//! SQLite calls are short transactions on a local file. Publishing and
-//! reading live in [`crate::protocol`], answering peers in [`crate::serve`].
+//! passes), and the answers of the inbound worker pool. Other peers'
+//! requests are only routed here: their signature checks and SQLite work
+//! run on the pool's threads ([`crate::inbound`]); what remains inline is
+//! the user's own calls, whose store calls are short transactions on a
+//! local file. Publishing and reading live in [`crate::protocol`], routing
+//! peers' requests in [`crate::serve`].
 //!
 //! There is no push of held records to peers that join: replicas repair
 //! each other by set reconciliation, and publishers repair their own
