@@ -99,9 +99,8 @@ impl PeerBudgets {
     }
 
     fn fresh(&self, now: Instant) -> [TokenBucket; 2] {
-        let bucket = |(rate, burst): (u32, u32)| {
-            TokenBucket::new(f64::from(rate), f64::from(burst), now)
-        };
+        let bucket =
+            |(rate, burst): (u32, u32)| TokenBucket::new(f64::from(rate), f64::from(burst), now);
         [
             bucket(self.limits.puts_per_second),
             bucket(self.limits.reads_per_second),

@@ -175,16 +175,16 @@ impl InboundPool {
 
     /// Charges `peer`'s budget for `class` and queues the task; a refused
     /// task is handed back to be answered busy.
-    pub(crate) fn submit(&mut self, class: Class, task: Task) -> Result<(), (Refused, Task)> {
+    pub(crate) fn submit(&mut self, class: Class, task: Task) -> Result<(), (Refused, Box<Task>)> {
         let peer = task.peer;
         if !self.budgets.allow(&peer, class, Instant::now()) {
             self.counters.note_busy_over_budget();
-            return Err((Refused::OverBudget, task));
+            return Err((Refused::OverBudget, Box::new(task)));
         }
         let waiting = self.queues.get(&peer).map_or(0, VecDeque::len);
         if waiting >= self.limits.queue_per_peer || self.queued >= self.limits.queue_total {
             self.counters.note_busy_queue_full();
-            return Err((Refused::QueueFull, task));
+            return Err((Refused::QueueFull, Box::new(task)));
         }
         let queue = self.queues.entry(peer).or_default();
         if queue.is_empty() {
@@ -273,7 +273,11 @@ impl Drop for InboundPool {
 /// A worker thread: takes tasks until the dispatcher is gone.
 fn work(receiver: &Mutex<Receiver<Task>>, results: &UnboundedSender<Done>, context: &JobContext) {
     loop {
-        let task = match receiver.lock().unwrap_or_else(PoisonError::into_inner).recv() {
+        let task = match receiver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv()
+        {
             Ok(task) => task,
             Err(_) => return,
         };

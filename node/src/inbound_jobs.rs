@@ -134,7 +134,11 @@ impl JobContext {
                 stored: false,
             },
             Job::NextSeq { mailbox, bucket } => {
-                let seq = self.store.lock().inner().next_seq(&mailbox, bucket);
+                let seq = self
+                    .store
+                    .lock_for_worker()
+                    .inner()
+                    .next_seq(&mailbox, bucket);
                 Answer::Mailbox {
                     response: seq
                         .inspect_err(|error| warn!(%error, "store read failed; answering nothing"))
@@ -145,18 +149,18 @@ impl JobContext {
                 }
             }
             Job::Sync(mailbox, message) => Answer::Reconcile(self.reconcile(peer, || {
-                let items = self.store.lock().items(&mailbox)?;
+                let items = self.store.lock_for_worker().items(&mailbox)?;
                 Ok(ReconcileResponse::Sync(crate::reconcile::respond(
                     &items, &message,
                 )?))
             })),
             Job::Fetch(mailbox, ids) => Answer::Reconcile(self.reconcile(peer, || {
                 Ok(ReconcileResponse::Records(
-                    self.store.lock().records(&mailbox, &ids)?,
+                    self.store.lock_for_worker().records(&mailbox, &ids)?,
                 ))
             })),
             Job::Offer(mailbox, ids) => {
-                let held = self.store.lock().items(&mailbox);
+                let held = self.store.lock_for_worker().items(&mailbox);
                 match held {
                     Ok(held) => {
                         let held: HashSet<[u8; 32]> =
@@ -224,7 +228,7 @@ impl JobContext {
             }
         };
         let slot = Some((record.header.mailbox, record.header.instance));
-        let outcome = self.store.lock().put_validated(&record);
+        let outcome = self.store.lock_for_worker().put_validated(&record);
         let (answer, stored) = match outcome {
             Ok(PutOutcome::Unchanged) => (PutAnswer::AlreadyHeld, false),
             Ok(PutOutcome::Stored | PutOutcome::Replaced(_)) => {

@@ -68,8 +68,8 @@ mod slot_index;
 
 pub use config::{NodeConfig, ReplicationConfig};
 pub use error::{NodeError, RefusalKind};
-pub use load::LoadStats;
 pub use libp2p::{Multiaddr, PeerId};
+pub use load::LoadStats;
 pub use node::{Node, NodeStatus, Published};
 pub use peer_limits::PeerLimits;
 pub use quota::Limits;

@@ -38,11 +38,11 @@ use pigeonhole::record::{DhtKey, InstanceId, MailboxId};
 use pigeonhole::store::PutOutcome;
 use tracing::{debug, trace};
 
+use crate::inbound_jobs::Job;
 use crate::reconcile::{
     ID_BATCH, InboundLimiter, Item, PassBudget, PassSchedule, ReconcileError, ReplicaStore,
     Session, Step,
 };
-use crate::inbound_jobs::Job;
 use crate::reconcile_codec::{ReconcileRequest, ReconcileResponse};
 use crate::record_store::SqliteRecordStore;
 use crate::runner::Runner;

@@ -174,7 +174,8 @@ impl Runner {
                 self.answer_reconcile(channel, ReconcileResponse::Busy);
             }
             (Reply::Nobody, _) => {}
-            (Reply::Mailbox(_), BusyOr::Reconcile(_)) | (Reply::Reconcile(_), BusyOr::Mailbox(_)) => {
+            (Reply::Mailbox(_), BusyOr::Reconcile(_))
+            | (Reply::Reconcile(_), BusyOr::Mailbox(_)) => {
                 debug!("answer of the wrong protocol dropped");
             }
         }

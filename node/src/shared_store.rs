@@ -7,7 +7,10 @@
 //! one store call at a time (a short transaction), never across a
 //! signature check (workers validate before they lock). The quota state
 //! (`total_bytes`) stays consistent because every write path takes the
-//! same lock.
+//! same lock. The swarm task (the user's own calls) has priority: a worker
+//! about to lock first lets a waiting swarm task go ahead (for at most
+//! [`WORKER_YIELD`]), so the user's publish waits for at most the one
+//! worker transaction in progress, never for a queue of them.
 //!
 //! Kademlia's synchronous [`RecordStore::get`] is the one store read the
 //! swarm task still makes for other peers (an inbound GET_VALUE; the
@@ -17,8 +20,9 @@
 //! cannot turn the swarm task into a SQLite reader.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::kad::store::{self, RecordStore};
@@ -32,10 +36,16 @@ use crate::record_store::SqliteRecordStore;
 /// (node-wide; the burst is the same number).
 pub const KAD_READS_PER_SECOND: u32 = 200;
 
+/// Longest a worker stands aside for the swarm task before it takes the
+/// store lock anyway (so a busy user cannot starve other peers forever).
+pub const WORKER_YIELD: Duration = Duration::from_millis(20);
+
 /// A cloneable handle on the node's one [`SqliteRecordStore`].
 #[derive(Clone)]
 pub struct SharedStore {
     inner: Arc<Mutex<SqliteRecordStore>>,
+    /// Swarm-task callers waiting for (or holding) the lock.
+    priority: Arc<AtomicUsize>,
     kad_reads: Arc<Mutex<TokenBucket>>,
     counters: Arc<LoadCounters>,
 }
@@ -52,6 +62,7 @@ impl SharedStore {
         let rate = f64::from(KAD_READS_PER_SECOND);
         Self {
             inner: Arc::new(Mutex::new(store)),
+            priority: Arc::new(AtomicUsize::new(0)),
             kad_reads: Arc::new(Mutex::new(TokenBucket::new(rate, rate, Instant::now()))),
             counters,
         }
@@ -65,7 +76,21 @@ impl SharedStore {
     /// The store, locked for one call. A panic while it was held (a bug)
     /// does not take the node down with it: the state under the lock is a
     /// handle on SQLite, whose transactions roll back on their own.
+    /// This is the swarm task's (priority) way in.
     pub fn lock(&self) -> MutexGuard<'_, SqliteRecordStore> {
+        self.priority.fetch_add(1, Ordering::SeqCst);
+        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        self.priority.fetch_sub(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// The store, locked for one call of a worker: first lets a waiting
+    /// swarm task go ahead (for at most [`WORKER_YIELD`]).
+    pub(crate) fn lock_for_worker(&self) -> MutexGuard<'_, SqliteRecordStore> {
+        let start = Instant::now();
+        while self.priority.load(Ordering::SeqCst) > 0 && start.elapsed() < WORKER_YIELD {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -93,7 +93,8 @@ async fn connection_flood_leaves_the_users_calls_working_and_memory_bounded() {
             counts.settled()
         );
         let begun = Instant::now();
-        let fetched = tokio::time::timeout(APP_CALL_BOUND, app.fetch_within(inbox_of(60), DAY)).await;
+        let fetched =
+            tokio::time::timeout(APP_CALL_BOUND, app.fetch_within(inbox_of(60), DAY)).await;
         let fetch_time = begun.elapsed();
         match fetched {
             Ok(Ok(fetched)) => assert_eq!(fetched.records.len(), usize::from(round) + 1),
@@ -124,7 +125,11 @@ async fn connection_flood_leaves_the_users_calls_working_and_memory_bounded() {
         counts.peak_open.load(Ordering::Relaxed),
     );
 
-    assert_eq!(counts.sent.load(Ordering::Relaxed), 10_000, "the flood was not sent");
+    assert_eq!(
+        counts.sent.load(Ordering::Relaxed),
+        10_000,
+        "the flood was not sent"
+    );
     assert_eq!(counts.settled(), 10_000, "the flood did not settle");
     assert!(
         peak_peers <= limits.max_established_incoming as usize + honest.len(),
@@ -135,7 +140,10 @@ async fn connection_flood_leaves_the_users_calls_working_and_memory_bounded() {
         "resident set grew by {} KiB (bound {RSS_GROWTH_BOUND_KIB} KiB)",
         peak_rss.saturating_sub(rss_before)
     );
-    assert!(stats.connections_denied > 0, "no connection was denied: {stats:?}");
+    assert!(
+        stats.connections_denied > 0,
+        "no connection was denied: {stats:?}"
+    );
 
     victim.stop().await;
     stop_all(&honest).await;
@@ -206,7 +214,11 @@ async fn a_peer_over_its_budget_is_answered_busy_while_another_is_served() {
         counts.failed.load(Ordering::Relaxed)
     );
     assert!(busy > 0, "the flooder was never answered busy");
-    assert_eq!(counts.failed.load(Ordering::Relaxed), 0, "busy answers must be answers");
+    assert_eq!(
+        counts.failed.load(Ordering::Relaxed),
+        0,
+        "busy answers must be answers"
+    );
     assert!(stats.busy_over_budget > 0, "{stats:?}");
     assert_eq!(counts.settled(), 600);
     victim.stop().await;

@@ -64,7 +64,12 @@ impl request_response::Codec for JunkCodec {
         decode_response(&buf)
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, junk: Junk) -> io::Result<()>
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        junk: Junk,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -199,16 +204,13 @@ pub fn start_flood(
                 .enumerate()
                 .map(|(i, share)| {
                     let delay = plan.dial_spread * i as u32 / count;
-                    tokio::spawn(flooder(
-                        delay,
+                    let aim = Aim {
                         target,
-                        addr.clone(),
-                        plan.connections_each,
-                        plan.window,
-                        share,
-                        deadline,
-                        shared.clone(),
-                    ))
+                        addr: addr.clone(),
+                        connections: plan.connections_each,
+                        window: plan.window,
+                    };
+                    tokio::spawn(flooder(delay, aim, share, deadline, shared.clone()))
                 })
                 .collect();
             for task in tasks {
@@ -220,17 +222,28 @@ pub fn start_flood(
     (counts, thread)
 }
 
-/// One flooding identity.
-async fn flooder(
-    delay: Duration,
+/// Where and how one flooder aims.
+struct Aim {
     target: PeerId,
     addr: Multiaddr,
     connections: usize,
     window: usize,
+}
+
+/// One flooding identity.
+async fn flooder(
+    delay: Duration,
+    aim: Aim,
     puts: Vec<Junk>,
     deadline: tokio::time::Instant,
     counts: Arc<FloodCounts>,
 ) {
+    let Aim {
+        target,
+        addr,
+        connections,
+        window,
+    } = aim;
     tokio::time::sleep(delay).await;
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -314,17 +327,16 @@ async fn flooder(
             }) if waiting.remove(&request_id) => {
                 let counter = match response {
                     MailboxResponse::Busy => &counts.busy,
-                    MailboxResponse::Put(pigeonhole_node::mailbox_protocol::PutAnswer::Refused {
-                        ..
-                    }) => &counts.refused,
+                    MailboxResponse::Put(
+                        pigeonhole_node::mailbox_protocol::PutAnswer::Refused { .. },
+                    ) => &counts.refused,
                     _ => &counts.stored,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
             SwarmEvent::Behaviour(Event::OutboundFailure {
                 request_id, error, ..
-            }) if waiting.remove(&request_id) =>
-            {
+            }) if waiting.remove(&request_id) => {
                 if std::env::var("PH_FLOOD_ERRORS").is_ok() {
                     eprintln!("flood error: {error}");
                 }
