@@ -12,7 +12,12 @@
 //!    [`PeerLimits::queue_per_peer`] waiting, [`PeerLimits::queue_total`]
 //!    for all peers); a full queue answers "busy" at once;
 //! 3. queues are served round-robin by peer, so a flooder waits behind its
-//!    own requests, not in front of everyone else's;
+//!    own requests, not in front of everyone else's; peers in the Kademlia
+//!    routing table (they identified as speaking our protocol and are what
+//!    replicas and writers are made of) get [`KNOWN_TURNS`] turns for each
+//!    turn of the others, so a crowd of fresh ids that never joined the DHT
+//!    does not dilute the node's service to its real neighbours (and is
+//!    still served, never starved);
 //! 4. [`PeerLimits::workers`] dedicated threads run the jobs
 //!    ([`crate::inbound_jobs`]) and hand each answer back to the swarm
 //!    task, which sends it on the request's stream.
@@ -45,6 +50,9 @@ use crate::mailbox_protocol::MailboxResponse;
 use crate::peer_limits::PeerLimits;
 use crate::reconcile_codec::ReconcileResponse;
 use crate::shared_store::SharedStore;
+
+/// Turns of routing-table peers per turn of other peers (when both wait).
+pub const KNOWN_TURNS: u32 = 3;
 
 /// Where a job's answer goes.
 pub(crate) enum Reply {
@@ -100,7 +108,10 @@ pub(crate) struct InboundPool {
     limits: PeerLimits,
     budgets: PeerBudgets,
     queues: HashMap<PeerId, VecDeque<Task>>,
-    order: VecDeque<PeerId>,
+    /// Peers with queued work, round-robin: routing-table peers, others.
+    order: [VecDeque<PeerId>; 2],
+    /// Turns the known peers have had since the others' last one.
+    known_turns: u32,
     queued: usize,
     in_flight: usize,
     jobs: Option<SyncSender<Task>>,
@@ -151,7 +162,8 @@ impl InboundPool {
             budgets: PeerBudgets::new(limits),
             limits,
             queues: HashMap::new(),
-            order: VecDeque::new(),
+            order: [VecDeque::new(), VecDeque::new()],
+            known_turns: 0,
             queued: 0,
             in_flight: 0,
             jobs: Some(jobs),
@@ -173,9 +185,15 @@ impl InboundPool {
         done
     }
 
-    /// Charges `peer`'s budget for `class` and queues the task; a refused
-    /// task is handed back to be answered busy.
-    pub(crate) fn submit(&mut self, class: Class, task: Task) -> Result<(), (Refused, Box<Task>)> {
+    /// Charges `peer`'s budget for `class` and queues the task (in the
+    /// known-peers lane when `known`: the peer is in the routing table); a
+    /// refused task is handed back to be answered busy.
+    pub(crate) fn submit(
+        &mut self,
+        class: Class,
+        known: bool,
+        task: Task,
+    ) -> Result<(), (Refused, Box<Task>)> {
         let peer = task.peer;
         if !self.budgets.allow(&peer, class, Instant::now()) {
             self.counters.note_busy_over_budget();
@@ -188,7 +206,7 @@ impl InboundPool {
         }
         let queue = self.queues.entry(peer).or_default();
         if queue.is_empty() {
-            self.order.push_back(peer);
+            self.order[usize::from(!known)].push_back(peer);
         }
         queue.push_back(task);
         self.queued += 1;
@@ -243,13 +261,21 @@ impl InboundPool {
     }
 
     fn next_task(&mut self) -> Option<Task> {
-        let peer = self.order.pop_front()?;
+        let known_due = self.known_turns < KNOWN_TURNS || self.order[1].is_empty();
+        let lane = if known_due && !self.order[0].is_empty() {
+            self.known_turns += 1;
+            0
+        } else {
+            self.known_turns = 0;
+            1
+        };
+        let peer = self.order[lane].pop_front()?;
         let queue = self.queues.get_mut(&peer)?;
         let task = queue.pop_front();
         if queue.is_empty() {
             self.queues.remove(&peer);
         } else {
-            self.order.push_back(peer);
+            self.order[lane].push_back(peer);
         }
         if task.is_some() {
             self.queued -= 1;

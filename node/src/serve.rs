@@ -61,7 +61,8 @@ impl Runner {
             job,
             reply: Reply::Mailbox(channel),
         };
-        if let Err((why, task)) = self.inbound.submit(class, task) {
+        let known = self.in_routing_table(&peer);
+        if let Err((why, task)) = self.inbound.submit(class, known, task) {
             debug!(%peer, ?why, "mailbox request answered busy");
             self.finish(task.reply, BusyOr::Busy);
         }
@@ -74,7 +75,8 @@ impl Runner {
             job: Job::KadPut(bytes),
             reply: Reply::Nobody,
         };
-        if let Err((why, _)) = self.inbound.submit(Class::Put, task) {
+        let known = self.in_routing_table(&peer);
+        if let Err((why, _)) = self.inbound.submit(Class::Put, known, task) {
             debug!(%peer, ?why, "inbound kad record dropped unjudged");
             self.inbound.counters().note_kad_put_dropped();
         }
@@ -94,7 +96,8 @@ impl Runner {
         };
         // The reconciler's limiter is this class's budget; the queue
         // limits still apply.
-        if let Err((why, task)) = self.inbound.submit(Class::Uncharged, task) {
+        let known = self.in_routing_table(&peer);
+        if let Err((why, task)) = self.inbound.submit(Class::Uncharged, known, task) {
             debug!(%peer, ?why, "reconcile request answered busy");
             self.finish(task.reply, BusyOr::Busy);
         }
@@ -117,10 +120,19 @@ impl Runner {
             },
             reply: Reply::Nobody,
         };
-        if let Err((why, _)) = self.inbound.submit(Class::Uncharged, task) {
+        let known = self.in_routing_table(&peer);
+        if let Err((why, _)) = self.inbound.submit(Class::Uncharged, known, task) {
             // Nothing lost: the next repair pass finds the difference again.
             debug!(%peer, ?why, "pulled records not judged now; the next pass retries");
         }
+    }
+
+    /// Whether `peer` is in the Kademlia routing table (the inbound
+    /// queue's preferred lane).
+    fn in_routing_table(&mut self, peer: &PeerId) -> bool {
+        self.kad()
+            .kbucket(*peer)
+            .is_some_and(|bucket| bucket.iter().any(|entry| entry.node.key.preimage() == peer))
     }
 
     /// A worker finished a job: bookkeeping here, then the answer.
