@@ -134,6 +134,7 @@ async fn main() {
             dial_spread: Duration::from_secs(3),
             window: 0,
             deadline: Duration::from_secs(90),
+            hold: Duration::ZERO,
         },
     );
     while counts.sent.load(Ordering::Relaxed) == 0 {

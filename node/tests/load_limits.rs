@@ -65,6 +65,7 @@ async fn connection_flood_leaves_the_users_calls_working_and_memory_bounded() {
             dial_spread: Duration::from_secs(3),
             window: 0,
             deadline: Duration::from_secs(90),
+            hold: Duration::ZERO,
         },
     );
     let started = Instant::now();
@@ -170,6 +171,7 @@ async fn a_peer_over_its_budget_is_answered_busy_while_another_is_served() {
             // Within the stream cap: the budget, not the cap, answers.
             window: 16,
             deadline: Duration::from_secs(60),
+            hold: Duration::ZERO,
         },
     );
     let started = Instant::now();
@@ -221,5 +223,46 @@ async fn a_peer_over_its_budget_is_answered_busy_while_another_is_served() {
     );
     assert!(stats.busy_over_budget > 0, "{stats:?}");
     assert_eq!(counts.settled(), 600);
+    victim.stop().await;
+}
+
+/// One identity dials the node 8 times: it gets its per-peer share of
+/// connections (3), the rest are denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_gets_at_most_its_share_of_connections() {
+    init_tracing();
+    let clock = clock();
+    let victim = Node::start(node_config(&clock)).await.expect("start");
+    let limits = PeerLimits::default();
+    let (counts, flooder) = start_flood(
+        victim.peer_id(),
+        victim.listen_addrs()[0].clone(),
+        FloodPlan {
+            identities: 1,
+            connections_each: 8,
+            puts: Vec::new(),
+            dial_spread: Duration::ZERO,
+            window: 0,
+            deadline: Duration::from_secs(30),
+            hold: Duration::from_secs(3),
+        },
+    );
+    flooder.join().expect("flooder thread");
+    // The default allows 3 connections per peer, so 5 of 8 are denied.
+    let denied = 8 - u64::from(limits.max_established_per_peer.min(3));
+    // The dialer sees a connection up before the node has judged it.
+    let started = Instant::now();
+    while victim.load_stats().connections_denied < denied && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = victim.load_stats();
+    eprintln!(
+        "flooder saw {} connections; victim: {stats:?}",
+        counts.established.load(Ordering::Relaxed)
+    );
+    assert!(
+        stats.connections_denied >= denied,
+        "expected at least {denied} of 8 connections denied: {stats:?}"
+    );
     victim.stop().await;
 }

@@ -150,6 +150,8 @@ pub struct FloodPlan {
     pub window: usize,
     /// When the flooders give up on what is still unanswered.
     pub deadline: Duration,
+    /// How long each flooder keeps its connections after its last answer.
+    pub hold: Duration,
 }
 
 /// `n` validly signed junk records from 16 throwaway keys into `n`
@@ -209,6 +211,7 @@ pub fn start_flood(
                         addr: addr.clone(),
                         connections: plan.connections_each,
                         window: plan.window,
+                        hold: plan.hold,
                     };
                     tokio::spawn(flooder(delay, aim, share, deadline, shared.clone()))
                 })
@@ -228,6 +231,7 @@ struct Aim {
     addr: Multiaddr,
     connections: usize,
     window: usize,
+    hold: Duration,
 }
 
 /// One flooding identity.
@@ -243,6 +247,7 @@ async fn flooder(
         addr,
         connections,
         window,
+        hold,
     } = aim;
     tokio::time::sleep(delay).await;
     let mut swarm = SwarmBuilder::with_new_identity()
@@ -351,6 +356,13 @@ async fn flooder(
                 note_open(&counts, false);
             }
             _ => {}
+        }
+    }
+    let until = tokio::time::Instant::now() + hold;
+    while let Ok(event) = tokio::time::timeout_at(until, swarm.select_next_some()).await {
+        if let SwarmEvent::ConnectionClosed { .. } = event {
+            open = open.saturating_sub(1);
+            note_open(&counts, false);
         }
     }
     for _ in 0..open {
