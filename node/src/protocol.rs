@@ -506,6 +506,11 @@ impl Runner {
         let Some((id, peer)) = self.requests.remove(&request) else {
             return;
         };
+        if response == Some(MailboxResponse::Busy) {
+            // Over our budget there, or its queue is full: like no answer,
+            // so the next closest peer (or replica) is asked.
+            debug!(%peer, "replica busy; asking another");
+        }
         match self.ops.get(&id) {
             Some(Op::Put(_)) => {
                 let answer = match response {

@@ -3,7 +3,8 @@
 //! SDK) that open many connections to one node and fire junk puts of the
 //! mailbox protocol at it, all in parallel, on their own thread and
 //! runtime. Loopback only; it stops by itself (every request answered or
-//! failed, or its deadline).
+//! failed, or its deadline). `PH_FLOOD_ERRORS=1` prints why each failed
+//! put failed (for diagnosing a run).
 
 #![allow(dead_code)]
 
