@@ -16,20 +16,27 @@
 //! (js-libp2p's kad-dht) ping a new peer before admitting it to their
 //! routing table, and it lets us notice a dead connection before a request
 //! times out on it. The reconcile protocol repairs replicas (see
-//! [`crate::reconcile`]).
+//! [`crate::reconcile`]). libp2p `connection_limits` comes first and caps
+//! inbound connections (total, per peer, in handshake), and both
+//! request-response protocols cap their streams per connection
+//! ([`crate::peer_limits::PeerLimits`]): one peer cannot pin the node's
+//! memory or its swarm task.
 
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, Swarm, SwarmBuilder, identify, kad, mdns, noise, ping, tcp, yamux};
+use libp2p::{
+    StreamProtocol, Swarm, SwarmBuilder, connection_limits, identify, kad, mdns, noise, ping, tcp,
+    yamux,
+};
 use pigeonhole::record::MAX_RECORD_BYTES;
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
 use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
-use crate::record_store::SqliteRecordStore;
+use crate::shared_store::SharedStore;
 
 /// Our Kademlia protocol name.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/kad/1.0.0");
@@ -52,11 +59,15 @@ mod derived {
 
     use super::*;
 
-    /// The node's behaviour: kad, identify, optional mDNS, slot requests and ping.
+    /// The node's behaviour: connection limits, kad, identify, optional
+    /// mDNS, slot requests, ping and replica repair.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
+        /// Connection limits (first, so that a denied connection is denied
+        /// before any other behaviour sets up state for it).
+        pub limits: connection_limits::Behaviour,
         /// Kademlia with the SQLite record store.
-        pub kad: kad::Behaviour<SqliteRecordStore>,
+        pub kad: kad::Behaviour<SharedStore>,
         /// Identify, to learn peers' listen addresses and protocols.
         pub identify: identify::Behaviour,
         /// mDNS discovery, when enabled.
@@ -69,14 +80,6 @@ mod derived {
         pub reconcile: request_response::Behaviour<ReconcileCodec>,
     }
 }
-
-/// Concurrent mailbox requests per connection: a republish or a busy
-/// writer keeps many puts in flight to the same few replicas.
-const MAILBOX_STREAMS: usize = 256;
-
-/// Concurrent reconcile requests per connection: one pass runs a session
-/// per shared mailbox, each with its fetches and offers.
-const RECONCILE_STREAMS: usize = 256;
 
 /// The Kademlia configuration for `config`.
 pub fn kad_config(config: &NodeConfig) -> kad::Config {
@@ -99,11 +102,12 @@ pub fn kad_config(config: &NodeConfig) -> kad::Config {
 pub fn build_swarm(
     keypair: Keypair,
     config: &NodeConfig,
-    store: SqliteRecordStore,
+    store: SharedStore,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let setup = |error: &dyn std::fmt::Display| NodeError::Setup(error.to_string());
     let kad_cfg = kad_config(config);
     let request_timeout = config.replication.query_timeout;
+    let peer_limits = config.peer_limits;
     let mdns_cfg = config.mdns.then(|| mdns::Config {
         query_interval: config.mdns_query_interval,
         ..Default::default()
@@ -132,9 +136,10 @@ pub fn build_swarm(
                 [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(request_timeout)
-                    .with_max_concurrent_streams(MAILBOX_STREAMS),
+                    .with_max_concurrent_streams(peer_limits.mailbox_streams),
             );
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(peer_limits.connection_limits()),
                 kad,
                 identify,
                 mdns: Toggle::from(mdns),
@@ -144,7 +149,7 @@ pub fn build_swarm(
                     [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(request_timeout)
-                        .with_max_concurrent_streams(RECONCILE_STREAMS),
+                        .with_max_concurrent_streams(peer_limits.reconcile_streams),
                 ),
             })
         })

@@ -15,6 +15,7 @@ use libp2p::Multiaddr;
 use pigeonhole::clock::{Clock, SystemClock};
 use pigeonhole::record::Policy;
 
+use crate::peer_limits::PeerLimits;
 use crate::quota::Limits;
 
 /// How records are spread over the network.
@@ -91,6 +92,9 @@ pub struct NodeConfig {
     pub sweep_interval: Duration,
     /// How long an unused connection stays open.
     pub idle_connection_timeout: Duration,
+    /// What other peers may ask of this node: connection limits, streams,
+    /// per-peer budgets and the inbound worker pool.
+    pub peer_limits: PeerLimits,
 }
 
 impl Default for NodeConfig {
@@ -107,6 +111,7 @@ impl Default for NodeConfig {
             clock: Arc::new(SystemClock),
             sweep_interval: Duration::from_secs(60),
             idle_connection_timeout: Duration::from_secs(60),
+            peer_limits: PeerLimits::default(),
         }
     }
 }

@@ -31,20 +31,29 @@
 //! * `slot_index` — which mailbox a slot key belongs to;
 //! * [`reconcile`], [`reconcile_codec`], `reconcile_driver` — replica repair
 //!   by set reconciliation (negentropy) when peers (re)connect;
-//! * [`node`] — the public handle and its `Dht` implementation.
+//! * [`node`] — the public handle and its `Dht` implementation;
+//! * [`peer_limits`], `budget`, `inbound`, `inbound_jobs`, [`shared_store`],
+//!   [`load`] — what other peers may ask of this node (connection limits,
+//!   per-peer budgets) and the worker pool that answers them off the
+//!   swarm task.
 
 #![deny(missing_docs)]
 
 pub mod behaviour;
+mod budget;
 mod command;
 pub mod config;
 pub mod error;
+mod inbound;
+mod inbound_jobs;
 mod keys;
+pub mod load;
 mod lookup;
 pub mod mailbox_protocol;
 mod mdns_redial;
 mod merge;
 pub mod node;
+pub mod peer_limits;
 mod protocol;
 mod queries;
 pub mod quota;
@@ -55,11 +64,14 @@ pub mod record_store;
 mod replicas;
 mod runner;
 mod serve;
+pub mod shared_store;
 mod slot_index;
 
 pub use config::{NodeConfig, ReplicationConfig};
 pub use error::{NodeError, RefusalKind};
 pub use libp2p::{Multiaddr, PeerId};
+pub use load::LoadStats;
 pub use node::{Node, NodeStatus, Published};
+pub use peer_limits::PeerLimits;
 pub use quota::Limits;
 pub use record_store::StoreStats;

@@ -20,9 +20,16 @@
 //! | Put answer | `0x81 ‖ outcome u8` (0 stored, 1 already held) or `0x81 ‖ 2 ‖ kind u8 ‖ reason str16` |
 //! | List answer | `0x82 ‖ more u8 ‖ count u16 ‖ count × bytes16(record)` |
 //! | NextSeq answer | `0x83 ‖ seq u32` |
+//! | Busy answer (to any request) | `0x84` |
 //!
 //! Every message is bounded: a list page carries at most
-//! [`MAX_PAGE_RECORDS`] records and [`MAX_PAGE_BYTES`] of them.
+//! [`MAX_PAGE_RECORDS`] records and [`MAX_PAGE_BYTES`] of them, and a
+//! request at most [`MAX_REQUEST`] bytes (a put carries one record).
+//!
+//! "Busy" (protocol version 3) means the replica did nothing: the asking
+//! peer is over its budget or the replica's worker queue is full (see
+//! [`crate::inbound`]). A writer then asks the next closest peer, a reader
+//! the next replica, exactly as for a replica that did not answer.
 
 use std::io;
 
@@ -48,6 +55,11 @@ const MAX_REASON: usize = 256;
 /// record, and the slack lets an oversized one reach the validator and be
 /// refused with its reason rather than cut.
 const MAX_MESSAGE: u64 = (MAX_PAGE_BYTES + MAX_RECORD_BYTES + 4 * 1024) as u64;
+/// Largest request accepted: one record plus slack, so that an oversized
+/// record still reaches the validator and is refused with its reason,
+/// while a peer cannot make this node buffer a page-sized request per
+/// stream.
+pub const MAX_REQUEST: usize = 2 * MAX_RECORD_BYTES;
 
 /// A request to one replica.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +116,9 @@ pub enum MailboxResponse {
     },
     /// To a next-seq question.
     NextSeq(u32),
+    /// To any request: nothing was done, ask another replica (the asking
+    /// peer is over its budget, or the replica's queue is full).
+    Busy,
 }
 
 /// The mailbox and instance a record's bytes name (record layout: version,
@@ -260,6 +275,9 @@ pub fn encode_response(response: &MailboxResponse) -> Vec<u8> {
         MailboxResponse::NextSeq(seq) => {
             writer.u8(0x83).raw(&seq.to_be_bytes());
         }
+        MailboxResponse::Busy => {
+            writer.u8(0x84);
+        }
     }
     writer.into_bytes()
 }
@@ -294,6 +312,7 @@ pub fn decode_response(bytes: &[u8]) -> io::Result<MailboxResponse> {
             MailboxResponse::List { records, more }
         }
         0x83 => MailboxResponse::NextSeq(u32_of(&mut reader, "seq")?),
+        0x84 => MailboxResponse::Busy,
         _ => return Err(bad("unknown response")),
     };
     reader.finish().map_err(bad)?;
@@ -313,7 +332,7 @@ impl request_response::Codec for MailboxCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode_request(&read_all(io).await?)
+        decode_request(&read_bounded(io, MAX_REQUEST).await?)
     }
 
     async fn read_response<T>(
@@ -404,6 +423,7 @@ mod tests {
                 more: false,
             },
             MailboxResponse::NextSeq(17),
+            MailboxResponse::Busy,
         ];
         for response in responses {
             assert_eq!(

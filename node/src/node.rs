@@ -25,8 +25,10 @@ use crate::command::Command;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::keys::load_or_create_keypair;
+use crate::load::{LoadCounters, LoadStats};
 use crate::record_store::SqliteRecordStore;
 use crate::runner::Runner;
+use crate::shared_store::SharedStore;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pigeonhole.sqlite3";
@@ -70,6 +72,7 @@ struct Shared {
     listen_addrs: watch::Receiver<Vec<Multiaddr>>,
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<NodeStatus>,
+    load: Arc<LoadCounters>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -109,6 +112,8 @@ impl Node {
             config.clock.clone(),
             config.limits,
         )?;
+        let load = Arc::new(LoadCounters::default());
+        let store = SharedStore::new(store, load.clone());
         let keypair = load_or_create_keypair(config.data_dir.as_deref())?;
         let mut swarm = build_swarm(keypair, &config, store)?;
         let peer_id = *swarm.local_peer_id();
@@ -171,9 +176,17 @@ impl Node {
                 listen_addrs: addrs,
                 commands,
                 status,
+                load,
                 task: Mutex::new(Some(task)),
             }),
         })
+    }
+
+    /// What the load limits have done since start (busy answers, requests
+    /// served by the worker pool, connections denied). Read from shared
+    /// counters, so it answers at once even while the node is flooded.
+    pub fn load_stats(&self) -> LoadStats {
+        self.shared.load.stats()
     }
 
     /// This node's peer id.

@@ -127,7 +127,7 @@ impl Runner {
         self.slots.remember(mailbox, record.header.instance);
         let (remote, is_replica) = self.replica_set(&mailbox);
         if is_replica || remote.is_empty() {
-            match self.kad().store_mut().put_validated(&record) {
+            match self.store().put_validated(&record) {
                 Ok(_) => {}
                 Err(refusal) if remote.is_empty() => {
                     if let Some(reply) = reply {
@@ -140,7 +140,7 @@ impl Runner {
         }
         if remote.is_empty() {
             info!(key = ?record.dht_key(), "no peers: the record waits in the outbox");
-            if let Err(error) = self.kad().store_mut().inner().outbox_put(&record) {
+            if let Err(error) = self.store().inner().outbox_put(&record) {
                 warn!(%error, "could not queue the record for republishing");
             }
             if let Some(reply) = reply {
@@ -202,7 +202,7 @@ impl Runner {
             return;
         };
         if op.acks > 0 {
-            if let Err(error) = self.kad().store_mut().inner().outbox_put(&op.record) {
+            if let Err(error) = self.store().inner().outbox_put(&op.record) {
                 warn!(%error, "could not queue the record for republishing");
             }
             let _ = reply.send(Ok(Published::Stored { replicas: op.acks }));
@@ -255,7 +255,8 @@ impl Runner {
     }
 
     pub(crate) fn start_get(&mut self, key: DhtKey, reply: Reply<Option<Vec<u8>>>) {
-        match self.kad().store_mut().get_valid(&key) {
+        let held = self.store().get_valid(&key);
+        match held {
             Ok(Some(record)) => {
                 let _ = reply.send(Ok(Some(record.bytes().to_vec())));
             }
@@ -316,7 +317,8 @@ impl Runner {
     fn answer_locally(&mut self, kind: &ReadKind) -> Result<ReadAnswer, NodeError> {
         let now = self.config.clock.now();
         let validator = self.validator.clone();
-        let store = self.kad().store_mut().inner();
+        let guard = self.store();
+        let store = guard.inner();
         Ok(match kind {
             ReadKind::List {
                 mailbox,
@@ -504,6 +506,11 @@ impl Runner {
         let Some((id, peer)) = self.requests.remove(&request) else {
             return;
         };
+        if response == Some(MailboxResponse::Busy) {
+            // Over our budget there, or its queue is full: like no answer,
+            // so the next closest peer (or replica) is asked.
+            debug!(%peer, "replica busy; asking another");
+        }
         match self.ops.get(&id) {
             Some(Op::Put(_)) => {
                 let answer = match response {

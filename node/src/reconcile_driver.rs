@@ -1,9 +1,10 @@
 //! Runs replica repair inside the swarm task: when to reconcile with whom,
 //! and what to do with each message of `/pigeonhole/reconcile/1.0.0`.
 //!
-//! Why here: the runner owns the swarm and the store, so the protocol's
-//! state lives next to them and every store call is a short inline
-//! transaction, like the rest of the task.
+//! Why here: the runner owns the swarm, so the protocol's state lives next
+//! to it. Answering a peer's request and judging pulled records run on the
+//! inbound worker pool ([`crate::inbound`]); starting a pass reads the
+//! store inline (a short transaction, paced by the pass budget).
 //!
 //! Triggers: every `ConnectionEstablished` asks for a pass with that peer
 //! (a phone that slept comes back under its old peer id and stays in the
@@ -33,10 +34,11 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use pigeonhole::record::{DhtKey, InstanceId, MailboxId, record_id};
+use pigeonhole::record::{DhtKey, InstanceId, MailboxId};
 use pigeonhole::store::PutOutcome;
 use tracing::{debug, trace};
 
+use crate::inbound_jobs::Job;
 use crate::reconcile::{
     ID_BATCH, InboundLimiter, Item, PassBudget, PassSchedule, ReconcileError, ReplicaStore,
     Session, Step,
@@ -156,7 +158,7 @@ impl Runner {
             .get(&peer)
             .is_none_or(VecDeque::is_empty)
         {
-            let mailboxes = match self.kad().store_mut().mailboxes() {
+            let mailboxes = match self.store().mailboxes() {
                 Ok(mailboxes) => mailboxes,
                 Err(error) => {
                     debug!(%error, "reconcile: store unreadable");
@@ -203,7 +205,7 @@ impl Runner {
         peer: PeerId,
         mailbox: MailboxId,
     ) -> Result<(), ReconcileError> {
-        let items = self.kad().store_mut().items(&mailbox)?;
+        let items = self.store().items(&mailbox)?;
         let (session, first) = Session::start(mailbox, &items)?;
         let id = self
             .swarm
@@ -283,17 +285,33 @@ impl Runner {
         request: ReconcileRequest,
         channel: ResponseChannel<ReconcileResponse>,
     ) {
-        let response = if !self.reconciler.inbound.allow(&peer, Instant::now()) {
-            ReconcileResponse::Busy
-        } else {
-            match self.answer_reconcile(peer, request) {
-                Ok(response) => response,
-                Err(error) => {
-                    debug!(%peer, %error, "reconcile request refused");
-                    ReconcileResponse::Refused
+        if !self.reconciler.inbound.allow(&peer, Instant::now()) {
+            self.inbound.counters().note_busy_over_budget();
+            self.answer_reconcile(channel, ReconcileResponse::Busy);
+            return;
+        }
+        // The store work runs on the inbound workers (see inbound.rs).
+        let job = match request {
+            ReconcileRequest::Sync(mailbox, message) => Job::Sync(mailbox, message),
+            ReconcileRequest::Fetch(mailbox, ids) => Job::Fetch(mailbox, ids),
+            ReconcileRequest::Offer(mailbox, ids) => {
+                // Pull only what a replica of the mailbox should hold.
+                if !self.replica_set(&mailbox).1 {
+                    self.answer_reconcile(channel, ReconcileResponse::Noted);
+                    return;
                 }
+                Job::Offer(mailbox, ids)
             }
         };
+        self.submit_reconcile(peer, job, channel);
+    }
+
+    /// Sends a reconcile answer.
+    pub(crate) fn answer_reconcile(
+        &mut self,
+        channel: ResponseChannel<ReconcileResponse>,
+        response: ReconcileResponse,
+    ) {
         let _ = self
             .swarm
             .behaviour_mut()
@@ -301,39 +319,36 @@ impl Runner {
             .send_response(channel, response);
     }
 
-    fn answer_reconcile(
+    /// A peer's offer was checked by a worker: fetch what this node lacks.
+    pub(crate) fn on_offer_checked(
         &mut self,
         peer: PeerId,
-        request: ReconcileRequest,
-    ) -> Result<ReconcileResponse, ReconcileError> {
-        match request {
-            ReconcileRequest::Sync(mailbox, message) => {
-                let items = self.kad().store_mut().items(&mailbox)?;
-                Ok(ReconcileResponse::Sync(crate::reconcile::respond(
-                    &items, &message,
-                )?))
-            }
-            ReconcileRequest::Fetch(mailbox, ids) => Ok(ReconcileResponse::Records(
-                self.kad().store_mut().records(&mailbox, &ids)?,
-            )),
-            ReconcileRequest::Offer(mailbox, ids) => {
-                // Pull only what a replica of the mailbox should hold.
-                if self.replica_set(&mailbox).1 {
-                    let held: HashSet<[u8; 32]> = self
-                        .kad()
-                        .store_mut()
-                        .items(&mailbox)?
-                        .into_iter()
-                        .map(|item| item.record_id)
-                        .collect();
-                    let wanted: Vec<[u8; 32]> =
-                        ids.into_iter().filter(|id| !held.contains(id)).collect();
-                    if !wanted.is_empty() {
-                        trace!(%peer, wanted = wanted.len(), "fetching offered records");
-                        self.fetch_missing(peer, mailbox, wanted);
-                    }
-                }
-                Ok(ReconcileResponse::Noted)
+        mailbox: MailboxId,
+        wanted: Vec<[u8; 32]>,
+    ) {
+        if !wanted.is_empty() {
+            trace!(%peer, wanted = wanted.len(), "fetching offered records");
+            self.fetch_missing(peer, mailbox, wanted);
+        }
+    }
+
+    /// Records pulled from `peer` into `mailbox` were judged by a worker.
+    pub(crate) fn on_pulled(&mut self, peer: PeerId, mailbox: MailboxId, stored: u64) {
+        if stored == 0 {
+            return;
+        }
+        self.reconciler.pulled += stored;
+        debug!(%peer, stored, "pulled records from a replica");
+        for _ in 0..stored {
+            self.note_accepted();
+        }
+        // Pass what was new here on: the other connected replicas of the
+        // mailbox may lack it too (a healed partition converges through any
+        // one bridge). The schedule's rate bounds this.
+        let now = Instant::now();
+        for other in self.replica_set(&mailbox).0 {
+            if other != peer && self.swarm.is_connected(&other) {
+                self.reconciler.schedule.request(other, now);
             }
         }
     }
@@ -386,35 +401,8 @@ impl Runner {
                 }
             }
             (Outstanding::Fetch { mailbox, ids }, ReconcileResponse::Records(records)) => {
-                let mut stored = 0;
-                for (instance, bytes) in records {
-                    // Only what was asked for: a peer cannot slip in others.
-                    if !ids.contains(&record_id(&bytes)) {
-                        continue;
-                    }
-                    match self.kad().store_mut().accept(&mailbox, instance, &bytes) {
-                        Ok(true) => stored += 1,
-                        Ok(false) => {}
-                        Err(error) => debug!(%error, "pulled record not stored"),
-                    }
-                }
-                if stored > 0 {
-                    self.reconciler.pulled += stored;
-                    debug!(%peer, stored, "pulled records from a replica");
-                    for _ in 0..stored {
-                        self.note_accepted();
-                    }
-                    // Pass what was new here on: the other connected
-                    // replicas of the mailbox may lack it too (a healed
-                    // partition converges through any one bridge). The
-                    // schedule's rate bounds this.
-                    let now = Instant::now();
-                    for other in self.replica_set(&mailbox).0 {
-                        if other != peer && self.swarm.is_connected(&other) {
-                            self.reconciler.schedule.request(other, now);
-                        }
-                    }
-                }
+                // Judged on the inbound workers; `on_pulled` follows.
+                self.submit_pull(peer, mailbox, ids, records);
             }
             (_, ReconcileResponse::Busy) => {
                 // Try again at the next allowed pass.

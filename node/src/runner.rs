@@ -4,9 +4,12 @@
 //! timers: the expiry sweep, the outbox republish, the republish drain
 //! that sends queued outbox records in small batches (so a large outbox
 //! never floods the replicas), and replica repair (due passes, periodic
-//! passes). Everything is handled inline and briefly; the
-//! SQLite calls are short transactions on a local file. Publishing and
-//! reading live in [`crate::protocol`], answering peers in [`crate::serve`].
+//! passes), and the answers of the inbound worker pool. Other peers'
+//! requests are only routed here: their signature checks and SQLite work
+//! run on the pool's threads ([`crate::inbound`]); what remains inline is
+//! the user's own calls, whose store calls are short transactions on a
+//! local file. Publishing and reading live in [`crate::protocol`], routing
+//! peers' requests in [`crate::serve`].
 //!
 //! There is no push of held records to peers that join: replicas repair
 //! each other by set reconciliation, and publishers repair their own
@@ -71,6 +74,8 @@ pub struct Runner {
     pub(crate) lookups: crate::lookup::Lookups,
     /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
     mdns_redial: crate::mdns_redial::MdnsRedial,
+    /// Other peers' requests, answered off this task (see inbound.rs).
+    pub(crate) inbound: crate::inbound::InboundPool,
 }
 
 impl Runner {
@@ -84,6 +89,15 @@ impl Runner {
         validator: Validator,
     ) -> Self {
         let local = *swarm.local_peer_id();
+        let mut swarm = swarm;
+        let store = swarm.behaviour_mut().kad.store_mut().clone();
+        let inbound = crate::inbound::InboundPool::start(
+            config.peer_limits,
+            store.clone(),
+            validator.clone(),
+            config.clock.clone(),
+            store.counters(),
+        );
         Self {
             swarm,
             commands,
@@ -105,6 +119,7 @@ impl Runner {
             reconciler: Default::default(),
             lookups: Default::default(),
             mdns_redial: Default::default(),
+            inbound,
         }
     }
 
@@ -154,6 +169,7 @@ impl Runner {
                     Some(command) => self.on_command(command),
                 },
                 event = self.swarm.select_next_some() => self.on_event(event),
+                Some(done) = self.inbound.next_done() => self.on_inbound_done(done),
                 _ = sweep.tick() => self.sweep(),
                 _ = republish.tick() => self.republish(),
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
@@ -166,8 +182,16 @@ impl Runner {
         // Pending replies are dropped: their handles see `NodeError::Stopped`.
     }
 
-    pub(crate) fn kad(&mut self) -> &mut kad::Behaviour<crate::record_store::SqliteRecordStore> {
+    pub(crate) fn kad(&mut self) -> &mut kad::Behaviour<crate::shared_store::SharedStore> {
         &mut self.swarm.behaviour_mut().kad
+    }
+
+    /// The record store, locked for one call (a short transaction; the
+    /// inbound workers take the same lock between their jobs).
+    pub(crate) fn store(
+        &mut self,
+    ) -> std::sync::MutexGuard<'_, crate::record_store::SqliteRecordStore> {
+        self.swarm.behaviour_mut().kad.store_mut().lock()
     }
 
     pub(crate) fn routing_size(&mut self) -> usize {
@@ -226,18 +250,18 @@ impl Runner {
                 }
             },
             Command::Held { key, reply } => {
-                let held = self.kad().store_mut().get_valid(&key);
+                let held = self.store().get_valid(&key);
                 let _ = reply.send(
                     held.map(|record| record.map(|r| r.bytes().to_vec()))
                         .map_err(NodeError::from),
                 );
             }
             Command::HeldTotals { reply } => {
-                let _ = reply.send(self.kad().store_mut().totals().map_err(NodeError::from));
+                let _ = reply.send(self.store().totals().map_err(NodeError::from));
             }
             // recon7: what reconciliation compares, for tests and apps.
             Command::HeldIds { mailbox, reply } => {
-                let items = self.kad().store_mut().inner().items(&mailbox);
+                let items = self.store().inner().items(&mailbox);
                 let _ = reply.send(
                     items
                         .map(|items| items.into_iter().map(|(_, id)| id).collect())
@@ -394,6 +418,14 @@ impl Runner {
                 debug!(%peer, %error, "dial failed");
                 self.mdns_redial.failed(peer, Instant::now());
             }
+            SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                debug!(%send_back_addr, %cause, "inbound connection denied");
+                self.inbound.counters().note_connection_denied();
+            }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 self.mdns_redial.connected(&peer_id);
                 self.standing.connected(peer_id);
@@ -408,6 +440,7 @@ impl Runner {
             } => {
                 if num_established == 0 {
                     self.standing.disconnected(&peer_id);
+                    self.inbound.forget(&peer_id);
                 }
                 self.publish_status();
             }
@@ -429,7 +462,7 @@ impl Runner {
                 // the record is judged — by the store's one write path. A
                 // key that is not the record's own slot key is refused.
                 if dht_key(&record.key) == crate::mailbox_protocol::slot_key_of(&record.value) {
-                    let _ = self.judge_inbound(source, &record.value);
+                    self.submit_kad_put(source, record.value);
                 } else {
                     debug!(%source, "inbound kad record under a foreign key refused");
                 }
@@ -494,7 +527,7 @@ impl Runner {
     }
 
     fn sweep(&mut self) {
-        match self.kad().store_mut().sweep() {
+        match self.store().sweep() {
             Ok(0) => {}
             Ok(swept) => info!(swept, "expired records swept"),
             Err(error) => warn!(%error, "sweep failed"),
@@ -504,7 +537,8 @@ impl Runner {
     /// Queues every live outbox record for republishing (sent in batches by
     /// [`Runner::drain_republish`]).
     fn republish(&mut self) {
-        match self.kad().store_mut().inner().outbox_list() {
+        let queued = self.store().inner().outbox_list();
+        match queued {
             Ok(queued) => {
                 if !queued.is_empty() {
                     debug!(records = queued.len(), "republishing the outbox");

@@ -76,6 +76,7 @@ fn computed() -> Vec<(&'static str, String)> {
             },
         ),
         ("v2.next_seq_answer", MailboxResponse::NextSeq(7)),
+        ("v3.busy_answer", MailboxResponse::Busy),
     ];
     let mut out = Vec::new();
     for (name, request) in requests {
