@@ -270,11 +270,11 @@ impl Runner {
             }
             // Fair storage (issue 11): see crate::quota.
             Command::Protect { mailboxes, reply } => {
-                self.kad().store_mut().set_protected(mailboxes);
+                self.store().set_protected(mailboxes);
                 let _ = reply.send(Ok(()));
             }
             Command::StoreStats { reply } => {
-                let _ = reply.send(self.kad().store_mut().stats().map_err(NodeError::from));
+                let _ = reply.send(self.store().stats().map_err(NodeError::from));
             }
             Command::Maintain { reply } => {
                 self.sweep();
