@@ -21,7 +21,10 @@
 //! * [`behaviour`] — the libp2p behaviour and swarm construction;
 //! * `keys` — conversions between core and libp2p keys, the persisted peer key;
 //! * `command`, `runner` — the task: commands in, events handled;
-//! * `replicas` — who holds a mailbox, and whom a reader asks first;
+//! * `replicas` — peers' standing (age, served records, trust), and whom a
+//!   reader asks first;
+//! * `placement` — who holds a mailbox: the closest peers of standing and
+//!   the closest overall;
 //! * `lookup` — finding a mailbox's closest peers before reading it;
 //! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
 //! * `queries`, `protocol`, `serve` — operations in flight, publishing and
@@ -43,6 +46,7 @@ mod lookup;
 pub mod mailbox_protocol;
 mod mdns_redial;
 mod merge;
+mod placement;
 pub mod node;
 mod protocol;
 mod queries;

@@ -71,6 +71,8 @@ pub struct Runner {
     pub(crate) lookups: crate::lookup::Lookups,
     /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
     mdns_redial: crate::mdns_redial::MdnsRedial,
+    /// Offers of newcomers' records to replicas (see placement.rs).
+    pub(crate) relays: crate::placement::Relays,
 }
 
 impl Runner {
@@ -84,6 +86,7 @@ impl Runner {
         validator: Validator,
     ) -> Self {
         let local = *swarm.local_peer_id();
+        let standing = Standing::new(config.replication.standing_after, config.clock.clone());
         Self {
             swarm,
             commands,
@@ -96,7 +99,7 @@ impl Runner {
             ops: HashMap::new(),
             next_op: 0,
             requests: HashMap::new(),
-            standing: Standing::default(),
+            standing,
             slots: SlotIndex::default(),
             republish_queue: VecDeque::new(),
             last_join_republish: None,
@@ -105,6 +108,7 @@ impl Runner {
             reconciler: Default::default(),
             lookups: Default::default(),
             mdns_redial: Default::default(),
+            relays: Default::default(),
         }
     }
 
@@ -243,6 +247,16 @@ impl Runner {
                         .map(|items| items.into_iter().map(|(_, id)| id).collect())
                         .map_err(NodeError::from),
                 );
+            }
+            Command::Trust {
+                peer,
+                trusted,
+                reply,
+            } => {
+                let _ = reply.send(Ok(self.standing.set_trusted(peer, trusted)));
+            }
+            Command::HasStanding { peer, reply } => {
+                let _ = reply.send(Ok(self.standing.has_standing(&peer)));
             }
             Command::Maintain { reply } => {
                 self.sweep();

@@ -44,6 +44,8 @@ impl Runner {
                     PutOutcome::Stored | PutOutcome::Replaced(_) => {
                         trace!(%peer, "inbound record stored");
                         self.note_accepted();
+                        // sybil: a newcomer's record reaches the replicas of standing.
+                        self.relay_from_newcomer(peer, record.header.mailbox, record.id());
                         PutAnswer::Stored
                     }
                 }
