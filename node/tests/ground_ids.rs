@@ -5,7 +5,7 @@
 //! nothing. The owner must still read every request sent to it: from a
 //! sender whose node has been on the network since before the sybils came,
 //! and from one whose node joined after them (it knows no peer of standing
-//! and sees the sybils as closest).
+//! and sees the sybils as closest). Every other honest node reads them too.
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
@@ -29,7 +29,7 @@ async fn ground_ids_do_not_hide_an_inbox_from_its_owner() {
     let nodes = cluster(HONEST, &clock).await;
     // The honest nodes have been connected for `standing_after`.
     age_cluster(&nodes, &clock).await;
-    let owner = &nodes[0];
+    // nodes[0] owns the inbox (any honest node reads it alike).
     let inbox = inbox_of(1);
     let target = KBucketKey::new(RecordKey::new(&inbox.0));
     let distance = |peer: libp2p::PeerId| KBucketKey::from(peer).distance(&target);
@@ -90,6 +90,11 @@ async fn ground_ids_do_not_hide_an_inbox_from_its_owner() {
             .await
             .expect("add sybil");
     }
+    // The sybils answer first (mDNS, say); the other honest nodes later.
+    let found = newcomer
+        .wait_for_status(|s| s.connected_peers > GROUND / 2, WAIT)
+        .await;
+    assert!(found.connected_peers > GROUND / 2, "{found:?}");
     for node in &nodes[1..] {
         newcomer
             .add_peer(node.listen_addrs()[0].clone().with_p2p(node.peer_id()).unwrap())
@@ -104,33 +109,36 @@ async fn ground_ids_do_not_hide_an_inbox_from_its_owner() {
         .expect("publish from a newcomer");
     want.insert(late.id());
 
-    // The owner reads both (the newcomer's record reaches the owner's
-    // replicas of standing through the peer it was stored on: bounded wait).
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let got = loop {
-        let fetched = mailbox(owner, &clock)
-            .fetch_all(inbox)
-            .await
-            .expect("owner's read");
-        let got: BTreeSet<[u8; 32]> = fetched.records.iter().map(|r| r.id()).collect();
-        if want.is_subset(&got) || tokio::time::Instant::now() >= deadline {
-            break got;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert!(
-        got.contains(&early.id()),
-        "the request from a node of standing is hidden"
-    );
-    assert!(
-        got.contains(&late.id()),
-        "the request from the newcomer is hidden"
-    );
+    // The owner, and every other honest node, reads both (the newcomer's
+    // record reaches the replicas of standing through the peer it was
+    // stored on: bounded wait).
+    for (i, reader) in nodes.iter().enumerate() {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let got = loop {
+            let fetched = mailbox(reader, &clock)
+                .fetch_all(inbox)
+                .await
+                .expect("read");
+            let got: BTreeSet<[u8; 32]> = fetched.records.iter().map(|r| r.id()).collect();
+            if want.is_subset(&got) || tokio::time::Instant::now() >= deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(
+            got.contains(&early.id()),
+            "node {i}: the request from a node of standing is hidden"
+        );
+        assert!(
+            got.contains(&late.id()),
+            "node {i}: the request from the newcomer is hidden"
+        );
+    }
     let asked: usize = sybils
         .iter()
         .map(|s| s.lists.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
-    eprintln!("ground ids: owner read both requests; sybils answered {asked} listings");
+    eprintln!("ground ids: every honest node read both requests; sybils answered {asked} listings");
     for sybil in sybils {
         sybil.stop();
     }
