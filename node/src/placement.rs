@@ -36,7 +36,8 @@ use pigeonhole::record::MailboxId;
 use tokio::time::Instant;
 use tracing::trace;
 
-use crate::queries::{ReadAnswer, ReadOp};
+use crate::error::NodeError;
+use crate::queries::{PutOp, ReadAnswer, ReadOp};
 use crate::reconcile::PassBudget;
 use crate::runner::Runner;
 
@@ -158,6 +159,10 @@ impl Runner {
                 of_standing < factor
             };
         }
+        let standing = placement.standing.clone();
+        placement
+            .other_spares
+            .retain(|peer| !standing.contains(peer));
         if blind {
             // The peers connected longest stand in for peers of standing.
             let mut connected: Vec<(Instant, PeerId)> = all
@@ -169,10 +174,6 @@ impl Runner {
             placement.standing = longest.by_ref().take(factor).collect();
             placement.standing_spares = longest.take(STANDING_SPARES).collect();
         }
-        let standing = placement.standing.clone();
-        placement
-            .other_spares
-            .retain(|peer| !standing.contains(peer));
         // Connected spares first: a departed peer still routed would only
         // time out.
         placement
@@ -243,12 +244,38 @@ pub(crate) fn credit_served(standing: &mut crate::replicas::Standing, op: &ReadO
         let own = usize::from(*vouches);
         let corroborated = records
             .iter()
-            .filter(|(position, _)| {
-                vouched.get(&position.record_id).copied().unwrap_or(0) > own
-            })
+            .filter(|(position, _)| vouched.get(&position.record_id).copied().unwrap_or(0) > own)
             .count();
         if corroborated > 0 {
             standing.served_valid(peer, corroborated);
         }
+    }
+}
+
+/// Why a publish failed: the first refusal by a peer of standing (else by
+/// any peer), or unavailable, saying when only peers without standing
+/// acknowledged the record.
+pub(crate) fn put_failure(op: &PutOp) -> NodeError {
+    let refusal = op
+        .refusals
+        .iter()
+        .find(|(peer, _, _)| op.standing.contains(peer))
+        .or(op.refusals.first());
+    match refusal {
+        Some((_, kind, reason)) => NodeError::Rejected {
+            kind: *kind,
+            reason: format!(
+                "{reason} ({} of {} peers refused; {} without standing acknowledged)",
+                op.refusals.len(),
+                op.refusals.len() + op.silent + op.acks,
+                op.acks
+            ),
+        },
+        None if op.acks > 0 => NodeError::Unavailable(format!(
+            "no peer of standing stored the record ({} peers without standing \
+             acknowledged it, {} did not answer)",
+            op.acks, op.silent
+        )),
+        None => NodeError::Unavailable(format!("none of {} replicas answered", op.silent)),
     }
 }

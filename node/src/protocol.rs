@@ -118,8 +118,8 @@ impl Runner {
             silent: 0,
             standing: placement.standing,
             standing_acks: 0,
-            standing_spares: placement.standing_spares.into(),
-            spares: placement.other_spares.into(),
+            standing_spares: unasked(placement.standing_spares, &remote),
+            spares: unasked(placement.other_spares, &remote),
         })));
         for peer in remote {
             self.send(op, peer, MailboxRequest::Put(bytes.clone()));
@@ -212,7 +212,7 @@ impl Runner {
             }
             let _ = reply.send(Ok(Published::Stored { replicas: op.acks }));
         } else {
-            let _ = reply.send(Err(put_failure(&op)));
+            let _ = reply.send(Err(crate::placement::put_failure(&op)));
         }
     }
 
@@ -280,26 +280,33 @@ impl Runner {
 
     /// Sends the read to the replica set as the routing table knows it now:
     /// replicas of standing first (so a read does not stop at silent
-    /// sybils while replicas of standing remain), then the other closest
-    /// peers; replicas that do not answer (departed, still routed) are
-    /// stood in for by the next peers of standing, then the next-closest.
+    /// sybils while replicas of standing remain) — those also among the
+    /// closest overall before the others, as every writer sends to those
+    /// whatever its own view of standing — then the other closest peers;
+    /// replicas that do not answer (departed, still routed) are stood in
+    /// for by the next peers of standing, then the next-closest.
     pub(crate) fn read_now(&mut self, mailbox: MailboxId, kind: ReadKind) {
         let placement = self.placement(&mailbox);
-        let (mut first, mut then) = if placement.blind {
-            (placement.closest.clone(), Vec::new())
+        let mut groups: [Vec<PeerId>; 3] = Default::default();
+        if placement.blind {
+            groups[0] = placement.closest.clone();
         } else {
-            let rest = placement
+            for peer in &placement.standing {
+                let group = usize::from(!placement.closest.contains(peer));
+                groups[group].push(*peer);
+            }
+            groups[2] = placement
                 .closest
                 .iter()
                 .filter(|peer| !placement.standing.contains(peer))
                 .copied()
                 .collect();
-            (placement.standing.clone(), rest)
-        };
-        self.standing.rank(&mut first);
-        self.standing.rank(&mut then);
-        let mut candidates = VecDeque::from(first);
-        candidates.extend(then);
+        }
+        let mut candidates = VecDeque::new();
+        for mut group in groups {
+            self.standing.rank(&mut group);
+            candidates.extend(group);
+        }
         if !placement.blind {
             candidates.extend(placement.standing_spares);
         }
@@ -569,30 +576,7 @@ impl Runner {
     }
 }
 
-/// Why a publish failed: the first refusal by a peer of standing (else by
-/// any peer), or unavailable, saying when only peers without standing
-/// acknowledged the record.
-fn put_failure(op: &PutOp) -> NodeError {
-    let refusal = op
-        .refusals
-        .iter()
-        .find(|(peer, _, _)| op.standing.contains(peer))
-        .or(op.refusals.first());
-    match refusal {
-        Some((_, kind, reason)) => NodeError::Rejected {
-            kind: *kind,
-            reason: format!(
-                "{reason} ({} of {} peers refused; {} without standing acknowledged)",
-                op.refusals.len(),
-                op.refusals.len() + op.silent + op.acks,
-                op.acks
-            ),
-        },
-        None if op.acks > 0 => NodeError::Unavailable(format!(
-            "no peer of standing stored the record ({} peers without standing \
-             acknowledged it, {} did not answer)",
-            op.acks, op.silent
-        )),
-        None => NodeError::Unavailable(format!("none of {} replicas answered", op.silent)),
-    }
+/// `peers` without those in `asked`.
+fn unasked(peers: Vec<PeerId>, asked: &[PeerId]) -> VecDeque<PeerId> {
+    peers.into_iter().filter(|p| !asked.contains(p)).collect()
 }

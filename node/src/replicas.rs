@@ -7,19 +7,22 @@
 //! *behaviour* are not. A peer has standing here when
 //!
 //! * the app named it trusted ([`crate::Node::trust_peer`], a buddy's node);
-//! * or it served records to this node that were corroborated (this node,
-//!   or a peer already of standing, held them too: a sybil can mint valid
-//!   records of its own, so "valid" alone proves nothing);
 //! * or it has been connected for at least `standing_after` (once earned,
 //!   age standing is remembered across disconnections, so a phone that
 //!   sleeps keeps it).
 //!
 //! Placement ([`crate::placement`]) puts the peers of standing next to the
 //! closest peers overall in a mailbox's replica set, publishes need one of
-//! them to store the record, and reads ask them first. A reader ranks peers
-//! of standing by records served, then by connection age, so long-standing
-//! honest replicas come before sybils that merely stayed connected long
-//! enough. Everything is in memory and bounded.
+//! them to store the record, and reads ask them first. Writer and reader
+//! compute placement independently, so standing must be a judgement every
+//! honest node reaches alike: age is (a LAN sees a peer connect at about the
+//! same moment); records served are not (they depend on what each node
+//! happened to read), so they only *rank*: a reader asks peers that served
+//! corroborated records (this node, or a peer of standing, served the same
+//! record in the same read — a sybil can sign valid records of its own, so
+//! "valid" alone proves nothing) before others, then peers connected
+//! longest, so long-standing honest replicas come before sybils that merely
+//! stayed connected long enough. Everything is in memory and bounded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -85,8 +88,7 @@ impl Standing {
             self.peers.retain(|_, entry| entry.remembered());
             if self.peers.len() >= MAX_TRACKED {
                 // Forget the never-proven connected ones first.
-                self.peers
-                    .retain(|_, entry| entry.served > 0 || entry.aged);
+                self.peers.retain(|_, entry| entry.served > 0 || entry.aged);
                 if self.peers.len() >= MAX_TRACKED {
                     return;
                 }
@@ -149,7 +151,7 @@ impl Standing {
         }
         self.peers
             .get(peer)
-            .is_some_and(|entry| entry.served > 0 || entry.aged || self.old_enough(entry))
+            .is_some_and(|entry| entry.aged || self.old_enough(entry))
     }
 
     /// When `peer`'s current connection began, if connected.
@@ -157,9 +159,10 @@ impl Standing {
         self.peers.get(peer).and_then(|entry| entry.since)
     }
 
-    /// Sorts `peers` best first: peers of standing (trusted, then most
-    /// records served), then connected longest; peers not connected now
-    /// come last (stable otherwise).
+    /// Sorts `peers` best first: peers of standing first, trusted ones
+    /// first among them; then most corroborated records served, then
+    /// connected longest; peers not connected now come last (stable
+    /// otherwise).
     pub fn rank(&self, peers: &mut [PeerId]) {
         peers.sort_by_key(|peer| {
             let entry = self.peers.get(peer).copied().unwrap_or_default();
@@ -199,10 +202,12 @@ mod tests {
         assert_eq!(peers[0], served);
         assert_eq!(peers[1], old);
         assert_eq!(peers[3], gone, "not connected: last");
-        assert!(standing.has_standing(&served));
+        assert!(!standing.has_standing(&served), "serving only ranks");
         assert!(!standing.has_standing(&old), "not old enough yet");
         standing.served_invalid(&served);
-        assert!(!standing.has_standing(&served), "lost it");
+        let mut peers = vec![old, served];
+        standing.rank(&mut peers);
+        assert_eq!(peers, vec![old, served], "lost its credit");
         standing.disconnected(&fresh);
         assert!(!standing.peers.contains_key(&fresh), "nothing to remember");
         for _ in 0..MAX_TRACKED + 10 {

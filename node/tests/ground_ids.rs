@@ -62,7 +62,10 @@ async fn ground_ids_do_not_hide_an_inbox_from_its_owner() {
     let routed = HONEST - 1 + GROUND / 2;
     for node in &nodes {
         let status = node.wait_for_peers(routed, WAIT).await;
-        assert!(status.routing_peers >= routed, "sybils not routed: {status:?}");
+        assert!(
+            status.routing_peers >= routed,
+            "sybils not routed: {status:?}"
+        );
     }
 
     // A sender whose node was there before the sybils.
@@ -77,7 +80,12 @@ async fn ground_ids_do_not_hide_an_inbox_from_its_owner() {
     // node (a friend's QR code), then finds everyone else, sybils included.
     let newcomer = Node::start(node_config(&clock)).await.expect("start");
     newcomer
-        .add_peer(nodes[2].listen_addrs()[0].clone().with_p2p(nodes[2].peer_id()).unwrap())
+        .add_peer(
+            nodes[2].listen_addrs()[0]
+                .clone()
+                .with_p2p(nodes[2].peer_id())
+                .unwrap(),
+        )
         .await
         .expect("add peer");
     let first = newcomer
@@ -97,7 +105,12 @@ async fn ground_ids_do_not_hide_an_inbox_from_its_owner() {
     assert!(found.connected_peers > GROUND / 2, "{found:?}");
     for node in &nodes[1..] {
         newcomer
-            .add_peer(node.listen_addrs()[0].clone().with_p2p(node.peer_id()).unwrap())
+            .add_peer(
+                node.listen_addrs()[0]
+                    .clone()
+                    .with_p2p(node.peer_id())
+                    .unwrap(),
+            )
             .await
             .expect("add peer");
     }
