@@ -49,8 +49,7 @@ pub struct ReplicationConfig {
     /// needs one of them to store the record, and reads ask them first).
     /// Peer ids are free to mint; time is not. Default 2 minutes: longer
     /// than a drive-by flood of fresh ids, shorter than a meeting. Peers
-    /// also gain standing by serving corroborated records, or when the app
-    /// trusts them (`Node::trust_peer`). Measured on the node's `clock`
+    /// the app trusts (`Node::trust_peer`) have standing at once. Measured on the node's `clock`
     /// (tests advance a `ManualClock` past it).
     pub standing_after: Duration,
 }

@@ -262,8 +262,8 @@ impl Node {
         .await
     }
 
-    /// Whether `peer` has standing with this node now: trusted, served
-    /// corroborated records, or connected for `standing_after`.
+    /// Whether `peer` has standing with this node now: trusted, or
+    /// connected for `standing_after` (now or before).
     pub async fn has_standing(&self, peer: PeerId) -> Result<bool, NodeError> {
         self.request(|reply| Command::HasStanding { peer, reply })
             .await

@@ -6,9 +6,8 @@
 //! replica set of mailbox M is the union of
 //!
 //! * the `factor` peers closest to M among the peers of **standing**
-//!   ([`crate::replicas`]: connected for `standing_after`, served
-//!   corroborated records, or trusted by the app) — this node counts as of
-//!   standing to itself; and
+//!   ([`crate::replicas`]: connected for `standing_after`, or trusted by
+//!   the app) — this node counts as of standing to itself; and
 //! * the `factor` peers closest to M overall, so that newcomers still get
 //!   copies and a network where every peer is new still works.
 //!
@@ -277,5 +276,65 @@ pub(crate) fn put_failure(op: &PutOp) -> NodeError {
             op.acks, op.silent
         )),
         None => NodeError::Unavailable(format!("none of {} replicas answered", op.silent)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use pigeonhole::clock::ManualClock;
+    use pigeonhole::mailbox::ListCursor;
+    use pigeonhole::record::InstanceId;
+
+    use super::*;
+    use crate::queries::ReadKind;
+    use crate::replicas::Standing;
+
+    fn page(ids: &[u8]) -> ReadAnswer {
+        ReadAnswer::Page {
+            records: ids
+                .iter()
+                .map(|id| {
+                    let cursor = ListCursor {
+                        instance: InstanceId { bucket: 1, seq: 0 },
+                        record_id: [*id; 32],
+                    };
+                    (cursor, vec![*id])
+                })
+                .collect(),
+            more: false,
+            last: None,
+        }
+    }
+
+    #[test]
+    fn only_corroborated_records_earn_credit() {
+        let clock = Arc::new(ManualClock::new(1_800_000_000));
+        let mut standing = Standing::new(Duration::from_secs(3600), clock);
+        let (honest, sybil) = (PeerId::random(), PeerId::random());
+        standing.connected(sybil);
+        standing.connected(honest);
+        let (reply, _) = tokio::sync::oneshot::channel();
+        let op = ReadOp {
+            kind: ReadKind::NextSeq {
+                mailbox: MailboxId([0; 32]),
+                bucket: 1,
+                reply,
+            },
+            candidates: Default::default(),
+            waiting: 0,
+            // This node holds record 1; the honest peer serves 1, the
+            // sybil a record it minted (2).
+            answers: vec![page(&[1]), page(&[1]), page(&[2])],
+            answered_by: vec![None, Some(honest), Some(sybil)],
+            remote_answers: 2,
+        };
+        credit_served(&mut standing, &op);
+        let mut peers = vec![sybil, honest];
+        standing.rank(&mut peers);
+        assert_eq!(peers, vec![honest, sybil], "the sybil connected first");
+        assert!(!standing.has_standing(&honest), "serving only ranks");
     }
 }
