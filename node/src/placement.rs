@@ -111,11 +111,24 @@ impl Runner {
         let factor = self.config.replication.factor.get();
         let target = KBucketKey::new(RecordKey::new(&mailbox.0));
         let local = KBucketKey::from(self.local).distance(&target);
-        let all: Vec<PeerId> = self
+        let mut all: Vec<PeerId> = self
             .kad()
             .get_closest_local_peers(&target)
             .map(|key| *key.preimage())
             .collect();
+        // Connected peers of standing that the routing table left out (a
+        // full k-bucket: ground ids share a prefix and can fill the bucket
+        // a trusted buddy's node falls into) are candidates too.
+        let extra: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|peer| self.standing.has_standing(peer) && !all.contains(peer))
+            .copied()
+            .collect();
+        if !extra.is_empty() {
+            all.extend(extra);
+            all.sort_by_key(|peer| KBucketKey::from(*peer).distance(&target));
+        }
         let blind = !all.iter().any(|peer| self.standing.has_standing(peer));
         let mut placement = Placement {
             blind,
