@@ -67,6 +67,18 @@ pub enum Command {
     StoreStats {
         reply: Reply<crate::record_store::StoreStats>,
     },
+    /// sybil: the app vouches for a peer (`trusted`) or withdraws it; the
+    /// reply is false when the trusted set is full.
+    Trust {
+        peer: libp2p::PeerId,
+        trusted: bool,
+        reply: Reply<bool>,
+    },
+    /// sybil: whether a peer has standing here.
+    HasStanding {
+        peer: libp2p::PeerId,
+        reply: Reply<bool>,
+    },
     /// Republish the outbox and sweep expired records now.
     Maintain { reply: Reply<()> },
     /// Stop the task (the store is closed when it ends).

@@ -45,6 +45,14 @@ pub struct ReplicationConfig {
     /// request lost). Default 5 minutes: an idle pass costs one round of a
     /// few hundred bytes per shared mailbox.
     pub repair_interval: Duration,
+    /// How long a peer must stay connected before it has *standing* here
+    /// (peers of standing are always among a mailbox's replicas, a publish
+    /// needs one of them to store the record, and reads ask them first).
+    /// Peer ids are free to mint; time is not. Default 2 minutes: longer
+    /// than a drive-by flood of fresh ids, shorter than a meeting. Peers
+    /// the app trusts (`Node::trust_peer`) have standing at once. Measured on the node's `clock`
+    /// (tests advance a `ManualClock` past it).
+    pub standing_after: Duration,
 }
 
 impl Default for ReplicationConfig {
@@ -55,6 +63,7 @@ impl Default for ReplicationConfig {
             query_timeout: Duration::from_secs(5),
             republish_interval: Duration::from_secs(10 * 60),
             repair_interval: Duration::from_secs(5 * 60),
+            standing_after: Duration::from_secs(2 * 60),
         }
     }
 }

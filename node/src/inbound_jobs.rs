@@ -80,6 +80,9 @@ pub(crate) enum Answer {
         slot: Option<(MailboxId, InstanceId)>,
         /// Whether a record was newly stored.
         stored: bool,
+        /// The judged record's id, if it was valid (a newcomer's newly
+        /// stored record is relayed to the replicas of standing).
+        record_id: Option<[u8; 32]>,
     },
     /// A reconcile answer.
     Reconcile(ReconcileResponse),
@@ -103,6 +106,7 @@ struct Judged {
     answer: PutAnswer,
     slot: Option<(MailboxId, InstanceId)>,
     stored: bool,
+    record_id: Option<[u8; 32]>,
 }
 
 fn refused(refusal: &Refusal) -> PutAnswer {
@@ -122,6 +126,7 @@ impl JobContext {
                     response: Some(MailboxResponse::Put(judged.answer)),
                     slot: judged.slot,
                     stored: judged.stored,
+                    record_id: judged.record_id,
                 }
             }
             Job::List {
@@ -132,6 +137,7 @@ impl JobContext {
                 response: self.list(&mailbox, after, limit),
                 slot: None,
                 stored: false,
+                record_id: None,
             },
             Job::NextSeq { mailbox, bucket } => {
                 let seq = self
@@ -146,6 +152,7 @@ impl JobContext {
                         .map(MailboxResponse::NextSeq),
                     slot: None,
                     stored: false,
+                    record_id: None,
                 }
             }
             Job::Sync(mailbox, message) => Answer::Reconcile(self.reconcile(peer, || {
@@ -213,6 +220,7 @@ impl JobContext {
                 answer: refused(&Refusal::BadKey),
                 slot: None,
                 stored: false,
+                record_id: None,
             };
         };
         let record: Record = match self.validator.validate(&key, bytes, self.clock.now()) {
@@ -224,6 +232,7 @@ impl JobContext {
                     answer: refused(&refusal),
                     slot: None,
                     stored: false,
+                    record_id: None,
                 };
             }
         };
@@ -244,6 +253,7 @@ impl JobContext {
             answer,
             slot,
             stored,
+            record_id: Some(record.id()),
         }
     }
 

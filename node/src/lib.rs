@@ -22,7 +22,10 @@
 //! * [`behaviour`] — the libp2p behaviour and swarm construction;
 //! * `keys` — conversions between core and libp2p keys, the persisted peer key;
 //! * `command`, `runner` — the task: commands in, events handled;
-//! * `replicas` — who holds a mailbox, and whom a reader asks first;
+//! * `replicas` — peers' standing (age, served records, trust), and whom a
+//!   reader asks first;
+//! * `placement` — who holds a mailbox: the closest peers of standing and
+//!   the closest overall;
 //! * `lookup` — finding a mailbox's closest peers before reading it;
 //! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
 //! * `queries`, `protocol`, `serve` — operations in flight, publishing and
@@ -54,6 +57,7 @@ mod mdns_redial;
 mod merge;
 pub mod node;
 pub mod peer_limits;
+mod placement;
 mod protocol;
 mod queries;
 pub mod quota;

@@ -260,6 +260,28 @@ impl Node {
         self.request(|reply| Command::AddPeer { addr, reply }).await
     }
 
+    /// Vouches for `peer` (a buddy's node, the user's own other device):
+    /// it has *standing* here at once, so it is among the replicas of every
+    /// mailbox it is close to, a publish counts its acknowledgement, and
+    /// reads ask it first (node/README.md, "Standing"). `trusted = false`
+    /// withdraws it. Returns `false` when 1,024 peers are trusted already
+    /// (the peer is then not added). Not persisted: apps call it at start.
+    pub async fn trust_peer(&self, peer: PeerId, trusted: bool) -> Result<bool, NodeError> {
+        self.request(|reply| Command::Trust {
+            peer,
+            trusted,
+            reply,
+        })
+        .await
+    }
+
+    /// Whether `peer` has standing with this node now: trusted, or
+    /// connected for `standing_after` (now or before).
+    pub async fn has_standing(&self, peer: PeerId) -> Result<bool, NodeError> {
+        self.request(|reply| Command::HasStanding { peer, reply })
+            .await
+    }
+
     /// Runs a Kademlia bootstrap (refreshes the routing table) and waits
     /// for it to finish.
     pub async fn bootstrap(&self) -> Result<(), NodeError> {

@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 
 use libp2p::PeerId;
-use libp2p::kad::{KBucketKey, QueryId, RecordKey};
+use libp2p::kad::QueryId;
 use libp2p::request_response::{self, OutboundRequestId};
 use pigeonhole::mailbox::{ListCursor, ListPage};
 use pigeonhole::record::{DhtKey, MailboxId, Record};
@@ -49,47 +49,6 @@ const SAMPLE_PER_PAGE: usize = 8;
 impl Runner {
     pub(crate) fn mailbox(&mut self) -> &mut request_response::Behaviour<MailboxCodec> {
         &mut self.swarm.behaviour_mut().mailbox
-    }
-
-    /// The remote replicas of `mailbox`, closest first, and whether this
-    /// node is a replica itself: the `factor` closest of the known peers
-    /// and this node together.
-    pub(crate) fn replica_set(&mut self, mailbox: &MailboxId) -> (Vec<PeerId>, bool) {
-        let factor = self.config.replication.factor.get();
-        let target = KBucketKey::new(RecordKey::new(&mailbox.0));
-        let mut peers: Vec<PeerId> = self
-            .kad()
-            .get_closest_local_peers(&target)
-            .take(factor)
-            .map(|key| *key.preimage())
-            .collect();
-        let local = KBucketKey::from(self.local).distance(&target);
-        let closer = peers
-            .iter()
-            .take_while(|peer| KBucketKey::from(**peer).distance(&target) < local)
-            .count();
-        let is_replica = closer < factor;
-        if is_replica {
-            peers.truncate(factor - 1);
-        }
-        (peers, is_replica)
-    }
-
-    /// The known peers next closest to `mailbox` after `remote` (at most
-    /// `factor` of them), connected ones first: stand-ins for replicas that
-    /// do not answer a put.
-    fn spares_for(&mut self, mailbox: &MailboxId, remote: &[PeerId]) -> VecDeque<PeerId> {
-        let factor = self.config.replication.factor.get();
-        let target = KBucketKey::new(RecordKey::new(&mailbox.0));
-        let mut spares: Vec<PeerId> = self
-            .kad()
-            .get_closest_local_peers(&target)
-            .map(|key| *key.preimage())
-            .filter(|peer| !remote.contains(peer))
-            .take(factor)
-            .collect();
-        spares.sort_by_key(|peer| !self.swarm.is_connected(peer));
-        spares.into()
     }
 
     fn new_op(&mut self, op: Op) -> u64 {
@@ -125,8 +84,9 @@ impl Runner {
     pub(crate) fn put_record(&mut self, record: Record, reply: Option<Reply<Published>>) {
         let mailbox = record.header.mailbox;
         self.slots.remember(mailbox, record.header.instance);
-        let (remote, is_replica) = self.replica_set(&mailbox);
-        if is_replica || remote.is_empty() {
+        let placement = self.placement(&mailbox);
+        let remote = placement.targets();
+        if placement.is_replica || remote.is_empty() {
             match self.store().put_validated(&record) {
                 Ok(_) => {}
                 Err(refusal) if remote.is_empty() => {
@@ -149,7 +109,6 @@ impl Runner {
             return;
         }
         let bytes = record.bytes().to_vec();
-        let spares = self.spares_for(&mailbox, &remote);
         let op = self.new_op(Op::Put(Box::new(PutOp {
             record,
             reply,
@@ -157,7 +116,10 @@ impl Runner {
             acks: 0,
             refusals: Vec::new(),
             silent: 0,
-            spares,
+            standing: placement.standing,
+            standing_acks: 0,
+            standing_spares: unasked(placement.standing_spares, &remote),
+            spares: unasked(placement.other_spares, &remote),
         })));
         for peer in remote {
             self.send(op, peer, MailboxRequest::Put(bytes.clone()));
@@ -169,56 +131,88 @@ impl Runner {
             return;
         };
         op.waiting -= 1;
+        let of_standing = op.standing.contains(&peer);
         match answer {
-            Some(PutAnswer::Stored | PutAnswer::AlreadyHeld) => op.acks += 1,
+            Some(PutAnswer::Stored | PutAnswer::AlreadyHeld) => {
+                op.acks += 1;
+                op.standing_acks += usize::from(of_standing);
+            }
             Some(PutAnswer::Refused { kind, reason }) => {
                 debug!(%peer, kind = kind.name(), %reason, "replica refused a put");
                 op.refusals.push((peer, kind, reason));
             }
-            None => match op.spares.pop_front() {
-                Some(spare) => {
-                    debug!(%peer, %spare, "replica did not answer a put; asking the next closest");
-                    op.waiting += 1;
-                    let bytes = op.record.bytes().to_vec();
-                    self.send(id, spare, MailboxRequest::Put(bytes));
-                    return;
+            None => {
+                // A silent peer of standing is stood in for by the next
+                // peer of standing, any other by the next-closest peer.
+                let spare = if of_standing {
+                    op.standing_spares.pop_front()
+                } else {
+                    op.spares.pop_front()
+                };
+                match spare {
+                    Some(spare) => {
+                        debug!(%peer, %spare, "replica did not answer a put; asking the next");
+                        if of_standing {
+                            op.standing.push(spare);
+                        }
+                        op.waiting += 1;
+                        let bytes = op.record.bytes().to_vec();
+                        self.send(id, spare, MailboxRequest::Put(bytes));
+                        return;
+                    }
+                    None => op.silent += 1,
                 }
-                None => op.silent += 1,
-            },
+            }
         }
         if op.waiting > 0 {
             return;
         }
-        let Some(Op::Put(op)) = self.ops.remove(&id) else {
+        if !op.standing.is_empty() && op.standing_acks == 0 && !op.standing_spares.is_empty() {
+            // Only peers without standing acknowledged (sybils can mint
+            // ids next to any mailbox): keep going to the next peers of
+            // standing.
+            let factor = self.config.replication.factor.get();
+            let next: Vec<PeerId> = (0..factor)
+                .map_while(|_| op.standing_spares.pop_front())
+                .collect();
+            debug!(
+                acks = op.acks,
+                next = next.len(),
+                "no peer of standing stored the record yet; asking the next ones"
+            );
+            op.standing.extend(&next);
+            op.waiting += next.len();
+            let bytes = op.record.bytes().to_vec();
+            for spare in next {
+                self.send(id, spare, MailboxRequest::Put(bytes.clone()));
+            }
+            return;
+        }
+        let Some(Op::Put(mut op)) = self.ops.remove(&id) else {
             return;
         };
         debug!(
             acks = op.acks,
+            standing_acks = op.standing_acks,
             refused = op.refusals.len(),
             silent = op.silent,
             "put answered by every replica"
         );
-        let Some(reply) = op.reply else {
+        let Some(reply) = op.reply.take() else {
             return;
         };
-        if op.acks > 0 {
+        let stored = if op.standing.is_empty() {
+            op.acks
+        } else {
+            op.standing_acks
+        };
+        if stored > 0 {
             if let Err(error) = self.store().inner().outbox_put(&op.record) {
                 warn!(%error, "could not queue the record for republishing");
             }
             let _ = reply.send(Ok(Published::Stored { replicas: op.acks }));
         } else {
-            let error = match op.refusals.first() {
-                Some((_, kind, reason)) => NodeError::Rejected {
-                    kind: *kind,
-                    reason: format!(
-                        "{reason} ({} of {} replicas refused)",
-                        op.refusals.len(),
-                        op.refusals.len() + op.silent
-                    ),
-                },
-                None => NodeError::Unavailable(format!("none of {} replicas answered", op.silent)),
-            };
-            let _ = reply.send(Err(error));
+            let _ = reply.send(Err(crate::placement::put_failure(&op)));
         }
     }
 
@@ -285,25 +279,53 @@ impl Runner {
         }
     }
 
-    /// Sends the read to the replica set as the routing table knows it now.
+    /// Sends the read to the replica set as the routing table knows it now:
+    /// replicas of standing first (so a read does not stop at silent
+    /// sybils while replicas of standing remain) — those also among the
+    /// closest overall before the others, as every writer sends to those
+    /// whatever its own view of standing — then the other closest peers;
+    /// replicas that do not answer (departed, still routed) are stood in
+    /// for by the next peers of standing, then the next-closest.
     pub(crate) fn read_now(&mut self, mailbox: MailboxId, kind: ReadKind) {
-        let (mut remote, is_replica) = self.replica_set(&mailbox);
-        self.standing.rank(&mut remote);
-        // Replicas that do not answer (departed, still routed) are stood in
-        // for by the next-closest peers, asked only after every replica.
-        let spares = self.spares_for(&mailbox, &remote);
-        let mut candidates = VecDeque::from(remote);
-        candidates.extend(spares);
+        let placement = self.placement(&mailbox);
+        let mut groups: [Vec<PeerId>; 3] = Default::default();
+        if placement.blind {
+            groups[0] = placement.closest.clone();
+        } else {
+            for peer in &placement.standing {
+                let group = usize::from(!placement.closest.contains(peer));
+                groups[group].push(*peer);
+            }
+            groups[2] = placement
+                .closest
+                .iter()
+                .filter(|peer| !placement.standing.contains(peer))
+                .copied()
+                .collect();
+        }
+        let mut candidates = VecDeque::new();
+        for mut group in groups {
+            self.standing.rank(&mut group);
+            candidates.extend(group);
+        }
+        if !placement.blind {
+            candidates.extend(placement.standing_spares);
+        }
+        candidates.extend(placement.other_spares);
         let mut op = ReadOp {
             kind,
             candidates,
             waiting: 0,
             answers: Vec::new(),
+            answered_by: Vec::new(),
             remote_answers: 0,
         };
-        if is_replica || op.candidates.is_empty() {
+        if placement.is_replica || op.candidates.is_empty() {
             match self.answer_locally(&op.kind) {
-                Ok(answer) => op.answers.push(answer),
+                Ok(answer) => {
+                    op.answers.push(answer);
+                    op.answered_by.push(None);
+                }
                 Err(error) => warn!(%error, "local read failed"),
             }
         }
@@ -441,16 +463,13 @@ impl Runner {
         match answer {
             Some((answer, invalid)) => {
                 op.remote_answers += 1;
-                if let ReadAnswer::Page { records, .. } = &answer {
-                    let served = records.len();
-                    self.standing.served_valid(&peer, served);
-                }
                 if invalid > 0 {
                     debug!(%peer, invalid, "replica served invalid records");
                     self.standing.served_invalid(&peer);
                 }
                 if let Some(Op::Read(op)) = self.ops.get_mut(&id) {
                     op.answers.push(answer);
+                    op.answered_by.push(Some(peer));
                 }
             }
             None => debug!(%peer, "replica did not answer a read; asking the next"),
@@ -459,6 +478,7 @@ impl Runner {
     }
 
     fn finish_read(&mut self, op: ReadOp) {
+        crate::placement::credit_served(&mut self.standing, &op);
         let answered = !op.answers.is_empty();
         match op.kind {
             ReadKind::NextSeq { reply, .. } => {
@@ -561,4 +581,9 @@ impl Runner {
             None => {}
         }
     }
+}
+
+/// `peers` without those in `asked`.
+fn unasked(peers: Vec<PeerId>, asked: &[PeerId]) -> VecDeque<PeerId> {
+    peers.into_iter().filter(|p| !asked.contains(p)).collect()
 }

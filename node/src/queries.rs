@@ -48,9 +48,17 @@ pub struct PutOp {
     pub refusals: Vec<(PeerId, RefusalKind, String)>,
     /// Replicas that did not answer.
     pub silent: usize,
-    /// The next-closest known peers, asked in turn for each replica that
-    /// does not answer (a departed peer still in the routing table must
-    /// not make a publish fail while live peers remain).
+    /// The peers asked whose acknowledgement counts as "a peer of standing
+    /// stored it" (empty: any acknowledgement counts).
+    pub standing: Vec<PeerId>,
+    /// Acknowledgements from peers in `standing`.
+    pub standing_acks: usize,
+    /// The next peers of standing, asked when a peer of standing does not
+    /// answer, or when none of those asked stored the record.
+    pub standing_spares: VecDeque<PeerId>,
+    /// The next-closest known peers, asked in turn for each other replica
+    /// that does not answer (a departed peer still in the routing table
+    /// must not make a publish fail while live peers remain).
     pub spares: VecDeque<PeerId>,
 }
 
@@ -116,6 +124,8 @@ pub struct ReadOp {
     pub waiting: usize,
     /// Answers so far (this node's own first, when it is a replica).
     pub answers: Vec<ReadAnswer>,
+    /// Who gave each answer (`None`: this node), for crediting standing.
+    pub answered_by: Vec<Option<PeerId>>,
     /// Remote answers so far.
     pub remote_answers: usize,
 }

@@ -232,6 +232,16 @@ impl Runner {
         self.reconciler.outstanding.insert(id, outstanding);
     }
 
+    /// Offers record ids of `mailbox` to `peer`, which fetches those it
+    /// lacks if it is a replica (used to pass newcomers' records on).
+    pub(crate) fn offer_ids(&mut self, peer: PeerId, mailbox: MailboxId, ids: Vec<[u8; 32]>) {
+        self.send_reconcile(
+            peer,
+            ReconcileRequest::Offer(mailbox, ids),
+            Outstanding::Offer,
+        );
+    }
+
     fn fetch_missing(&mut self, peer: PeerId, mailbox: MailboxId, ids: Vec<[u8; 32]>) {
         for batch in ids.chunks(ID_BATCH) {
             let set: HashSet<[u8; 32]> = batch.iter().copied().collect();

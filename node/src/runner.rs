@@ -76,6 +76,8 @@ pub struct Runner {
     mdns_redial: crate::mdns_redial::MdnsRedial,
     /// Other peers' requests, answered off this task (see inbound.rs).
     pub(crate) inbound: crate::inbound::InboundPool,
+    /// Offers of newcomers' records to replicas (see placement.rs).
+    pub(crate) relays: crate::placement::Relays,
 }
 
 impl Runner {
@@ -98,6 +100,7 @@ impl Runner {
             config.clock.clone(),
             store.counters(),
         );
+        let standing = Standing::new(config.replication.standing_after, config.clock.clone());
         Self {
             swarm,
             commands,
@@ -110,7 +113,7 @@ impl Runner {
             ops: HashMap::new(),
             next_op: 0,
             requests: HashMap::new(),
-            standing: Standing::default(),
+            standing,
             slots: SlotIndex::default(),
             republish_queue: VecDeque::new(),
             last_join_republish: None,
@@ -120,6 +123,7 @@ impl Runner {
             lookups: Default::default(),
             mdns_redial: Default::default(),
             inbound,
+            relays: Default::default(),
         }
     }
 
@@ -275,6 +279,16 @@ impl Runner {
             }
             Command::StoreStats { reply } => {
                 let _ = reply.send(self.store().stats().map_err(NodeError::from));
+            }
+            Command::Trust {
+                peer,
+                trusted,
+                reply,
+            } => {
+                let _ = reply.send(Ok(self.standing.set_trusted(peer, trusted)));
+            }
+            Command::HasStanding { peer, reply } => {
+                let _ = reply.send(Ok(self.standing.has_standing(&peer)));
             }
             Command::Maintain { reply } => {
                 self.sweep();

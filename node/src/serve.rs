@@ -147,12 +147,18 @@ impl Runner {
                 response,
                 slot,
                 stored,
+                record_id,
             } => {
                 if let Some((mailbox, instance)) = slot {
                     self.slots.remember(mailbox, instance);
                 }
                 if stored {
                     self.note_accepted();
+                    // A newcomer's record reaches the replicas of standing
+                    // (see placement.rs).
+                    if let (Some((mailbox, _)), Some(id)) = (slot, record_id) {
+                        self.relay_from_newcomer(peer, mailbox, id);
+                    }
                 }
                 match response {
                     Some(response) => self.finish(reply, BusyOr::Mailbox(response)),

@@ -48,6 +48,40 @@ pub async fn cluster(n: usize, clock: &Arc<ManualClock>) -> Vec<Node> {
     nodes
 }
 
+/// Lets the honest nodes of `nodes` gain standing with each other by age:
+/// advances the shared clock by the default `standing_after` (standing is
+/// judged on the node's clock) and checks that every node sees every other
+/// as a peer of standing. Peers that connect afterwards (sybils) stay
+/// without standing for as long as the test does not advance the clock
+/// again, however slow the machine.
+pub async fn age_cluster(nodes: &[Node], clock: &Arc<ManualClock>) {
+    let after = pigeonhole_node::ReplicationConfig::default().standing_after;
+    clock.advance(after.as_secs());
+    wait_for_standing(nodes, WAIT).await;
+}
+
+/// Waits (at most `timeout`) until every node sees every other as a peer
+/// of standing; panics if they do not.
+pub async fn wait_for_standing(nodes: &[Node], timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for node in nodes {
+        for other in nodes {
+            if other.peer_id() == node.peer_id() {
+                continue;
+            }
+            while !node.has_standing(other.peer_id()).await.expect("standing") {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{} never gained standing with {}",
+                    other.peer_id(),
+                    node.peer_id()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
 /// Introduces every node to the first and waits for full routing tables.
 pub async fn connect_all(nodes: &[Node]) {
     let first = nodes[0].listen_addrs()[0].clone();
