@@ -19,7 +19,7 @@ fn assert_bad_input(run: &Run, says: &str) {
 }
 
 /// A contact code text for these 41 bytes' first 37, with a correct checksum.
-fn code_for(payload: &[u8; 37]) -> String {
+fn code_for(payload: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"pigeonhole/contact/v1");
     hasher.update([0]);
@@ -53,23 +53,31 @@ fn each_kind_of_malformed_contact_code_is_refused_before_anything_is_written() {
         .to_string();
     let body = &valid[3..];
     // Each case: the code, and what the message must say.
-    let mut weak_key = [0u8; 37];
-    weak_key[0] = 1; // version 1, an all-zero (small-order) key
+    let mut weak_key = [0u8; 49];
+    weak_key[0] = 2; // version 2, an all-zero (small-order) key
+    // A well-formed version-1 code of Bob's key (a 4-byte token): retired.
+    let bob_bytes = data_encoding::BASE32_NOPAD
+        .decode(body.as_bytes())
+        .expect("a valid code");
+    let mut version_1 = vec![1u8];
+    version_1.extend_from_slice(&bob_bytes[1..33]);
+    version_1.extend_from_slice(&[1, 2, 3, 4]);
     let too_short = format!("PH-{}", &body[..body.len() - 1]);
     let mut typo: Vec<char> = body.chars().collect();
     typo[20] = if typo[20] == 'A' { 'B' } else { 'A' };
     let typo = format!("PH-{}", typo.into_iter().collect::<String>());
-    let newer_version = format!("PH-AI{}", &body[2..]);
+    let newer_version = format!("PH-AM{}", &body[2..]);
     let cases = [
         (format!("XX-{body}"), "starts with \"PH-\""),
         (
             format!("PH-{}1{}", &body[..5], &body[6..]),
             "'1' at position 5",
         ),
-        (too_short, "holds 41 bytes"),
-        (newer_version, "version 2 is not supported"),
+        (too_short, "holds 53 bytes"),
+        (newer_version, "version 3 is not supported"),
         (typo, "checksum does not match"),
         (code_for(&weak_key), "not a valid ed25519 key"),
+        (code_for(&version_1), "ask its owner for a new code"),
     ];
     for (code, says) in cases {
         let outcome = send_to(&dir, &code);

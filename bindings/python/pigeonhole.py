@@ -1674,15 +1674,37 @@ class _UniffiFfiConverterTypeContactDetail(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeContactDetailKind.write(value.kind, buf)
         _UniffiFfiConverterString.write(value.value, buf)
 
+class _UniffiFfiConverterBoolean:
+    @classmethod
+    def check_lower(cls, value):
+        return not not value
+
+    @classmethod
+    def lower(cls, value):
+        return 1 if value else 0
+
+    @staticmethod
+    def lift(value):
+        return value != 0
+
+    @classmethod
+    def read(cls, buf):
+        return cls.lift(buf.read_u8())
+
+    @classmethod
+    def write(cls, value, buf):
+        buf.write_u8(value)
+
 @dataclass
 class DirectoryClaim:
     """
     One claim to a directory name. Anyone can claim any name: when a
     lookup returns several claims, show them all and let the user choose.
 """
-    def __init__(self, *, public_key:str, display_name:str, created_at:int, expires_at:int):
+    def __init__(self, *, public_key:str, display_name:str, name_suspicious:bool, created_at:int, expires_at:int):
         self.public_key = public_key
         self.display_name = display_name
+        self.name_suspicious = name_suspicious
         self.created_at = created_at
         self.expires_at = expires_at
         
@@ -1690,11 +1712,13 @@ class DirectoryClaim:
 
     
     def __str__(self):
-        return "DirectoryClaim(public_key={}, display_name={}, created_at={}, expires_at={})".format(self.public_key, self.display_name, self.created_at, self.expires_at)
+        return "DirectoryClaim(public_key={}, display_name={}, name_suspicious={}, created_at={}, expires_at={})".format(self.public_key, self.display_name, self.name_suspicious, self.created_at, self.expires_at)
     def __eq__(self, other):
         if self.public_key != other.public_key:
             return False
         if self.display_name != other.display_name:
+            return False
+        if self.name_suspicious != other.name_suspicious:
             return False
         if self.created_at != other.created_at:
             return False
@@ -1708,6 +1732,7 @@ class _UniffiFfiConverterTypeDirectoryClaim(_UniffiConverterRustBuffer):
         return DirectoryClaim(
             public_key=_UniffiFfiConverterString.read(buf),
             display_name=_UniffiFfiConverterString.read(buf),
+            name_suspicious=_UniffiFfiConverterBoolean.read(buf),
             created_at=_UniffiFfiConverterUInt64.read(buf),
             expires_at=_UniffiFfiConverterUInt64.read(buf),
         )
@@ -1716,6 +1741,7 @@ class _UniffiFfiConverterTypeDirectoryClaim(_UniffiConverterRustBuffer):
     def check_lower(value):
         _UniffiFfiConverterString.check_lower(value.public_key)
         _UniffiFfiConverterString.check_lower(value.display_name)
+        _UniffiFfiConverterBoolean.check_lower(value.name_suspicious)
         _UniffiFfiConverterUInt64.check_lower(value.created_at)
         _UniffiFfiConverterUInt64.check_lower(value.expires_at)
 
@@ -1723,6 +1749,7 @@ class _UniffiFfiConverterTypeDirectoryClaim(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterString.write(value.public_key, buf)
         _UniffiFfiConverterString.write(value.display_name, buf)
+        _UniffiFfiConverterBoolean.write(value.name_suspicious, buf)
         _UniffiFfiConverterUInt64.write(value.created_at, buf)
         _UniffiFfiConverterUInt64.write(value.expires_at, buf)
 
@@ -1890,27 +1917,6 @@ class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     @staticmethod
     def write(value, buf):
         buf.write_u16(value)
-
-class _UniffiFfiConverterBoolean:
-    @classmethod
-    def check_lower(cls, value):
-        return not not value
-
-    @classmethod
-    def lower(cls, value):
-        return 1 if value else 0
-
-    @staticmethod
-    def lift(value):
-        return value != 0
-
-    @classmethod
-    def read(cls, buf):
-        return cls.lift(buf.read_u8())
-
-    @classmethod
-    def write(cls, value, buf):
-        buf.write_u8(value)
 
 @dataclass
 class DocumentNotice:
@@ -2561,10 +2567,11 @@ class PendingRequest:
     """
     A checked buddy request waiting for this user's answer.
 """
-    def __init__(self, *, id:str, _from:str, display_name:str, message:str, directory_name:typing.Optional[str], contacts:typing.List[ContactDetail], created_at:int, expires_at:int):
+    def __init__(self, *, id:str, _from:str, display_name:str, name_suspicious:bool, message:str, directory_name:typing.Optional[str], contacts:typing.List[ContactDetail], created_at:int, expires_at:int):
         self.id = id
         self._from = _from
         self.display_name = display_name
+        self.name_suspicious = name_suspicious
         self.message = message
         self.directory_name = directory_name
         self.contacts = contacts
@@ -2575,13 +2582,15 @@ class PendingRequest:
 
     
     def __str__(self):
-        return "PendingRequest(id={}, _from={}, display_name={}, message={}, directory_name={}, contacts={}, created_at={}, expires_at={})".format(self.id, self._from, self.display_name, self.message, self.directory_name, self.contacts, self.created_at, self.expires_at)
+        return "PendingRequest(id={}, _from={}, display_name={}, name_suspicious={}, message={}, directory_name={}, contacts={}, created_at={}, expires_at={})".format(self.id, self._from, self.display_name, self.name_suspicious, self.message, self.directory_name, self.contacts, self.created_at, self.expires_at)
     def __eq__(self, other):
         if self.id != other.id:
             return False
         if self._from != other._from:
             return False
         if self.display_name != other.display_name:
+            return False
+        if self.name_suspicious != other.name_suspicious:
             return False
         if self.message != other.message:
             return False
@@ -2602,6 +2611,7 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
             id=_UniffiFfiConverterString.read(buf),
             _from=_UniffiFfiConverterString.read(buf),
             display_name=_UniffiFfiConverterString.read(buf),
+            name_suspicious=_UniffiFfiConverterBoolean.read(buf),
             message=_UniffiFfiConverterString.read(buf),
             directory_name=_UniffiFfiConverterOptionalString.read(buf),
             contacts=_UniffiFfiConverterSequenceTypeContactDetail.read(buf),
@@ -2614,6 +2624,7 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.id)
         _UniffiFfiConverterString.check_lower(value._from)
         _UniffiFfiConverterString.check_lower(value.display_name)
+        _UniffiFfiConverterBoolean.check_lower(value.name_suspicious)
         _UniffiFfiConverterString.check_lower(value.message)
         _UniffiFfiConverterOptionalString.check_lower(value.directory_name)
         _UniffiFfiConverterSequenceTypeContactDetail.check_lower(value.contacts)
@@ -2625,6 +2636,7 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.id, buf)
         _UniffiFfiConverterString.write(value._from, buf)
         _UniffiFfiConverterString.write(value.display_name, buf)
+        _UniffiFfiConverterBoolean.write(value.name_suspicious, buf)
         _UniffiFfiConverterString.write(value.message, buf)
         _UniffiFfiConverterOptionalString.write(value.directory_name, buf)
         _UniffiFfiConverterSequenceTypeContactDetail.write(value.contacts, buf)
@@ -3079,7 +3091,7 @@ class Event:
         A new buddy request is pending: list it with `pendingRequests`.
 """
         
-        def __init__(self, request_id:str, _from:str, display_name:str):
+        def __init__(self, request_id:str, _from:str, display_name:str, name_suspicious:bool):
             self.request_id = request_id
             
             """
@@ -3098,6 +3110,13 @@ class Event:
         The name they gave.
 """
         
+            self.name_suspicious = name_suspicious
+            
+            """
+        Whether that name mixes alphabets or imitates an ASCII name:
+        show a warning next to it.
+"""
+        
             pass
 
     
@@ -3105,7 +3124,7 @@ class Event:
             
     
         def __str__(self):
-            return "Event.REQUEST_RECEIVED(request_id={}, _from={}, display_name={})".format(self.request_id, self._from, self.display_name)
+            return "Event.REQUEST_RECEIVED(request_id={}, _from={}, display_name={}, name_suspicious={})".format(self.request_id, self._from, self.display_name, self.name_suspicious)
         def __eq__(self, other):
             if not isinstance(other, Event):
                 return NotImplemented
@@ -3116,6 +3135,8 @@ class Event:
             if self._from != other._from:
                 return False
             if self.display_name != other.display_name:
+                return False
+            if self.name_suspicious != other.name_suspicious:
                 return False
             return True
 
@@ -3712,6 +3733,7 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterBoolean.read(buf),
             )
         if variant == 2:
             return Event.REQUEST_ANSWERED(
@@ -3786,6 +3808,7 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.request_id)
             _UniffiFfiConverterString.check_lower(value._from)
             _UniffiFfiConverterString.check_lower(value.display_name)
+            _UniffiFfiConverterBoolean.check_lower(value.name_suspicious)
             return
         if value.is_REQUEST_ANSWERED():
             _UniffiFfiConverterString.check_lower(value.request_id)
@@ -3847,6 +3870,7 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.request_id, buf)
             _UniffiFfiConverterString.write(value._from, buf)
             _UniffiFfiConverterString.write(value.display_name, buf)
+            _UniffiFfiConverterBoolean.write(value.name_suspicious, buf)
         if value.is_REQUEST_ANSWERED():
             buf.write_i32(2)
             _UniffiFfiConverterString.write(value.request_id, buf)
@@ -4031,6 +4055,22 @@ class PigeonholeError:  # type: ignore
         def __repr__(self):
             return "PigeonholeError.BadContactCode({})".format(str(self))
     _UniffiTempPigeonholeError.BadContactCode = BadContactCode # type: ignore
+    class RetiredContactCode(_UniffiTempPigeonholeError):
+        """
+        A well-formed contact code of a retired version (1): its inbox token
+        is too short to keep spam out, so no request is sent with it. Tell
+        the user to ask its owner for a new code.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "PigeonholeError.RetiredContactCode({})".format(str(self))
+    _UniffiTempPigeonholeError.RetiredContactCode = RetiredContactCode # type: ignore
     class InvalidInput(_UniffiTempPigeonholeError):
         """
         An argument does not have the required shape: a hex id or key of
@@ -4284,66 +4324,70 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 2:
-            return PigeonholeError.InvalidInput(
+            return PigeonholeError.RetiredContactCode(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 3:
-            return PigeonholeError.ProfileMissing(
+            return PigeonholeError.InvalidInput(
+                _UniffiFfiConverterString.read(buf),
             )
         if variant == 4:
-            return PigeonholeError.UnknownRequest(
+            return PigeonholeError.ProfileMissing(
             )
         if variant == 5:
-            return PigeonholeError.NotPending(
+            return PigeonholeError.UnknownRequest(
             )
         if variant == 6:
-            return PigeonholeError.OwnCode(
+            return PigeonholeError.NotPending(
             )
         if variant == 7:
+            return PigeonholeError.OwnCode(
+            )
+        if variant == 8:
             return PigeonholeError.BadAddress(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return PigeonholeError.Listen(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 9:
+        if variant == 10:
             return PigeonholeError.Unavailable(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return PigeonholeError.Rejected(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return PigeonholeError.Storage(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return PigeonholeError.Crypto(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return PigeonholeError.Stopped(
             )
-        if variant == 14:
+        if variant == 15:
             return PigeonholeError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 15:
+        if variant == 16:
             return PigeonholeError.BadFeedReference(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 16:
+        if variant == 17:
             return PigeonholeError.UnknownPost(
             )
-        if variant == 17:
+        if variant == 18:
             return PigeonholeError.NotFollowed(
             )
-        if variant == 18:
+        if variant == 19:
             return PigeonholeError.NotWatched(
             )
-        if variant == 19:
+        if variant == 20:
             return PigeonholeError.NotPermitted(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -4352,6 +4396,9 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
     @staticmethod
     def check_lower(value):
         if isinstance(value, PigeonholeError.BadContactCode):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, PigeonholeError.RetiredContactCode):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, PigeonholeError.InvalidInput):
@@ -4406,51 +4453,54 @@ class _UniffiFfiConverterTypePigeonholeError(_UniffiConverterRustBuffer):
         if isinstance(value, PigeonholeError.BadContactCode):
             buf.write_i32(1)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.InvalidInput):
+        if isinstance(value, PigeonholeError.RetiredContactCode):
             buf.write_i32(2)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.ProfileMissing):
+        if isinstance(value, PigeonholeError.InvalidInput):
             buf.write_i32(3)
-        if isinstance(value, PigeonholeError.UnknownRequest):
-            buf.write_i32(4)
-        if isinstance(value, PigeonholeError.NotPending):
-            buf.write_i32(5)
-        if isinstance(value, PigeonholeError.OwnCode):
-            buf.write_i32(6)
-        if isinstance(value, PigeonholeError.BadAddress):
-            buf.write_i32(7)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Listen):
+        if isinstance(value, PigeonholeError.ProfileMissing):
+            buf.write_i32(4)
+        if isinstance(value, PigeonholeError.UnknownRequest):
+            buf.write_i32(5)
+        if isinstance(value, PigeonholeError.NotPending):
+            buf.write_i32(6)
+        if isinstance(value, PigeonholeError.OwnCode):
+            buf.write_i32(7)
+        if isinstance(value, PigeonholeError.BadAddress):
             buf.write_i32(8)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Unavailable):
+        if isinstance(value, PigeonholeError.Listen):
             buf.write_i32(9)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Rejected):
+        if isinstance(value, PigeonholeError.Unavailable):
             buf.write_i32(10)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Storage):
+        if isinstance(value, PigeonholeError.Rejected):
             buf.write_i32(11)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Crypto):
+        if isinstance(value, PigeonholeError.Storage):
             buf.write_i32(12)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.Stopped):
+        if isinstance(value, PigeonholeError.Crypto):
             buf.write_i32(13)
-        if isinstance(value, PigeonholeError.Internal):
-            buf.write_i32(14)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.BadFeedReference):
+        if isinstance(value, PigeonholeError.Stopped):
+            buf.write_i32(14)
+        if isinstance(value, PigeonholeError.Internal):
             buf.write_i32(15)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, PigeonholeError.UnknownPost):
+        if isinstance(value, PigeonholeError.BadFeedReference):
             buf.write_i32(16)
-        if isinstance(value, PigeonholeError.NotFollowed):
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, PigeonholeError.UnknownPost):
             buf.write_i32(17)
-        if isinstance(value, PigeonholeError.NotWatched):
+        if isinstance(value, PigeonholeError.NotFollowed):
             buf.write_i32(18)
-        if isinstance(value, PigeonholeError.NotPermitted):
+        if isinstance(value, PigeonholeError.NotWatched):
             buf.write_i32(19)
+        if isinstance(value, PigeonholeError.NotPermitted):
+            buf.write_i32(20)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 

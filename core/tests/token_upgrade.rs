@@ -121,7 +121,7 @@ fn four_byte_tokens_are_upgraded_on_open() {
 #[test]
 fn a_fresh_database_stores_16_byte_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("node.db"), validator(), clock()).unwrap();
+    let store = Store::open(dir.path().join("node.db"), validator(), clock()).unwrap();
     let (_, token) = store.create_identity().unwrap();
     assert_eq!(token.legacy(), None);
     store.set_inbox_token(InboxToken::random()).unwrap();

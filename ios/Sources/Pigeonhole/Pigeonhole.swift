@@ -2548,6 +2548,10 @@ public struct DirectoryClaim: Equatable, Hashable {
      */
     public let displayName: String
     /**
+     * Whether that name mixes alphabets or imitates an ASCII name.
+     */
+    public let nameSuspicious: Bool
+    /**
      * When the claim was made (Unix seconds).
      */
     public let createdAt: UInt64
@@ -2566,6 +2570,9 @@ public struct DirectoryClaim: Equatable, Hashable {
          * The display name it gave.
          */displayName: String, 
         /**
+         * Whether that name mixes alphabets or imitates an ASCII name.
+         */nameSuspicious: Bool, 
+        /**
          * When the claim was made (Unix seconds).
          */createdAt: UInt64, 
         /**
@@ -2573,6 +2580,7 @@ public struct DirectoryClaim: Equatable, Hashable {
          */expiresAt: UInt64) {
         self.publicKey = publicKey
         self.displayName = displayName
+        self.nameSuspicious = nameSuspicious
         self.createdAt = createdAt
         self.expiresAt = expiresAt
     }
@@ -2595,6 +2603,7 @@ public struct FfiConverterTypeDirectoryClaim: FfiConverterRustBuffer {
             try DirectoryClaim(
                 publicKey: FfiConverterString.read(from: &buf), 
                 displayName: FfiConverterString.read(from: &buf), 
+                nameSuspicious: FfiConverterBool.read(from: &buf), 
                 createdAt: FfiConverterUInt64.read(from: &buf), 
                 expiresAt: FfiConverterUInt64.read(from: &buf)
         )
@@ -2603,6 +2612,7 @@ public struct FfiConverterTypeDirectoryClaim: FfiConverterRustBuffer {
     public static func write(_ value: DirectoryClaim, into buf: inout [UInt8]) {
         FfiConverterString.write(value.publicKey, into: &buf)
         FfiConverterString.write(value.displayName, into: &buf)
+        FfiConverterBool.write(value.nameSuspicious, into: &buf)
         FfiConverterUInt64.write(value.createdAt, into: &buf)
         FfiConverterUInt64.write(value.expiresAt, into: &buf)
     }
@@ -3614,6 +3624,11 @@ public struct PendingRequest: Equatable, Hashable {
      */
     public let displayName: String
     /**
+     * Whether that name mixes alphabets or imitates an ASCII name (e.g.
+     * "Аlice" with a Cyrillic А): show a warning next to it.
+     */
+    public let nameSuspicious: Bool
+    /**
      * Their note to this user.
      */
     public let message: String
@@ -3648,6 +3663,10 @@ public struct PendingRequest: Equatable, Hashable {
          * How the requester wants to be shown.
          */displayName: String, 
         /**
+         * Whether that name mixes alphabets or imitates an ASCII name (e.g.
+         * "Аlice" with a Cyrillic А): show a warning next to it.
+         */nameSuspicious: Bool, 
+        /**
          * Their note to this user.
          */message: String, 
         /**
@@ -3666,6 +3685,7 @@ public struct PendingRequest: Equatable, Hashable {
         self.id = id
         self.from = from
         self.displayName = displayName
+        self.nameSuspicious = nameSuspicious
         self.message = message
         self.directoryName = directoryName
         self.contacts = contacts
@@ -3692,6 +3712,7 @@ public struct FfiConverterTypePendingRequest: FfiConverterRustBuffer {
                 id: FfiConverterString.read(from: &buf), 
                 from: FfiConverterString.read(from: &buf), 
                 displayName: FfiConverterString.read(from: &buf), 
+                nameSuspicious: FfiConverterBool.read(from: &buf), 
                 message: FfiConverterString.read(from: &buf), 
                 directoryName: FfiConverterOptionString.read(from: &buf), 
                 contacts: FfiConverterSequenceTypeContactDetail.read(from: &buf), 
@@ -3704,6 +3725,7 @@ public struct FfiConverterTypePendingRequest: FfiConverterRustBuffer {
         FfiConverterString.write(value.id, into: &buf)
         FfiConverterString.write(value.from, into: &buf)
         FfiConverterString.write(value.displayName, into: &buf)
+        FfiConverterBool.write(value.nameSuspicious, into: &buf)
         FfiConverterString.write(value.message, into: &buf)
         FfiConverterOptionString.write(value.directoryName, into: &buf)
         FfiConverterSequenceTypeContactDetail.write(value.contacts, into: &buf)
@@ -4340,7 +4362,11 @@ public enum Event: Equatable, Hashable {
          */from: String, 
         /**
          * The name they gave.
-         */displayName: String
+         */displayName: String, 
+        /**
+         * Whether that name mixes alphabets or imitates an ASCII name:
+         * show a warning next to it.
+         */nameSuspicious: Bool
     )
     /**
      * A request this user sent was answered.
@@ -4506,7 +4532,7 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .requestReceived(requestId: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf)
+        case 1: return .requestReceived(requestId: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf), nameSuspicious: try FfiConverterBool.read(from: &buf)
         )
         
         case 2: return .requestAnswered(requestId: try FfiConverterString.read(from: &buf), by: try FfiConverterString.read(from: &buf), accepted: try FfiConverterBool.read(from: &buf)
@@ -4559,11 +4585,12 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         switch value {
         
         
-        case let .requestReceived(requestId,from,displayName):
+        case let .requestReceived(requestId,from,displayName,nameSuspicious):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(requestId, into: &buf)
             FfiConverterString.write(from, into: &buf)
             FfiConverterString.write(displayName, into: &buf)
+            FfiConverterBool.write(nameSuspicious, into: &buf)
             
         
         case let .requestAnswered(requestId,by,accepted):
@@ -4799,6 +4826,16 @@ enum PigeonholeError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
          */reason: String
     )
     /**
+     * A well-formed contact code of a retired version (1): its inbox token
+     * is too short to keep spam out, so no request is sent with it. Tell
+     * the user to ask its owner for a new code.
+     */
+    case RetiredContactCode(
+        /**
+         * The message to show.
+         */reason: String
+    )
+    /**
      * An argument does not have the required shape: a hex id or key of
      * the wrong length, a display name with control characters, a message
      * too long, an empty data directory…
@@ -4953,42 +4990,45 @@ public struct FfiConverterTypePigeonholeError: FfiConverterRustBuffer {
         case 1: return .BadContactCode(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .InvalidInput(
+        case 2: return .RetiredContactCode(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 3: return .ProfileMissing
-        case 4: return .UnknownRequest
-        case 5: return .NotPending
-        case 6: return .OwnCode
-        case 7: return .BadAddress(
+        case 3: return .InvalidInput(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 8: return .Listen(
+        case 4: return .ProfileMissing
+        case 5: return .UnknownRequest
+        case 6: return .NotPending
+        case 7: return .OwnCode
+        case 8: return .BadAddress(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 9: return .Unavailable(
+        case 9: return .Listen(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Rejected(
+        case 10: return .Unavailable(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Storage(
+        case 11: return .Rejected(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Crypto(
+        case 12: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .Stopped
-        case 14: return .Internal(
+        case 13: return .Crypto(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .BadFeedReference(
+        case 14: return .Stopped
+        case 15: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 16: return .UnknownPost
-        case 17: return .NotFollowed
-        case 18: return .NotWatched
-        case 19: return .NotPermitted(
+        case 16: return .BadFeedReference(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 17: return .UnknownPost
+        case 18: return .NotFollowed
+        case 19: return .NotWatched
+        case 20: return .NotPermitted(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5008,85 +5048,90 @@ public struct FfiConverterTypePigeonholeError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .InvalidInput(reason):
+        case let .RetiredContactCode(reason):
             writeInt(&buf, Int32(2))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .ProfileMissing:
+        case let .InvalidInput(reason):
             writeInt(&buf, Int32(3))
-        
-        
-        case .UnknownRequest:
-            writeInt(&buf, Int32(4))
-        
-        
-        case .NotPending:
-            writeInt(&buf, Int32(5))
-        
-        
-        case .OwnCode:
-            writeInt(&buf, Int32(6))
-        
-        
-        case let .BadAddress(reason):
-            writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Listen(reason):
+        case .ProfileMissing:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .UnknownRequest:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .NotPending:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .OwnCode:
+            writeInt(&buf, Int32(7))
+        
+        
+        case let .BadAddress(reason):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Unavailable(reason):
+        case let .Listen(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Rejected(reason):
+        case let .Unavailable(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Storage(reason):
+        case let .Rejected(reason):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Crypto(reason):
+        case let .Storage(reason):
             writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Stopped:
+        case let .Crypto(reason):
             writeInt(&buf, Int32(13))
-        
-        
-        case let .Internal(reason):
-            writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .BadFeedReference(reason):
+        case .Stopped:
+            writeInt(&buf, Int32(14))
+        
+        
+        case let .Internal(reason):
             writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .UnknownPost:
+        case let .BadFeedReference(reason):
             writeInt(&buf, Int32(16))
+            FfiConverterString.write(reason, into: &buf)
+            
         
-        
-        case .NotFollowed:
+        case .UnknownPost:
             writeInt(&buf, Int32(17))
         
         
-        case .NotWatched:
+        case .NotFollowed:
             writeInt(&buf, Int32(18))
         
         
-        case let .NotPermitted(reason):
+        case .NotWatched:
             writeInt(&buf, Int32(19))
+        
+        
+        case let .NotPermitted(reason):
+            writeInt(&buf, Int32(20))
             FfiConverterString.write(reason, into: &buf)
             
         }

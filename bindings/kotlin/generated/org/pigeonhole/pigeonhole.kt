@@ -4293,6 +4293,11 @@ data class DirectoryClaim (
     var `displayName`: kotlin.String
     , 
     /**
+     * Whether that name mixes alphabets or imitates an ASCII name.
+     */
+    var `nameSuspicious`: kotlin.Boolean
+    , 
+    /**
      * When the claim was made (Unix seconds).
      */
     var `createdAt`: kotlin.ULong
@@ -4319,6 +4324,7 @@ public object FfiConverterTypeDirectoryClaim: FfiConverterRustBuffer<DirectoryCl
         return DirectoryClaim(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
         )
@@ -4327,6 +4333,7 @@ public object FfiConverterTypeDirectoryClaim: FfiConverterRustBuffer<DirectoryCl
     override fun allocationSize(value: DirectoryClaim) = (
             FfiConverterString.allocationSize(value.`publicKey`) +
             FfiConverterString.allocationSize(value.`displayName`) +
+            FfiConverterBoolean.allocationSize(value.`nameSuspicious`) +
             FfiConverterULong.allocationSize(value.`createdAt`) +
             FfiConverterULong.allocationSize(value.`expiresAt`)
     )
@@ -4334,6 +4341,7 @@ public object FfiConverterTypeDirectoryClaim: FfiConverterRustBuffer<DirectoryCl
     override fun write(value: DirectoryClaim, buf: ByteBuffer) {
             FfiConverterString.write(value.`publicKey`, buf)
             FfiConverterString.write(value.`displayName`, buf)
+            FfiConverterBoolean.write(value.`nameSuspicious`, buf)
             FfiConverterULong.write(value.`createdAt`, buf)
             FfiConverterULong.write(value.`expiresAt`, buf)
     }
@@ -5062,6 +5070,12 @@ data class PendingRequest (
     var `displayName`: kotlin.String
     , 
     /**
+     * Whether that name mixes alphabets or imitates an ASCII name (e.g.
+     * "Аlice" with a Cyrillic А): show a warning next to it.
+     */
+    var `nameSuspicious`: kotlin.Boolean
+    , 
+    /**
      * Their note to this user.
      */
     var `message`: kotlin.String
@@ -5105,6 +5119,7 @@ public object FfiConverterTypePendingRequest: FfiConverterRustBuffer<PendingRequ
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeContactDetail.read(buf),
@@ -5117,6 +5132,7 @@ public object FfiConverterTypePendingRequest: FfiConverterRustBuffer<PendingRequ
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterString.allocationSize(value.`from`) +
             FfiConverterString.allocationSize(value.`displayName`) +
+            FfiConverterBoolean.allocationSize(value.`nameSuspicious`) +
             FfiConverterString.allocationSize(value.`message`) +
             FfiConverterOptionalString.allocationSize(value.`directoryName`) +
             FfiConverterSequenceTypeContactDetail.allocationSize(value.`contacts`) +
@@ -5128,6 +5144,7 @@ public object FfiConverterTypePendingRequest: FfiConverterRustBuffer<PendingRequ
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`from`, buf)
             FfiConverterString.write(value.`displayName`, buf)
+            FfiConverterBoolean.write(value.`nameSuspicious`, buf)
             FfiConverterString.write(value.`message`, buf)
             FfiConverterOptionalString.write(value.`directoryName`, buf)
             FfiConverterSequenceTypeContactDetail.write(value.`contacts`, buf)
@@ -5599,7 +5616,12 @@ sealed class Event {
         /**
          * The name they gave.
          */
-        val `displayName`: kotlin.String) : Event()
+        val `displayName`: kotlin.String, 
+        /**
+         * Whether that name mixes alphabets or imitates an ASCII name:
+         * show a warning next to it.
+         */
+        val `nameSuspicious`: kotlin.Boolean) : Event()
         
     {
         
@@ -5877,6 +5899,7 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
                 )
             2 -> Event.RequestAnswered(
                 FfiConverterString.read(buf),
@@ -5941,6 +5964,7 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 + FfiConverterString.allocationSize(value.`requestId`)
                 + FfiConverterString.allocationSize(value.`from`)
                 + FfiConverterString.allocationSize(value.`displayName`)
+                + FfiConverterBoolean.allocationSize(value.`nameSuspicious`)
             )
         }
         is Event.RequestAnswered -> {
@@ -6059,6 +6083,7 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterString.write(value.`requestId`, buf)
                 FfiConverterString.write(value.`from`, buf)
                 FfiConverterString.write(value.`displayName`, buf)
+                FfiConverterBoolean.write(value.`nameSuspicious`, buf)
                 Unit
             }
             is Event.RequestAnswered -> {
@@ -6223,6 +6248,22 @@ sealed class PigeonholeException: kotlin.Exception() {
         
         /**
          * What is wrong with it.
+         */
+        val `reason`: kotlin.String
+        ) : PigeonholeException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * A well-formed contact code of a retired version (1): its inbox token
+     * is too short to keep spam out, so no request is sent with it. Tell
+     * the user to ask its owner for a new code.
+     */
+    class RetiredContactCode(
+        
+        /**
+         * The message to show.
          */
         val `reason`: kotlin.String
         ) : PigeonholeException() {
@@ -6475,42 +6516,45 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
             1 -> PigeonholeException.BadContactCode(
                 FfiConverterString.read(buf),
                 )
-            2 -> PigeonholeException.InvalidInput(
+            2 -> PigeonholeException.RetiredContactCode(
                 FfiConverterString.read(buf),
                 )
-            3 -> PigeonholeException.ProfileMissing()
-            4 -> PigeonholeException.UnknownRequest()
-            5 -> PigeonholeException.NotPending()
-            6 -> PigeonholeException.OwnCode()
-            7 -> PigeonholeException.BadAddress(
+            3 -> PigeonholeException.InvalidInput(
                 FfiConverterString.read(buf),
                 )
-            8 -> PigeonholeException.Listen(
+            4 -> PigeonholeException.ProfileMissing()
+            5 -> PigeonholeException.UnknownRequest()
+            6 -> PigeonholeException.NotPending()
+            7 -> PigeonholeException.OwnCode()
+            8 -> PigeonholeException.BadAddress(
                 FfiConverterString.read(buf),
                 )
-            9 -> PigeonholeException.Unavailable(
+            9 -> PigeonholeException.Listen(
                 FfiConverterString.read(buf),
                 )
-            10 -> PigeonholeException.Rejected(
+            10 -> PigeonholeException.Unavailable(
                 FfiConverterString.read(buf),
                 )
-            11 -> PigeonholeException.Storage(
+            11 -> PigeonholeException.Rejected(
                 FfiConverterString.read(buf),
                 )
-            12 -> PigeonholeException.Crypto(
+            12 -> PigeonholeException.Storage(
                 FfiConverterString.read(buf),
                 )
-            13 -> PigeonholeException.Stopped()
-            14 -> PigeonholeException.Internal(
+            13 -> PigeonholeException.Crypto(
                 FfiConverterString.read(buf),
                 )
-            15 -> PigeonholeException.BadFeedReference(
+            14 -> PigeonholeException.Stopped()
+            15 -> PigeonholeException.Internal(
                 FfiConverterString.read(buf),
                 )
-            16 -> PigeonholeException.UnknownPost()
-            17 -> PigeonholeException.NotFollowed()
-            18 -> PigeonholeException.NotWatched()
-            19 -> PigeonholeException.NotPermitted(
+            16 -> PigeonholeException.BadFeedReference(
+                FfiConverterString.read(buf),
+                )
+            17 -> PigeonholeException.UnknownPost()
+            18 -> PigeonholeException.NotFollowed()
+            19 -> PigeonholeException.NotWatched()
+            20 -> PigeonholeException.NotPermitted(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6520,6 +6564,11 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
     override fun allocationSize(value: PigeonholeException): ULong {
         return when(value) {
             is PigeonholeException.BadContactCode -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is PigeonholeException.RetiredContactCode -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -6616,85 +6665,90 @@ public object FfiConverterTypePigeonholeError : FfiConverterRustBuffer<Pigeonhol
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.InvalidInput -> {
+            is PigeonholeException.RetiredContactCode -> {
                 buf.putInt(2)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.ProfileMissing -> {
+            is PigeonholeException.InvalidInput -> {
                 buf.putInt(3)
-                Unit
-            }
-            is PigeonholeException.UnknownRequest -> {
-                buf.putInt(4)
-                Unit
-            }
-            is PigeonholeException.NotPending -> {
-                buf.putInt(5)
-                Unit
-            }
-            is PigeonholeException.OwnCode -> {
-                buf.putInt(6)
-                Unit
-            }
-            is PigeonholeException.BadAddress -> {
-                buf.putInt(7)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Listen -> {
+            is PigeonholeException.ProfileMissing -> {
+                buf.putInt(4)
+                Unit
+            }
+            is PigeonholeException.UnknownRequest -> {
+                buf.putInt(5)
+                Unit
+            }
+            is PigeonholeException.NotPending -> {
+                buf.putInt(6)
+                Unit
+            }
+            is PigeonholeException.OwnCode -> {
+                buf.putInt(7)
+                Unit
+            }
+            is PigeonholeException.BadAddress -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Unavailable -> {
+            is PigeonholeException.Listen -> {
                 buf.putInt(9)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Rejected -> {
+            is PigeonholeException.Unavailable -> {
                 buf.putInt(10)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Storage -> {
+            is PigeonholeException.Rejected -> {
                 buf.putInt(11)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Crypto -> {
+            is PigeonholeException.Storage -> {
                 buf.putInt(12)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.Stopped -> {
+            is PigeonholeException.Crypto -> {
                 buf.putInt(13)
-                Unit
-            }
-            is PigeonholeException.Internal -> {
-                buf.putInt(14)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.BadFeedReference -> {
+            is PigeonholeException.Stopped -> {
+                buf.putInt(14)
+                Unit
+            }
+            is PigeonholeException.Internal -> {
                 buf.putInt(15)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.UnknownPost -> {
+            is PigeonholeException.BadFeedReference -> {
                 buf.putInt(16)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is PigeonholeException.NotFollowed -> {
+            is PigeonholeException.UnknownPost -> {
                 buf.putInt(17)
                 Unit
             }
-            is PigeonholeException.NotWatched -> {
+            is PigeonholeException.NotFollowed -> {
                 buf.putInt(18)
                 Unit
             }
-            is PigeonholeException.NotPermitted -> {
+            is PigeonholeException.NotWatched -> {
                 buf.putInt(19)
+                Unit
+            }
+            is PigeonholeException.NotPermitted -> {
+                buf.putInt(20)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
