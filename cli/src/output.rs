@@ -83,30 +83,6 @@ pub struct RequestOut {
     pub contested: bool,
 }
 
-/// One directory claim of a name a request gives (`requests`).
-#[derive(Clone, Debug, Serialize)]
-pub struct ClaimOut {
-    /// The claiming key.
-    pub public_key: String,
-    /// The display name the claim gives.
-    pub display_name: String,
-    /// When the claim was made.
-    pub created_at: u64,
-    /// When the claim expires.
-    pub expires_at: u64,
-}
-
-impl From<&DirectoryClaim> for ClaimOut {
-    fn from(claim: &DirectoryClaim) -> Self {
-        Self {
-            public_key: claim.public_key.to_hex(),
-            display_name: claim.display_name.clone(),
-            created_at: claim.created_at,
-            expires_at: claim.expires_at,
-        }
-    }
-}
-
 impl From<&PendingRequest> for RequestOut {
     fn from(request: &PendingRequest) -> Self {
         Self {
