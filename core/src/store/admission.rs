@@ -27,6 +27,10 @@ pub enum SenderTier {
     Known = 2,
 }
 
+/// A sent request resolved as accepted: its id, its recipient (now a
+/// buddy) and its record bytes (to withdraw it).
+pub type ResolvedSent = ([u8; 32], PublicKey, Vec<u8>);
+
 /// One cached directory claim (see [`Store::cache_directory`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CachedClaim {
@@ -132,9 +136,7 @@ impl Store {
     /// Marks every request this user sent to a current buddy and still
     /// waiting as accepted (the two asked each other and one accepted);
     /// returns each one's id, recipient and record bytes (to withdraw).
-    pub fn resolve_sent_to_buddies(
-        &self,
-    ) -> Result<Vec<([u8; 32], PublicKey, Vec<u8>)>, StoreError> {
+    pub fn resolve_sent_to_buddies(&self) -> Result<Vec<ResolvedSent>, StoreError> {
         let mut conn = self.conn();
         let tx = super::write_tx(&mut conn)?;
         let rows = {

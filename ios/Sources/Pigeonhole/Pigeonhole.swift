@@ -3649,6 +3649,16 @@ public struct PendingRequest: Equatable, Hashable {
      * When it expires (Unix seconds).
      */
     public let expiresAt: UInt64
+    /**
+     * Every claim to `directory_name`, as last looked up (one is the
+     * requester's key); empty when the request gives no directory name.
+     */
+    public let claims: [DirectoryClaim]
+    /**
+     * More than one key claims `directory_name`: anyone can claim any
+     * name, so show the conflict rather than trust the name.
+     */
+    public let contested: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3681,7 +3691,15 @@ public struct PendingRequest: Equatable, Hashable {
          */createdAt: UInt64, 
         /**
          * When it expires (Unix seconds).
-         */expiresAt: UInt64) {
+         */expiresAt: UInt64, 
+        /**
+         * Every claim to `directory_name`, as last looked up (one is the
+         * requester's key); empty when the request gives no directory name.
+         */claims: [DirectoryClaim], 
+        /**
+         * More than one key claims `directory_name`: anyone can claim any
+         * name, so show the conflict rather than trust the name.
+         */contested: Bool) {
         self.id = id
         self.from = from
         self.displayName = displayName
@@ -3691,6 +3709,8 @@ public struct PendingRequest: Equatable, Hashable {
         self.contacts = contacts
         self.createdAt = createdAt
         self.expiresAt = expiresAt
+        self.claims = claims
+        self.contested = contested
     }
 
     
@@ -3717,7 +3737,9 @@ public struct FfiConverterTypePendingRequest: FfiConverterRustBuffer {
                 directoryName: FfiConverterOptionString.read(from: &buf), 
                 contacts: FfiConverterSequenceTypeContactDetail.read(from: &buf), 
                 createdAt: FfiConverterUInt64.read(from: &buf), 
-                expiresAt: FfiConverterUInt64.read(from: &buf)
+                expiresAt: FfiConverterUInt64.read(from: &buf), 
+                claims: FfiConverterSequenceTypeDirectoryClaim.read(from: &buf), 
+                contested: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -3731,6 +3753,8 @@ public struct FfiConverterTypePendingRequest: FfiConverterRustBuffer {
         FfiConverterSequenceTypeContactDetail.write(value.contacts, into: &buf)
         FfiConverterUInt64.write(value.createdAt, into: &buf)
         FfiConverterUInt64.write(value.expiresAt, into: &buf)
+        FfiConverterSequenceTypeDirectoryClaim.write(value.claims, into: &buf)
+        FfiConverterBool.write(value.contested, into: &buf)
     }
 }
 
@@ -4369,6 +4393,22 @@ public enum Event: Equatable, Hashable {
          */nameSuspicious: Bool
     )
     /**
+     * Someone already on the buddy list sent a new request (they may have
+     * lost this user from their list). It is not pending: they are a
+     * buddy already; the app may tell the user.
+     */
+    case buddyRequestedAgain(
+        /**
+         * The new request's id.
+         */requestId: String, 
+        /**
+         * The buddy's public key.
+         */from: String, 
+        /**
+         * The name they gave.
+         */displayName: String
+    )
+    /**
      * A request this user sent was answered.
      */
     case requestAnswered(
@@ -4535,46 +4575,49 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         case 1: return .requestReceived(requestId: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf), nameSuspicious: try FfiConverterBool.read(from: &buf)
         )
         
-        case 2: return .requestAnswered(requestId: try FfiConverterString.read(from: &buf), by: try FfiConverterString.read(from: &buf), accepted: try FfiConverterBool.read(from: &buf)
+        case 2: return .buddyRequestedAgain(requestId: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf)
         )
         
-        case 3: return .requestWithdrawn(requestId: try FfiConverterString.read(from: &buf)
+        case 3: return .requestAnswered(requestId: try FfiConverterString.read(from: &buf), by: try FfiConverterString.read(from: &buf), accepted: try FfiConverterBool.read(from: &buf)
         )
         
-        case 4: return .buddyAdded(publicKey: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf)
+        case 4: return .requestWithdrawn(requestId: try FfiConverterString.read(from: &buf)
         )
         
-        case 5: return .buddyRemoved(publicKey: try FfiConverterString.read(from: &buf)
+        case 5: return .buddyAdded(publicKey: try FfiConverterString.read(from: &buf), displayName: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .syncFailed(reason: try FfiConverterString.read(from: &buf)
+        case 6: return .buddyRemoved(publicKey: try FfiConverterString.read(from: &buf)
         )
         
-        case 7: return .eventsLost(count: try FfiConverterUInt64.read(from: &buf)
+        case 7: return .syncFailed(reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .feedPostAdded(post: try FfiConverterTypeFeedPost.read(from: &buf)
+        case 8: return .eventsLost(count: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 9: return .feedPostEdited(post: try FfiConverterTypeFeedPost.read(from: &buf)
+        case 9: return .feedPostAdded(post: try FfiConverterTypeFeedPost.read(from: &buf)
         )
         
-        case 10: return .feedPostDeleted(feed: try FfiConverterString.read(from: &buf), postId: try FfiConverterString.read(from: &buf)
+        case 10: return .feedPostEdited(post: try FfiConverterTypeFeedPost.read(from: &buf)
         )
         
-        case 11: return .feedPostsMissed(feed: try FfiConverterString.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
+        case 11: return .feedPostDeleted(feed: try FfiConverterString.read(from: &buf), postId: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .documentUpdated(notice: try FfiConverterTypeDocumentNotice.read(from: &buf)
+        case 12: return .feedPostsMissed(feed: try FfiConverterString.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 13: return .documentGap(doc: try FfiConverterTypeDocumentRef.read(from: &buf), fromVersion: try FfiConverterUInt64.read(from: &buf), toVersion: try FfiConverterUInt64.read(from: &buf)
+        case 13: return .documentUpdated(notice: try FfiConverterTypeDocumentNotice.read(from: &buf)
         )
         
-        case 14: return .documentVersionConflict(doc: try FfiConverterTypeDocumentRef.read(from: &buf), conflict: try FfiConverterTypeDocumentConflict.read(from: &buf)
+        case 14: return .documentGap(doc: try FfiConverterTypeDocumentRef.read(from: &buf), fromVersion: try FfiConverterUInt64.read(from: &buf), toVersion: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 15: return .documentNoticesRejected(doc: try FfiConverterTypeDocumentRef.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
+        case 15: return .documentVersionConflict(doc: try FfiConverterTypeDocumentRef.read(from: &buf), conflict: try FfiConverterTypeDocumentConflict.read(from: &buf)
+        )
+        
+        case 16: return .documentNoticesRejected(doc: try FfiConverterTypeDocumentRef.read(from: &buf), count: try FfiConverterUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4593,81 +4636,88 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
             FfiConverterBool.write(nameSuspicious, into: &buf)
             
         
-        case let .requestAnswered(requestId,by,accepted):
+        case let .buddyRequestedAgain(requestId,from,displayName):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(requestId, into: &buf)
+            FfiConverterString.write(from, into: &buf)
+            FfiConverterString.write(displayName, into: &buf)
+            
+        
+        case let .requestAnswered(requestId,by,accepted):
+            writeInt(&buf, Int32(3))
             FfiConverterString.write(requestId, into: &buf)
             FfiConverterString.write(by, into: &buf)
             FfiConverterBool.write(accepted, into: &buf)
             
         
         case let .requestWithdrawn(requestId):
-            writeInt(&buf, Int32(3))
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(requestId, into: &buf)
             
         
         case let .buddyAdded(publicKey,displayName):
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(5))
             FfiConverterString.write(publicKey, into: &buf)
             FfiConverterString.write(displayName, into: &buf)
             
         
         case let .buddyRemoved(publicKey):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterString.write(publicKey, into: &buf)
             
         
         case let .syncFailed(reason):
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .eventsLost(count):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(8))
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .feedPostAdded(post):
-            writeInt(&buf, Int32(8))
-            FfiConverterTypeFeedPost.write(post, into: &buf)
-            
-        
-        case let .feedPostEdited(post):
             writeInt(&buf, Int32(9))
             FfiConverterTypeFeedPost.write(post, into: &buf)
             
         
-        case let .feedPostDeleted(feed,postId):
+        case let .feedPostEdited(post):
             writeInt(&buf, Int32(10))
+            FfiConverterTypeFeedPost.write(post, into: &buf)
+            
+        
+        case let .feedPostDeleted(feed,postId):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(feed, into: &buf)
             FfiConverterString.write(postId, into: &buf)
             
         
         case let .feedPostsMissed(feed,count):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(feed, into: &buf)
             FfiConverterUInt64.write(count, into: &buf)
             
         
         case let .documentUpdated(notice):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterTypeDocumentNotice.write(notice, into: &buf)
             
         
         case let .documentGap(doc,fromVersion,toVersion):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterUInt64.write(fromVersion, into: &buf)
             FfiConverterUInt64.write(toVersion, into: &buf)
             
         
         case let .documentVersionConflict(doc,conflict):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterTypeDocumentConflict.write(conflict, into: &buf)
             
         
         case let .documentNoticesRejected(doc,count):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterTypeDocumentRef.write(doc, into: &buf)
             FfiConverterUInt64.write(count, into: &buf)
             

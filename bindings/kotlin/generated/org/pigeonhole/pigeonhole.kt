@@ -5100,6 +5100,18 @@ data class PendingRequest (
      * When it expires (Unix seconds).
      */
     var `expiresAt`: kotlin.ULong
+    , 
+    /**
+     * Every claim to `directory_name`, as last looked up (one is the
+     * requester's key); empty when the request gives no directory name.
+     */
+    var `claims`: List<DirectoryClaim>
+    , 
+    /**
+     * More than one key claims `directory_name`: anyone can claim any
+     * name, so show the conflict rather than trust the name.
+     */
+    var `contested`: kotlin.Boolean
     
 ){
     
@@ -5125,6 +5137,8 @@ public object FfiConverterTypePendingRequest: FfiConverterRustBuffer<PendingRequ
             FfiConverterSequenceTypeContactDetail.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeDirectoryClaim.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -5137,7 +5151,9 @@ public object FfiConverterTypePendingRequest: FfiConverterRustBuffer<PendingRequ
             FfiConverterOptionalString.allocationSize(value.`directoryName`) +
             FfiConverterSequenceTypeContactDetail.allocationSize(value.`contacts`) +
             FfiConverterULong.allocationSize(value.`createdAt`) +
-            FfiConverterULong.allocationSize(value.`expiresAt`)
+            FfiConverterULong.allocationSize(value.`expiresAt`) +
+            FfiConverterSequenceTypeDirectoryClaim.allocationSize(value.`claims`) +
+            FfiConverterBoolean.allocationSize(value.`contested`)
     )
 
     override fun write(value: PendingRequest, buf: ByteBuffer) {
@@ -5150,6 +5166,8 @@ public object FfiConverterTypePendingRequest: FfiConverterRustBuffer<PendingRequ
             FfiConverterSequenceTypeContactDetail.write(value.`contacts`, buf)
             FfiConverterULong.write(value.`createdAt`, buf)
             FfiConverterULong.write(value.`expiresAt`, buf)
+            FfiConverterSequenceTypeDirectoryClaim.write(value.`claims`, buf)
+            FfiConverterBoolean.write(value.`contested`, buf)
     }
 }
 
@@ -5630,6 +5648,31 @@ sealed class Event {
     }
     
     /**
+     * Someone already on the buddy list sent a new request (they may have
+     * lost this user from their list). It is not pending: they are a
+     * buddy already; the app may tell the user.
+     */
+    data class BuddyRequestedAgain(
+        /**
+         * The new request's id.
+         */
+        val `requestId`: kotlin.String, 
+        /**
+         * The buddy's public key.
+         */
+        val `from`: kotlin.String, 
+        /**
+         * The name they gave.
+         */
+        val `displayName`: kotlin.String) : Event()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * A request this user sent was answered.
      */
     data class RequestAnswered(
@@ -5901,54 +5944,59 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterString.read(buf),
                 FfiConverterBoolean.read(buf),
                 )
-            2 -> Event.RequestAnswered(
+            2 -> Event.BuddyRequestedAgain(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> Event.RequestAnswered(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterBoolean.read(buf),
                 )
-            3 -> Event.RequestWithdrawn(
+            4 -> Event.RequestWithdrawn(
                 FfiConverterString.read(buf),
                 )
-            4 -> Event.BuddyAdded(
+            5 -> Event.BuddyAdded(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            5 -> Event.BuddyRemoved(
+            6 -> Event.BuddyRemoved(
                 FfiConverterString.read(buf),
                 )
-            6 -> Event.SyncFailed(
+            7 -> Event.SyncFailed(
                 FfiConverterString.read(buf),
                 )
-            7 -> Event.EventsLost(
+            8 -> Event.EventsLost(
                 FfiConverterULong.read(buf),
                 )
-            8 -> Event.FeedPostAdded(
+            9 -> Event.FeedPostAdded(
                 FfiConverterTypeFeedPost.read(buf),
                 )
-            9 -> Event.FeedPostEdited(
+            10 -> Event.FeedPostEdited(
                 FfiConverterTypeFeedPost.read(buf),
                 )
-            10 -> Event.FeedPostDeleted(
+            11 -> Event.FeedPostDeleted(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            11 -> Event.FeedPostsMissed(
+            12 -> Event.FeedPostsMissed(
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            12 -> Event.DocumentUpdated(
+            13 -> Event.DocumentUpdated(
                 FfiConverterTypeDocumentNotice.read(buf),
                 )
-            13 -> Event.DocumentGap(
+            14 -> Event.DocumentGap(
                 FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            14 -> Event.DocumentVersionConflict(
+            15 -> Event.DocumentVersionConflict(
                 FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterTypeDocumentConflict.read(buf),
                 )
-            15 -> Event.DocumentNoticesRejected(
+            16 -> Event.DocumentNoticesRejected(
                 FfiConverterTypeDocumentRef.read(buf),
                 FfiConverterULong.read(buf),
                 )
@@ -5965,6 +6013,15 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 + FfiConverterString.allocationSize(value.`from`)
                 + FfiConverterString.allocationSize(value.`displayName`)
                 + FfiConverterBoolean.allocationSize(value.`nameSuspicious`)
+            )
+        }
+        is Event.BuddyRequestedAgain -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`requestId`)
+                + FfiConverterString.allocationSize(value.`from`)
+                + FfiConverterString.allocationSize(value.`displayName`)
             )
         }
         is Event.RequestAnswered -> {
@@ -6086,81 +6143,88 @@ public object FfiConverterTypeEvent : FfiConverterRustBuffer<Event>{
                 FfiConverterBoolean.write(value.`nameSuspicious`, buf)
                 Unit
             }
-            is Event.RequestAnswered -> {
+            is Event.BuddyRequestedAgain -> {
                 buf.putInt(2)
+                FfiConverterString.write(value.`requestId`, buf)
+                FfiConverterString.write(value.`from`, buf)
+                FfiConverterString.write(value.`displayName`, buf)
+                Unit
+            }
+            is Event.RequestAnswered -> {
+                buf.putInt(3)
                 FfiConverterString.write(value.`requestId`, buf)
                 FfiConverterString.write(value.`by`, buf)
                 FfiConverterBoolean.write(value.`accepted`, buf)
                 Unit
             }
             is Event.RequestWithdrawn -> {
-                buf.putInt(3)
+                buf.putInt(4)
                 FfiConverterString.write(value.`requestId`, buf)
                 Unit
             }
             is Event.BuddyAdded -> {
-                buf.putInt(4)
+                buf.putInt(5)
                 FfiConverterString.write(value.`publicKey`, buf)
                 FfiConverterString.write(value.`displayName`, buf)
                 Unit
             }
             is Event.BuddyRemoved -> {
-                buf.putInt(5)
+                buf.putInt(6)
                 FfiConverterString.write(value.`publicKey`, buf)
                 Unit
             }
             is Event.SyncFailed -> {
-                buf.putInt(6)
+                buf.putInt(7)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is Event.EventsLost -> {
-                buf.putInt(7)
+                buf.putInt(8)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
             is Event.FeedPostAdded -> {
-                buf.putInt(8)
-                FfiConverterTypeFeedPost.write(value.`post`, buf)
-                Unit
-            }
-            is Event.FeedPostEdited -> {
                 buf.putInt(9)
                 FfiConverterTypeFeedPost.write(value.`post`, buf)
                 Unit
             }
-            is Event.FeedPostDeleted -> {
+            is Event.FeedPostEdited -> {
                 buf.putInt(10)
+                FfiConverterTypeFeedPost.write(value.`post`, buf)
+                Unit
+            }
+            is Event.FeedPostDeleted -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`feed`, buf)
                 FfiConverterString.write(value.`postId`, buf)
                 Unit
             }
             is Event.FeedPostsMissed -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterString.write(value.`feed`, buf)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
             }
             is Event.DocumentUpdated -> {
-                buf.putInt(12)
+                buf.putInt(13)
                 FfiConverterTypeDocumentNotice.write(value.`notice`, buf)
                 Unit
             }
             is Event.DocumentGap -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterULong.write(value.`fromVersion`, buf)
                 FfiConverterULong.write(value.`toVersion`, buf)
                 Unit
             }
             is Event.DocumentVersionConflict -> {
-                buf.putInt(14)
+                buf.putInt(15)
                 FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterTypeDocumentConflict.write(value.`conflict`, buf)
                 Unit
             }
             is Event.DocumentNoticesRejected -> {
-                buf.putInt(15)
+                buf.putInt(16)
                 FfiConverterTypeDocumentRef.write(value.`doc`, buf)
                 FfiConverterULong.write(value.`count`, buf)
                 Unit
