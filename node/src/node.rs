@@ -108,6 +108,7 @@ impl Node {
             validator.clone(),
             config.clock.clone(),
             config.limits,
+            config.expiry_grace,
         )?;
         let keypair = load_or_create_keypair(config.data_dir.as_deref())?;
         let mut swarm = build_swarm(keypair, &config, store)?;

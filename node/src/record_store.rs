@@ -14,6 +14,10 @@
 //!
 //! Kademlia's own expiry (`Record::expires`) is not used: records carry a
 //! signed absolute expiry that the validator checks with the node's clock.
+//! An expired record is never served, but it is deleted only once the
+//! clock has shown it expired for the configured grace period of elapsed
+//! time (`NodeConfig::expiry_grace`, see `pigeonhole::store::expiry`): a
+//! clock that jumps forward and comes back loses nothing.
 //! Provider records are not part of the protocol and are refused.
 
 use std::borrow::Cow;
@@ -25,6 +29,7 @@ use libp2p::kad::{ProviderRecord, Record as KadRecord, RecordKey};
 use pigeonhole::clock::Clock;
 use pigeonhole::record::{DhtKey, Record, Validator};
 use pigeonhole::set_rule::SetWrite;
+use pigeonhole::store::expiry::SweepTimer;
 use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 use tracing::{debug, warn};
 
@@ -87,15 +92,21 @@ pub struct SqliteRecordStore {
     /// table on every put; recomputed on every sweep.
     total_bytes: u64,
     last_refusal: Option<Refusal>,
+    /// How long a row must have been seen expired before a sweep deletes it.
+    expiry_grace: std::time::Duration,
+    /// Monotonic time between sweeps.
+    sweep_timer: SweepTimer,
 }
 
 impl SqliteRecordStore {
-    /// Wraps `store` (already opened, expired rows already dropped).
+    /// Wraps `store` (already opened). Expired rows are deleted by
+    /// [`SqliteRecordStore::sweep`] once seen expired for `expiry_grace`.
     pub fn new(
         store: Store,
         validator: Validator,
         clock: Arc<dyn Clock>,
         limits: Limits,
+        expiry_grace: std::time::Duration,
     ) -> Result<Self, StoreError> {
         let total_bytes = store.totals()?.bytes;
         Ok(Self {
@@ -105,6 +116,8 @@ impl SqliteRecordStore {
             limits,
             total_bytes,
             last_refusal: None,
+            expiry_grace,
+            sweep_timer: SweepTimer::new(),
         })
     }
 
@@ -165,10 +178,13 @@ impl SqliteRecordStore {
         self.store.list()
     }
 
-    /// Deletes expired records; how many. Also resynchronises the byte count.
+    /// One expiry sweep (held records and outbox): rows seen expired age
+    /// by the monotonic time since the last sweep, and those expired for
+    /// the grace period are deleted; how many held records were. Also
+    /// resynchronises the byte count.
     pub fn sweep(&mut self) -> Result<usize, StoreError> {
-        let swept = self.store.remove_expired()?;
-        self.store.outbox_remove_expired()?;
+        let elapsed = self.sweep_timer.lap();
+        let swept = self.store.sweep_expired(elapsed, self.expiry_grace)?;
         self.total_bytes = self.store.totals()?.bytes;
         Ok(swept)
     }
@@ -264,6 +280,8 @@ mod tests {
     use pigeonhole::record::body::SEALED_SCHEME_V1;
     use pigeonhole::record::{Header, InstanceId, Kind, MailboxId, Policy};
 
+    use std::time::Duration;
+
     use super::*;
     use crate::quota::QuotaExceeded;
 
@@ -320,7 +338,8 @@ mod tests {
         let validator = Validator::new(Policy::default());
         let inner = Store::open_in_memory(validator.clone(), clock.clone()).unwrap();
         (
-            SqliteRecordStore::new(inner, validator, clock.clone(), limits).unwrap(),
+            SqliteRecordStore::new(inner, validator, clock.clone(), limits, Duration::ZERO)
+                .unwrap(),
             clock,
         )
     }
@@ -401,7 +420,8 @@ mod tests {
         assert!(store.totals().unwrap().bytes <= 2_000);
         assert_eq!(store.total_bytes, store.totals().unwrap().bytes);
 
-        // Invalid bytes never pass; expired records are swept.
+        // Invalid bytes never pass; expired records are swept (no grace
+        // here: the grace is the store's own test).
         let (key, mut bytes) = signed(5, 2, 0, NOW, 100);
         *bytes.last_mut().unwrap() ^= 1;
         assert!(matches!(

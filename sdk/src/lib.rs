@@ -39,7 +39,9 @@ pub struct Config {
     /// The DHT peer: listen addresses, data directory, mDNS, replication,
     /// quotas, validation policy and clock.
     pub peer: PeerConfig,
-    /// Lifetimes and abuse limits of the buddy layer.
+    /// Lifetimes and abuse limits of the buddy layer. Its `expiry_grace`
+    /// is overridden by the peer's [`PeerConfig::expiry_grace`]: one grace
+    /// period applies to every expiring row of the node.
     pub buddy: BuddyConfig,
     /// Slot search and scan tuning of the mailbox.
     pub mailbox: MailboxConfig,
@@ -131,11 +133,16 @@ impl Node {
                 config.mailbox.clone(),
             )
         };
+        // One grace period for every expiring row of the node: the peer's.
+        let buddy = BuddyConfig {
+            expiry_grace: config.peer.expiry_grace,
+            ..config.buddy
+        };
         let book = Arc::new(BuddyBook::new(
             store.clone(),
             mailbox(),
             clock.clone(),
-            config.buddy,
+            buddy,
         )?);
         let feeds = Arc::new(FeedBook::new(
             store.clone(),

@@ -149,7 +149,13 @@ impl<D: Dht> BuddyBook<D> {
                 }
             }
         }
-        self.store.sweep_buddy_tables()?;
+        let elapsed = self
+            .sweep_timer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .lap();
+        self.store
+            .sweep_buddy_tables(elapsed, self.config.expiry_grace)?;
         report.directory_republished = self.refresh_directory_entry().await?;
         debug!(?report, "buddy sync done");
         Ok(report)
