@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod events;
+mod recovery;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,27 @@ struct Background {
     task: JoinHandle<()>,
 }
 
+/// A task aborted when its owner is dropped (a node dropped without
+/// `stop` leaves no task behind).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs `work` (SQLite, crypto) on tokio's blocking pool, so that neither
+/// a caller's thread nor an async worker waits on it. A panic in `work`
+/// is raised again here, as if it had run inline.
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => panic!("blocking task cancelled: {error}"),
+    }
+}
+
 /// A running Pigeonhole node: the peer, the buddy layer, the sync timer.
 pub struct Node {
     peer: Peer,
@@ -109,13 +131,17 @@ pub struct Node {
     notices: Arc<NoticeBoard<Peer>>,
     events: events::Merged,
     background: Mutex<Option<Background>>,
+    /// The start-up resume of interrupted requests and answers.
+    recovery: Mutex<Option<AbortOnDrop>>,
 }
 
 impl Node {
     /// Starts the peer, opens the user's database (the same SQLite file as
     /// the peer's, in the data directory; in memory without one) and, if
-    /// configured, the background sync. Must be called inside a tokio
-    /// runtime.
+    /// configured, the background sync. Requests and answers a crash
+    /// interrupted are finished in the background as soon as a peer is
+    /// reachable (not only at the first sync); `start` does not wait for
+    /// it. Must be called inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Node, SdkError> {
         let peer = Peer::start(config.peer.clone()).await?;
         let validator = Validator::new(config.peer.policy.clone());
@@ -150,7 +176,8 @@ impl Node {
             clock.clone(),
             config.feed,
         )?);
-        let notices = Arc::new(NoticeBoard::new(store, mailbox(), config.notice)?);
+        let notices = Arc::new(NoticeBoard::new(store.clone(), mailbox(), config.notice)?);
+        let recovery = recovery::spawn_resume(book.clone(), store, peer.clone());
         let events =
             events::Merged::start(book.subscribe(), feeds.subscribe(), notices.subscribe());
         let background = config.sync_interval.map(|interval| {
@@ -171,6 +198,7 @@ impl Node {
             notices,
             events,
             background: Mutex::new(background),
+            recovery: Mutex::new(Some(AbortOnDrop(recovery))),
         })
     }
 
@@ -221,6 +249,16 @@ impl Node {
         if let Some(background) = background {
             let _ = background.stop.send(());
             let _ = background.task.await;
+        }
+        // Safe to cut anywhere: the intent log converges like after a crash.
+        let recovery = self
+            .recovery
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(mut recovery) = recovery {
+            recovery.0.abort();
+            let _ = (&mut recovery.0).await;
         }
         self.events.stop();
         self.peer.stop().await;
