@@ -17,7 +17,8 @@
 //! `buddies` (an accept the user made), `outbox` (a publish reported
 //! done) and `held_records` (a replica acknowledged to its writer). FULL
 //! costs one fsync of the WAL per commit (`benches/buddy_durability.rs`
-//! prints what that means for publishes and requests). The remaining
+//! prints what that means for publishes and requests; `tests/power_loss.rs`
+//! copies the files mid-write and tears the WAL tail). The remaining
 //! tables (pending, seen, blocked, profile) are cheap to lose or rebuilt
 //! by the next sync, but one setting per connection covers them too.
 //!
