@@ -15,7 +15,7 @@
 //! ("request sent" / an answer the user gave; without them an answer is
 //! dropped as unsolicited or a send is lost), `answered_requests` and
 //! `buddies` (an accept the user made), `outbox` (a publish reported
-//! done) and `held_records` (a replica acknowledged to its writer). FULL
+//! done) and `held_set` (a replica acknowledged to its writer). FULL
 //! costs one fsync of the WAL per commit (`benches/buddy_durability.rs`
 //! prints what that means for publishes and requests; `tests/power_loss.rs`
 //! copies the files mid-write and tears the WAL tail). The remaining
