@@ -11,7 +11,9 @@
 
 #![deny(missing_docs)]
 
+mod buddies;
 mod events;
+mod offload;
 mod recovery;
 
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+pub use buddies::Buddies;
 pub use events::Event;
 pub use pigeonhole_node::{
     Multiaddr, Node as Peer, NodeConfig as PeerConfig, NodeError as PeerError,
@@ -112,21 +115,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Runs `work` (SQLite, crypto) on tokio's blocking pool, so that neither
-/// a caller's thread nor an async worker waits on it. A panic in `work`
-/// is raised again here, as if it had run inline.
-pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(value) => value,
-        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(error) => panic!("blocking task cancelled: {error}"),
-    }
-}
-
 /// A running Pigeonhole node: the peer, the buddy layer, the sync timer.
 pub struct Node {
     peer: Peer,
     book: Arc<BuddyBook<Peer>>,
+    buddies: Buddies,
     feeds: Arc<FeedBook<Peer>>,
     notices: Arc<NoticeBoard<Peer>>,
     events: events::Merged,
@@ -193,6 +186,7 @@ impl Node {
         info!(key = %book.public_key(), peer = %peer.peer_id(), "pigeonhole node started");
         Ok(Node {
             peer,
+            buddies: Buddies::new(book.clone()),
             book,
             feeds,
             notices,
@@ -208,9 +202,11 @@ impl Node {
     }
 
     /// The buddy layer: contact code, requests, answers, the buddy list,
-    /// blocking, the directory.
-    pub fn buddies(&self) -> &BuddyBook<Peer> {
-        &self.book
+    /// blocking, the directory. Its methods are async and run their
+    /// database and crypto work on tokio's blocking pool, never on the
+    /// caller's thread or an async worker.
+    pub fn buddies(&self) -> &Buddies {
+        &self.buddies
     }
 
     /// Feeds: post, edit, delete, follow, fetch new posts, RSS out.
@@ -228,9 +224,10 @@ impl Node {
         self.events.sender.subscribe()
     }
 
-    /// Syncs the inbox now (an app that just woke up calls this).
+    /// Syncs the inbox now (an app that just woke up calls this). Runs
+    /// off the async workers, like every [`Buddies`] call.
     pub async fn sync_now(&self) -> Result<SyncReport, SdkError> {
-        Ok(self.book.sync_now().await?)
+        Ok(self.buddies.sync_now().await?)
     }
 
     /// Buddy events from now on.
@@ -267,10 +264,34 @@ impl Node {
 }
 
 /// The layers the background sync keeps fresh.
+#[derive(Clone)]
 struct Layers {
     book: Arc<BuddyBook<Peer>>,
     feeds: Arc<FeedBook<Peer>>,
     notices: Arc<NoticeBoard<Peer>>,
+}
+
+impl Layers {
+    /// One background round: the inbox, then followed feeds and watched
+    /// documents.
+    async fn sync_round(&self) {
+        // Failures are reported to subscribers as SyncFailed.
+        if let Ok(report) = self.book.sync_now().await {
+            debug!(?report, "background sync");
+        }
+        // Followed feeds and watched documents: their events carry the
+        // news; failures wait for the next tick.
+        for (feed, update) in self.feeds.fetch_all_followed().await {
+            if let Err(error) = update {
+                debug!(feed = %feed.name, %error, "feed fetch failed");
+            }
+        }
+        for (doc, updates) in self.notices.fetch_all_watched().await {
+            if let Err(error) = updates {
+                debug!(doc = %doc.name, %error, "document fetch failed");
+            }
+        }
+    }
 }
 
 fn spawn_sync(layers: Layers, interval: Duration) -> Background {
@@ -285,22 +306,9 @@ fn spawn_sync(layers: Layers, interval: Duration) -> Background {
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = ticks.tick() => {
-                    // Failures are reported to subscribers as SyncFailed.
-                    if let Ok(report) = layers.book.sync_now().await {
-                        debug!(?report, "background sync");
-                    }
-                    // Followed feeds and watched documents: their events
-                    // carry the news; failures wait for the next tick.
-                    for (feed, update) in layers.feeds.fetch_all_followed().await {
-                        if let Err(error) = update {
-                            debug!(feed = %feed.name, %error, "feed fetch failed");
-                        }
-                    }
-                    for (doc, updates) in layers.notices.fetch_all_watched().await {
-                        if let Err(error) = updates {
-                            debug!(doc = %doc.name, %error, "document fetch failed");
-                        }
-                    }
+                    // Off the async workers: the round does SQLite and crypto.
+                    let layers = layers.clone();
+                    offload::offload(move || async move { layers.sync_round().await }).await;
                 }
             }
         }

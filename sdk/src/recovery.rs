@@ -40,7 +40,7 @@ pub(crate) fn spawn_resume(
     peer: Peer,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        match crate::blocking(move || store.intents()).await {
+        match crate::offload::blocking(move || store.intents()).await {
             Ok(intents) if intents.is_empty() => return,
             Ok(intents) => info!(
                 interrupted = intents.len(),
@@ -56,7 +56,10 @@ pub(crate) fn spawn_resume(
             if peer.wait_for_peers(1, PEER_WAIT).await.routing_peers == 0 {
                 debug!("no peer yet: interrupted intents wait");
             } else {
-                match book.resume_intents().await {
+                let book = book.clone();
+                let resumed =
+                    crate::offload::offload(move || async move { book.resume_intents().await });
+                match resumed.await {
                     Ok(done) => {
                         info!(?done, "interrupted intents resumed at start-up");
                         return;

@@ -80,13 +80,13 @@ async fn a_request_cut_after_its_put_is_finished_at_start_up_without_a_sync() {
     let bob = Node::start(config(dirs[1].path(), &clock, here.clone()))
         .await
         .unwrap();
-    bob.buddies().set_profile("Bob", None).unwrap();
-    let bob_code = bob.buddies().contact_code().unwrap().to_string();
+    bob.buddies().set_profile("Bob", None).await.unwrap();
+    let bob_code = bob.buddies().contact_code().await.unwrap().to_string();
     let alice_dir = dirs[2].path();
     let alice = Node::start(config(alice_dir, &clock, here.clone()))
         .await
         .unwrap();
-    alice.buddies().set_profile("Alice", None).unwrap();
+    alice.buddies().set_profile("Alice", None).await.unwrap();
     let alice_key = alice.buddies().public_key();
     alice.stop().await;
 
@@ -131,7 +131,7 @@ async fn a_request_cut_after_its_put_is_finished_at_start_up_without_a_sync() {
     // Bob sees the request and accepts it.
     bob.peer().wait_for_peers(1, support::WAIT).await;
     assert_eq!(bob.sync_now().await.unwrap().requests_received, 1);
-    let request = bob.buddies().pending_requests().unwrap().remove(0);
+    let request = bob.buddies().pending_requests().await.unwrap().remove(0);
     assert_eq!(request.from, alice_key);
     bob.buddies().accept(&request.id).await.unwrap();
 
@@ -142,7 +142,7 @@ async fn a_request_cut_after_its_put_is_finished_at_start_up_without_a_sync() {
         .unwrap();
     let mut sent = Vec::new();
     for _ in 0..150 {
-        sent = alice.buddies().sent_requests().unwrap();
+        sent = alice.buddies().sent_requests().await.unwrap();
         if !sent.is_empty() {
             break;
         }
@@ -163,7 +163,10 @@ async fn a_request_cut_after_its_put_is_finished_at_start_up_without_a_sync() {
         0,
         "nothing left to resume"
     );
-    assert_eq!(alice.buddies().buddies().unwrap()[0].display_name, "Bob");
+    assert_eq!(
+        alice.buddies().buddies().await.unwrap()[0].display_name,
+        "Bob"
+    );
     for node in [alice, bob, laptop] {
         node.stop().await;
     }
