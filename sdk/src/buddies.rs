@@ -1,6 +1,6 @@
 //! The buddy layer as an app holds it: [`Buddies`], the core's
 //! [`BuddyBook`] behind async methods that run off the caller's thread and
-//! off the async workers ([`crate::offload`]).
+//! off the async workers (see the `offload` module).
 //!
 //! Why a wrapper and not the book itself: the book's reads
 //! (`pending_requests`, `buddies`, `contact_code`…) are synchronous SQLite
