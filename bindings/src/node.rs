@@ -19,7 +19,7 @@ use tracing::warn;
 use crate::error::PigeonholeError;
 use crate::events::{EventListener, EventSubscription, subscribe};
 use crate::options::{NodeOptions, parse_address};
-use crate::runtime::{self, blocking, run};
+use crate::runtime::{self, run};
 use crate::types::{
     Buddy, ContactDetail, DirectoryClaim, NodeStatus, PendingRequest, SentRequest, SyncReport,
     parse_hex32, parse_key,
@@ -104,7 +104,7 @@ impl PigeonholeNode {
     /// a request. Draw it with `contactCodeQr` or `contactCodeSvg`.
     pub async fn contact_code(&self) -> Result<String, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || Ok(node.buddies().contact_code()?.to_string())).await
+        run(async move { Ok(node.buddies().contact_code().await?.to_string()) }).await
     }
 
     /// Sets the display name shown with requests and answers and, if given,
@@ -117,10 +117,11 @@ impl PigeonholeNode {
         directory_name: Option<String>,
     ) -> Result<(), PigeonholeError> {
         let node = self.live()?;
-        blocking(move || {
+        run(async move {
             Ok(node
                 .buddies()
-                .set_profile(&display_name, directory_name.as_deref())?)
+                .set_profile(&display_name, directory_name.as_deref())
+                .await?)
         })
         .await
     }
@@ -152,8 +153,8 @@ impl PigeonholeNode {
     /// again (expired, blocked or rotated-away requests are dropped).
     pub async fn pending_requests(&self) -> Result<Vec<PendingRequest>, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || {
-            let pending = node.buddies().pending_requests()?;
+        run(async move {
+            let pending = node.buddies().pending_requests().await?;
             Ok(pending.into_iter().map(Into::into).collect())
         })
         .await
@@ -162,8 +163,8 @@ impl PigeonholeNode {
     /// Requests this user sent and where they stand, newest first.
     pub async fn sent_requests(&self) -> Result<Vec<SentRequest>, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || {
-            let sent = node.buddies().sent_requests()?;
+        run(async move {
+            let sent = node.buddies().sent_requests().await?;
             Ok(sent.into_iter().map(Into::into).collect())
         })
         .await
@@ -198,8 +199,8 @@ impl PigeonholeNode {
     /// The buddy list, by display name.
     pub async fn buddies(&self) -> Result<Vec<Buddy>, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || {
-            let buddies = node.buddies().buddies()?;
+        run(async move {
+            let buddies = node.buddies().buddies().await?;
             Ok(buddies.into_iter().map(Into::into).collect())
         })
         .await
@@ -209,28 +210,28 @@ impl PigeonholeNode {
     pub async fn remove_buddy(&self, public_key: String) -> Result<bool, PigeonholeError> {
         let node = self.live()?;
         let key = parse_key(&public_key)?;
-        blocking(move || Ok(node.buddies().remove_buddy(&key)?)).await
+        run(async move { Ok(node.buddies().remove_buddy(&key).await?) }).await
     }
 
     /// Blocks a public key: its requests are dropped unread.
     pub async fn block(&self, public_key: String) -> Result<(), PigeonholeError> {
         let node = self.live()?;
         let key = parse_key(&public_key)?;
-        blocking(move || Ok(node.buddies().block(&key)?)).await
+        run(async move { Ok(node.buddies().block(&key).await?) }).await
     }
 
     /// Unblocks a public key; whether it was blocked.
     pub async fn unblock(&self, public_key: String) -> Result<bool, PigeonholeError> {
         let node = self.live()?;
         let key = parse_key(&public_key)?;
-        blocking(move || Ok(node.buddies().unblock(&key)?)).await
+        run(async move { Ok(node.buddies().unblock(&key).await?) }).await
     }
 
     /// Makes a new inbox token and returns the new contact code; requests
     /// sent to the old code are no longer fetched or shown.
     pub async fn rotate_inbox_token(&self) -> Result<String, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || Ok(node.buddies().rotate_inbox_token()?.to_string())).await
+        run(async move { Ok(node.buddies().rotate_inbox_token().await?.to_string()) }).await
     }
 
     /// Publishes this user's directory entry (the profile's directory name

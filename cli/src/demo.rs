@@ -168,11 +168,12 @@ async fn act(root: &Path, script: &mut Script, holders: &mut Vec<Node>) -> Resul
             "Bob's phone shows his contact code, then goes offline",
             async {
                 let bob = start(&bob_dir, meetup.clone(), 1).await?;
-                let code = bob
-                    .buddies()
-                    .set_profile("Bob", None)
-                    .and_then(|()| bob.buddies().contact_code())
-                    .map_err(|e| e.to_string());
+                let code = async {
+                    bob.buddies().set_profile("Bob", None).await?;
+                    bob.buddies().contact_code().await
+                }
+                .await
+                .map_err(|e: pigeonhole::buddy::BuddyError| e.to_string());
                 bob.stop().await;
                 code.map(|code| code.to_string())
             },
@@ -189,7 +190,7 @@ async fn act(root: &Path, script: &mut Script, holders: &mut Vec<Node>) -> Resul
                     value: ALICE_EMAIL.into(),
                 }];
                 let sent = async {
-                    alice.buddies().set_profile("Alice", None)?;
+                    alice.buddies().set_profile("Alice", None).await?;
                     alice
                         .buddies()
                         .send_request(&bob_code, MESSAGE, contacts)
@@ -223,6 +224,7 @@ async fn act(root: &Path, script: &mut Script, holders: &mut Vec<Node>) -> Resul
                     let pending = bob
                         .buddies()
                         .pending_requests()
+                        .await
                         .map_err(|e| e.to_string())?;
                     let [request] = pending.as_slice() else {
                         return Err(format!("{} pending requests, expected 1", pending.len()));
@@ -267,11 +269,15 @@ async fn act(root: &Path, script: &mut Script, holders: &mut Vec<Node>) -> Resul
             let alice = start(&alice_dir, meetup.clone(), HOLDERS).await?;
             let checked = async {
                 alice.sync_now().await.map_err(|e| e.to_string())?;
-                let buddies = alice.buddies().buddies().map_err(|e| e.to_string())?;
+                let buddies = alice.buddies().buddies().await.map_err(|e| e.to_string())?;
                 if !buddies.iter().any(|b| b.display_name == "Bob") {
                     return Err(format!("Alice's buddies: {buddies:?}"));
                 }
-                let sent = alice.buddies().sent_requests().map_err(|e| e.to_string())?;
+                let sent = alice
+                    .buddies()
+                    .sent_requests()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if !sent.iter().any(|s| s.status == SentStatus::Accepted) {
                     return Err("her request is not marked accepted".into());
                 }

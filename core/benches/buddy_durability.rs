@@ -2,7 +2,9 @@
 //! FULL`) and the in-memory DHT, in one run:
 //!
 //! * publishes/s: `Mailbox::publish` + `Store::outbox_put` (the node's
-//!   acknowledged publish);
+//!   acknowledged publish) as the baseline, against the same publish
+//!   wrapped in the intent log the way requests and answers are (intent
+//!   row committed before the put, removed after it);
 //! * `send_request`/s with the intent log, against the same steps without
 //!   it (seal, publish, then the sent row — the order before issue 12), as
 //!   the baseline;
@@ -24,6 +26,7 @@ use pigeonhole::record::{Kind, Validator};
 use pigeonhole::seal::{self, SealContext};
 use pigeonhole::store::Store;
 use pigeonhole::store::buddies::{SentRow, SentStatus};
+use pigeonhole::store::intents::{IntentAction, IntentRow, IntentState};
 
 const NOW: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;
@@ -91,9 +94,13 @@ fn per_second(count: usize, elapsed: Duration) -> String {
     format!("{:.0}/s", count as f64 / elapsed.as_secs_f64())
 }
 
-async fn publishes(user: &(Arc<Store>, Book), batch: std::ops::Range<usize>) -> Duration {
+async fn publishes(
+    user: &(Arc<Store>, Book),
+    batch: std::ops::Range<usize>,
+    with_intent: bool,
+) -> Duration {
     let (store, book) = user;
-    let identity = store.identity().expect("identity").0;
+    let (identity, token) = store.identity().expect("identity");
     let started = Instant::now();
     for i in batch {
         let post = FeedPost {
@@ -105,19 +112,34 @@ async fn publishes(user: &(Arc<Store>, Book), batch: std::ops::Range<usize>) -> 
             published_at: None,
             replaces: None,
         };
+        let draft = Draft {
+            kind: Kind::FeedPost,
+            mailbox: feed_mailbox(&identity.public_key(), "news"),
+            body: post.encode(),
+            lifetime_secs: DAY,
+        };
+        let logged = with_intent.then(|| {
+            let intent = IntentRow {
+                id: 0,
+                action: IntentAction::Request { reply_token: token },
+                state: IntentState::InFlight,
+                mailbox: draft.mailbox,
+                body: draft.body.clone(),
+                lifetime_secs: draft.lifetime_secs,
+                peer: identity.public_key(),
+                peer_token: token,
+                queued_at: NOW,
+            };
+            store.log_intent(&intent).expect("intent")
+        });
         let record = book
             .mailbox()
-            .publish(
-                &identity,
-                Draft {
-                    kind: Kind::FeedPost,
-                    mailbox: feed_mailbox(&identity.public_key(), "news"),
-                    body: post.encode(),
-                    lifetime_secs: DAY,
-                },
-            )
+            .publish(&identity, draft)
             .await
             .expect("publish");
+        if let Some(id) = logged {
+            store.drop_intent(id).expect("intent done");
+        }
         store.outbox_put(&record).expect("outbox");
     }
     started.elapsed()
@@ -223,20 +245,28 @@ fn main() {
     runtime.block_on(async {
         // Interleaved batches, the order rotating, so that a loaded machine
         // or a warming cache weighs on every variant alike.
-        let (publisher, baseline, sender) = (
+        let (publisher, logged_publisher, baseline, sender) = (
             env.book("publisher.db"),
+            env.book("logged-publisher.db"),
             env.book("baseline.db"),
             env.book("sender.db"),
         );
-        let (mut published, mut before, mut after) =
-            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let (mut published, mut published_logged, mut before, mut after) = (
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::ZERO,
+        );
         let batch = n.div_ceil(ROUNDS);
         for round in 0..ROUNDS {
             let range = round * batch..((round + 1) * batch).min(n);
-            for turn in 0..3 {
-                match (round + turn) % 3 {
-                    0 => published += publishes(&publisher, range.clone()).await,
-                    1 => before += sends_without_log(&baseline, range.clone()).await,
+            for turn in 0..4 {
+                match (round + turn) % 4 {
+                    0 => published += publishes(&publisher, range.clone(), false).await,
+                    1 => {
+                        published_logged += publishes(&logged_publisher, range.clone(), true).await
+                    }
+                    2 => before += sends_without_log(&baseline, range.clone()).await,
                     _ => after += sends_with_log(&sender, range.clone()).await,
                 }
             }
@@ -245,8 +275,13 @@ fn main() {
         println!("{:<44} {:>12}", "operation", "rate");
         println!(
             "{:<44} {:>12}",
-            "publish + outbox_put",
+            "publish + outbox_put, no intent (baseline)",
             per_second(n, published)
+        );
+        println!(
+            "{:<44} {:>12}",
+            "publish + outbox_put with the intent log",
+            per_second(n, published_logged)
         );
         println!(
             "{:<44} {:>12}",

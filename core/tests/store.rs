@@ -4,6 +4,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use pigeonhole::clock::ManualClock;
@@ -77,23 +78,100 @@ fn expired_rows_are_not_served_after_reopen() {
     }
     clock.advance(2 * 3600);
     let store = open(&path, &clock);
-    assert!(store.get(&short_key).unwrap().is_none());
+    assert!(
+        store.get(&short_key).unwrap().is_none(),
+        "expired: not served"
+    );
     assert!(store.get(&long_key).unwrap().is_some());
+    assert_eq!(store.list().unwrap().len(), 1);
     assert_eq!(
         store.totals().unwrap().records,
-        1,
-        "expired row swept at open"
+        2,
+        "nothing is deleted at open or on a read"
     );
     clock.advance(4 * 3600);
     assert!(
         store.get(&long_key).unwrap().is_none(),
         "expiry checked on read"
     );
-    assert_eq!(
-        store.remove_expired().unwrap(),
-        0,
-        "the read already dropped it"
+}
+
+/// A forward jump of 3 days, seen at open and by sweeps for less than the
+/// grace period, deletes nothing; once the clock is back every record is
+/// served again. A record the clock keeps showing expired is deleted once
+/// it has been seen expired for the grace period of elapsed time, and not
+/// a sweep earlier.
+#[test]
+fn a_clock_jump_deletes_nothing_within_the_grace_period() {
+    const GRACE: Duration = Duration::from_secs(3600);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let clock = clock();
+    let records: Vec<_> = (0..5).map(|seq| record(1, seq, DAY)).collect();
+    {
+        let store = open(&path, &clock);
+        for (key, bytes) in &records {
+            store.put_bytes(key, bytes).unwrap();
+        }
+        store
+            .outbox_put(&store.get(&records[0].0).unwrap().unwrap())
+            .unwrap();
+    }
+    // The clock jumps 3 days ahead while the app is closed; it opens, and
+    // sweeps run for 50 minutes of elapsed time.
+    clock.advance(3 * DAY);
+    let store = open(&path, &clock);
+    assert_eq!(store.totals().unwrap().records, 5, "open deleted records");
+    assert!(
+        store.list().unwrap().is_empty(),
+        "expired rows are not served"
     );
+    for _ in 0..10 {
+        assert_eq!(
+            store
+                .sweep_expired(Duration::from_secs(300), GRACE)
+                .unwrap(),
+            0
+        );
+    }
+    assert_eq!(store.totals().unwrap().records, 5);
+    // The clock comes back: everything is served, and the sweeps that saw
+    // the records live again start their count from zero.
+    clock.set(NOW);
+    assert_eq!(
+        store
+            .sweep_expired(Duration::from_secs(300), GRACE)
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.list().unwrap().len(), 5);
+    assert_eq!(store.outbox_list().unwrap().len(), 1);
+    clock.advance(3 * DAY);
+    assert_eq!(
+        store
+            .sweep_expired(Duration::from_secs(300), GRACE)
+            .unwrap(),
+        0,
+        "a fresh expiry starts at zero"
+    );
+    for _ in 0..11 {
+        assert_eq!(
+            store
+                .sweep_expired(Duration::from_secs(300), GRACE)
+                .unwrap(),
+            0
+        );
+    }
+    // 12 × 5 min seen expired: the grace period is over.
+    assert_eq!(
+        store
+            .sweep_expired(Duration::from_secs(300), GRACE)
+            .unwrap(),
+        5
+    );
+    assert_eq!(store.totals().unwrap().records, 0);
+    clock.set(NOW);
+    assert!(store.outbox_list().unwrap().is_empty(), "outbox swept too");
 }
 
 #[test]

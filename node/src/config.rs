@@ -99,6 +99,13 @@ pub struct NodeConfig {
     pub clock: Arc<dyn Clock>,
     /// How often expired records are swept from the store.
     pub sweep_interval: Duration,
+    /// How long (monotonic time, counted by the sweeps) the clock must show
+    /// a held or outbox record expired before it is deleted. Until then it
+    /// is kept but never served, so a wall clock that jumps forward (or
+    /// back) and is corrected within this period loses nothing. Default
+    /// 1 hour ([`pigeonhole::store::expiry::DEFAULT_EXPIRY_GRACE`]); zero
+    /// deletes at the first sweep that sees a record expired.
+    pub expiry_grace: Duration,
     /// How long an unused connection stays open.
     pub idle_connection_timeout: Duration,
     /// What other peers may ask of this node: connection limits, streams,
@@ -119,6 +126,7 @@ impl Default for NodeConfig {
             policy: Policy::default(),
             clock: Arc::new(SystemClock),
             sweep_interval: Duration::from_secs(60),
+            expiry_grace: pigeonhole::store::expiry::DEFAULT_EXPIRY_GRACE,
             idle_connection_timeout: Duration::from_secs(60),
             peer_limits: PeerLimits::default(),
         }

@@ -111,6 +111,7 @@ impl Node {
             validator.clone(),
             config.clock.clone(),
             config.limits,
+            config.expiry_grace,
         )?;
         let load = Arc::new(LoadCounters::default());
         let store = SharedStore::new(store, load.clone());

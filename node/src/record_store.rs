@@ -17,6 +17,10 @@
 //!
 //! Kademlia's own expiry (`Record::expires`) is not used: records carry a
 //! signed absolute expiry that the validator checks with the node's clock.
+//! An expired record is never served, but it is deleted only once the
+//! clock has shown it expired for the configured grace period of elapsed
+//! time (`NodeConfig::expiry_grace`, see `pigeonhole::store::expiry`): a
+//! clock that jumps forward and comes back loses nothing.
 //! Provider records are not part of the protocol and are refused.
 
 use std::borrow::Cow;
@@ -28,6 +32,8 @@ use libp2p::kad::store::{self, RecordStore};
 use libp2p::kad::{ProviderRecord, Record as KadRecord, RecordKey};
 use pigeonhole::clock::Clock;
 use pigeonhole::record::{DhtKey, MailboxId, Record, Validator};
+use pigeonhole::set_rule::SetWrite;
+use pigeonhole::store::expiry::SweepTimer;
 use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 use tracing::{debug, info, warn};
 
@@ -112,15 +118,21 @@ pub struct SqliteRecordStore {
     displaced_since_sweep: u64,
     refused_quota: u64,
     last_refusal: Option<Refusal>,
+    /// How long a row must have been seen expired before a sweep deletes it.
+    expiry_grace: std::time::Duration,
+    /// Monotonic time between sweeps.
+    sweep_timer: SweepTimer,
 }
 
 impl SqliteRecordStore {
-    /// Wraps `store` (already opened, expired rows already dropped).
+    /// Wraps `store` (already opened). Expired rows are deleted by
+    /// [`SqliteRecordStore::sweep`] once seen expired for `expiry_grace`.
     pub fn new(
         store: Store,
         validator: Validator,
         clock: Arc<dyn Clock>,
         limits: Limits,
+        expiry_grace: std::time::Duration,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             store,
@@ -133,6 +145,8 @@ impl SqliteRecordStore {
             displaced_since_sweep: 0,
             refused_quota: 0,
             last_refusal: None,
+            expiry_grace,
+            sweep_timer: SweepTimer::new(),
         })
     }
 
@@ -227,11 +241,14 @@ impl SqliteRecordStore {
         self.store.list()
     }
 
-    /// Deletes expired records; how many. Also logs what fair storage
-    /// displaced since the last sweep (one line, not one per record).
+    /// One expiry sweep (held records and outbox): rows seen expired age
+    /// by the monotonic time since the last sweep, and those expired for
+    /// the grace period are deleted; how many held records were. Also
+    /// resynchronises the byte count.
     pub fn sweep(&mut self) -> Result<usize, StoreError> {
-        let swept = self.store.remove_expired()?;
-        self.store.outbox_remove_expired()?;
+        let elapsed = self.sweep_timer.lap();
+        let swept = self.store.sweep_expired(elapsed, self.expiry_grace)?;
+        self.total_bytes = self.store.totals()?.bytes;
         if self.displaced_since_sweep > 0 {
             info!(
                 displaced = self.displaced_since_sweep,
@@ -334,6 +351,8 @@ mod tests {
     use pigeonhole::record::body::SEALED_SCHEME_V1;
     use pigeonhole::record::{Header, InstanceId, Kind, MailboxId, Policy};
 
+    use std::time::Duration;
+
     use super::*;
     use crate::quota::QuotaExceeded;
 
@@ -390,7 +409,8 @@ mod tests {
         let validator = Validator::new(Policy::default());
         let inner = Store::open_in_memory(validator.clone(), clock.clone()).unwrap();
         (
-            SqliteRecordStore::new(inner, validator, clock.clone(), limits).unwrap(),
+            SqliteRecordStore::new(inner, validator, clock.clone(), limits, Duration::ZERO)
+                .unwrap(),
             clock,
         )
     }
@@ -461,7 +481,8 @@ mod tests {
         assert!(refused > 0);
         assert!(store.totals().unwrap().bytes <= 2_000);
 
-        // Invalid bytes never pass; expired records are swept.
+        // Invalid bytes never pass; expired records are swept (no grace
+        // here: the grace is the store's own test).
         let (key, mut bytes) = signed(5, 2, 0, NOW, 100);
         *bytes.last_mut().unwrap() ^= 1;
         assert!(matches!(

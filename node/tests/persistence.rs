@@ -78,7 +78,7 @@ async fn outbox_is_republished_after_restart() {
 
 /// A holding node stopped and started again from its SQLite file still
 /// serves what it held; once the record has expired, it is not served
-/// after a restart.
+/// after a restart, and a sweep past the expiry grace deletes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_holder_serves_until_expiry() {
     init_tracing();
@@ -118,14 +118,27 @@ async fn restarted_holder_serves_until_expiry() {
     reader.stop().await;
     holder.stop().await;
 
-    // Past its expiry, a restarted holder neither holds nor serves it.
+    // Past its expiry, a restarted holder does not serve it; it keeps the
+    // row for the expiry grace period (the clock may have jumped) and
+    // deletes it once that is over (zero grace here).
     clock.advance(3600);
-    let holder = Node::start(holder_config()).await.expect("restart H again");
+    let holder = Node::start(NodeConfig {
+        expiry_grace: Duration::ZERO,
+        ..holder_config()
+    })
+    .await
+    .expect("restart H again");
     let reader = Node::start(node_config(&clock)).await.expect("start R2");
     connect_all(&[holder.clone(), reader.clone()]).await;
     assert_eq!(holder.held(record.dht_key()).await.unwrap(), None);
-    assert_eq!(holder.held_totals().await.unwrap().records, 0);
     assert_eq!(reader.get(record.dht_key()).await.unwrap(), None);
+    assert_eq!(
+        holder.held_totals().await.unwrap().records,
+        1,
+        "kept, not served, until a sweep"
+    );
+    holder.maintain().await.unwrap();
+    assert_eq!(holder.held_totals().await.unwrap().records, 0);
     stop_all(&[reader, holder]).await;
 }
 

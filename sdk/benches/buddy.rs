@@ -87,8 +87,12 @@ async fn main() {
     }
 
     // Delivery latency to an online recipient (the first node's user).
-    first.buddies().set_profile("Recipient", None).unwrap();
-    let code = first.buddies().contact_code().unwrap().to_string();
+    first
+        .buddies()
+        .set_profile("Recipient", None)
+        .await
+        .unwrap();
+    let code = first.buddies().contact_code().await.unwrap().to_string();
     let mut events = first.subscribe();
     let mut latencies = Vec::new();
     for i in 0..DELIVERIES {

@@ -11,7 +11,10 @@
 
 #![deny(missing_docs)]
 
+mod buddies;
 mod events;
+mod offload;
+mod recovery;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+pub use buddies::Buddies;
 pub use events::Event;
 pub use pigeonhole_node::{
     Multiaddr, Node as Peer, NodeConfig as PeerConfig, NodeError as PeerError,
@@ -39,7 +43,9 @@ pub struct Config {
     /// The DHT peer: listen addresses, data directory, mDNS, replication,
     /// quotas, validation policy and clock.
     pub peer: PeerConfig,
-    /// Lifetimes and abuse limits of the buddy layer.
+    /// Lifetimes and abuse limits of the buddy layer. Its `expiry_grace`
+    /// is overridden by the peer's [`PeerConfig::expiry_grace`]: one grace
+    /// period applies to every expiring row of the node.
     pub buddy: BuddyConfig,
     /// Slot search and scan tuning of the mailbox.
     pub mailbox: MailboxConfig,
@@ -99,21 +105,36 @@ struct Background {
     task: JoinHandle<()>,
 }
 
+/// A task aborted when its owner is dropped (a node dropped without
+/// `stop` leaves no task behind).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A running Pigeonhole node: the peer, the buddy layer, the sync timer.
 pub struct Node {
     peer: Peer,
     book: Arc<BuddyBook<Peer>>,
+    buddies: Buddies,
     feeds: Arc<FeedBook<Peer>>,
     notices: Arc<NoticeBoard<Peer>>,
     events: events::Merged,
     background: Mutex<Option<Background>>,
+    /// The start-up resume of interrupted requests and answers.
+    recovery: Mutex<Option<AbortOnDrop>>,
 }
 
 impl Node {
     /// Starts the peer, opens the user's database (the same SQLite file as
     /// the peer's, in the data directory; in memory without one) and, if
-    /// configured, the background sync. Must be called inside a tokio
-    /// runtime.
+    /// configured, the background sync. Requests and answers a crash
+    /// interrupted are finished in the background as soon as a peer is
+    /// reachable (not only at the first sync); `start` does not wait for
+    /// it. Must be called inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Node, SdkError> {
         let peer = Peer::start(config.peer.clone()).await?;
         let validator = Validator::new(config.peer.policy.clone());
@@ -131,11 +152,16 @@ impl Node {
                 config.mailbox.clone(),
             )
         };
+        // One grace period for every expiring row of the node: the peer's.
+        let buddy = BuddyConfig {
+            expiry_grace: config.peer.expiry_grace,
+            ..config.buddy
+        };
         let book = Arc::new(BuddyBook::new(
             store.clone(),
             mailbox(),
             clock.clone(),
-            config.buddy,
+            buddy,
         )?);
         let feeds = Arc::new(FeedBook::new(
             store.clone(),
@@ -143,7 +169,8 @@ impl Node {
             clock.clone(),
             config.feed,
         )?);
-        let notices = Arc::new(NoticeBoard::new(store, mailbox(), config.notice)?);
+        let notices = Arc::new(NoticeBoard::new(store.clone(), mailbox(), config.notice)?);
+        let recovery = recovery::spawn_resume(book.clone(), store, peer.clone());
         let events =
             events::Merged::start(book.subscribe(), feeds.subscribe(), notices.subscribe());
         let background = config.sync_interval.map(|interval| {
@@ -169,11 +196,13 @@ impl Node {
         info!(key = %book.public_key(), peer = %peer.peer_id(), "pigeonhole node started");
         Ok(Node {
             peer,
+            buddies: Buddies::new(book.clone()),
             book,
             feeds,
             notices,
             events,
             background: Mutex::new(background),
+            recovery: Mutex::new(Some(AbortOnDrop(recovery))),
         })
     }
 
@@ -183,9 +212,11 @@ impl Node {
     }
 
     /// The buddy layer: contact code, requests, answers, the buddy list,
-    /// blocking, the directory.
-    pub fn buddies(&self) -> &BuddyBook<Peer> {
-        &self.book
+    /// blocking, the directory. Its methods are async and run their
+    /// database and crypto work on tokio's blocking pool, never on the
+    /// caller's thread or an async worker.
+    pub fn buddies(&self) -> &Buddies {
+        &self.buddies
     }
 
     /// Feeds: post, edit, delete, follow, fetch new posts, RSS out.
@@ -204,9 +235,10 @@ impl Node {
     }
 
     /// Syncs the inbox now (an app that just woke up calls this), and
-    /// refreshes the mailboxes the peer protects (see [`protect`]).
+    /// refreshes the mailboxes the peer protects (see [`protect`]). Runs
+    /// off the async workers, like every [`Buddies`] call.
     pub async fn sync_now(&self) -> Result<SyncReport, SdkError> {
-        let report = self.book.sync_now().await;
+        let report = self.buddies.sync_now().await;
         protect(
             &self.peer,
             &Layers {
@@ -236,6 +268,16 @@ impl Node {
             let _ = background.stop.send(());
             let _ = background.task.await;
         }
+        // Safe to cut anywhere: the intent log converges like after a crash.
+        let recovery = self
+            .recovery
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(mut recovery) = recovery {
+            recovery.0.abort();
+            let _ = (&mut recovery.0).await;
+        }
         self.events.stop();
         self.peer.stop().await;
         info!("pigeonhole node stopped");
@@ -243,6 +285,7 @@ impl Node {
 }
 
 /// The layers the background sync keeps fresh.
+#[derive(Clone)]
 struct Layers {
     book: Arc<BuddyBook<Peer>>,
     feeds: Arc<FeedBook<Peer>>,
@@ -256,6 +299,16 @@ struct Layers {
 /// background tick (follows and buddies change); a failure only leaves the
 /// previous set in place.
 async fn protect(peer: &Peer, layers: &Layers) {
+    let layers = layers.clone();
+    let mailboxes = offload::blocking(move || protected_mailboxes(&layers)).await;
+    if let Err(error) = peer.protect_mailboxes(mailboxes).await {
+        debug!(%error, "protected mailboxes not updated");
+    }
+}
+
+/// The mailboxes [`protect`] hands the peer (SQLite reads: call it off the
+/// async workers).
+fn protected_mailboxes(layers: &Layers) -> Vec<pigeonhole::record::MailboxId> {
     let mut mailboxes = Vec::new();
     match layers.book.contact_code() {
         Ok(code) => mailboxes.push(code.inbox_id()),
@@ -275,8 +328,30 @@ async fn protect(peer: &Peer, layers: &Layers) {
     if let Ok(watching) = layers.notices.watching() {
         mailboxes.extend(watching.iter().map(|(doc, _)| doc.mailbox()));
     }
-    if let Err(error) = peer.protect_mailboxes(mailboxes).await {
-        debug!(%error, "protected mailboxes not updated");
+    mailboxes
+}
+
+
+impl Layers {
+    /// One background round: the inbox, then followed feeds and watched
+    /// documents.
+    async fn sync_round(&self) {
+        // Failures are reported to subscribers as SyncFailed.
+        if let Ok(report) = self.book.sync_now().await {
+            debug!(?report, "background sync");
+        }
+        // Followed feeds and watched documents: their events carry the
+        // news; failures wait for the next tick.
+        for (feed, update) in self.feeds.fetch_all_followed().await {
+            if let Err(error) = update {
+                debug!(feed = %feed.name, %error, "feed fetch failed");
+            }
+        }
+        for (doc, updates) in self.notices.fetch_all_watched().await {
+            if let Err(error) = updates {
+                debug!(doc = %doc.name, %error, "document fetch failed");
+            }
+        }
     }
 }
 
@@ -292,22 +367,9 @@ fn spawn_sync(peer: Peer, layers: Layers, interval: Duration) -> Background {
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = ticks.tick() => {
-                    // Failures are reported to subscribers as SyncFailed.
-                    if let Ok(report) = layers.book.sync_now().await {
-                        debug!(?report, "background sync");
-                    }
-                    // Followed feeds and watched documents: their events
-                    // carry the news; failures wait for the next tick.
-                    for (feed, update) in layers.feeds.fetch_all_followed().await {
-                        if let Err(error) = update {
-                            debug!(feed = %feed.name, %error, "feed fetch failed");
-                        }
-                    }
-                    for (doc, updates) in layers.notices.fetch_all_watched().await {
-                        if let Err(error) = updates {
-                            debug!(doc = %doc.name, %error, "document fetch failed");
-                        }
-                    }
+                    // Off the async workers: the round does SQLite and crypto.
+                    let layers = layers.clone();
+                    offload::offload(move || async move { layers.sync_round().await }).await;
                     protect(&peer, &layers).await;
                 }
             }

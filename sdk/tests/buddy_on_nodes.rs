@@ -72,13 +72,13 @@ async fn full_lifecycle_across_three_nodes_with_offline_periods() {
 
     // B exists once, to make its identity and contact code, then goes away.
     let bob = start(dirs[2].path(), &clock, &laptop).await;
-    bob.buddies().set_profile("Bob", None).unwrap();
-    let bob_code = bob.buddies().contact_code().unwrap().to_string();
+    bob.buddies().set_profile("Bob", None).await.unwrap();
+    let bob_code = bob.buddies().contact_code().await.unwrap().to_string();
     let bob_key = bob.buddies().public_key();
     bob.stop().await;
 
     let alice = start(dirs[1].path(), &clock, &laptop).await;
-    alice.buddies().set_profile("Alice", None).unwrap();
+    alice.buddies().set_profile("Alice", None).await.unwrap();
     let alice_key = alice.buddies().public_key();
     let sent = alice
         .buddies()
@@ -92,7 +92,7 @@ async fn full_lifecycle_across_three_nodes_with_offline_periods() {
     let mut bob_events = bob.subscribe();
     let report = bob.sync_now().await.unwrap();
     assert_eq!(report.requests_received, 1);
-    let pending = bob.buddies().pending_requests().unwrap();
+    let pending = bob.buddies().pending_requests().await.unwrap();
     assert_eq!(pending.len(), 1, "exactly one pending request");
     assert_eq!(pending[0].id, sent.id);
     assert_eq!(pending[0].from, alice_key);
@@ -101,19 +101,22 @@ async fn full_lifecycle_across_three_nodes_with_offline_periods() {
         Ok(pigeonhole::buddy::BuddyEvent::RequestReceived { .. })
     ));
     bob.buddies().accept(&sent.id).await.unwrap();
-    assert_eq!(bob.buddies().buddies().unwrap()[0].public_key, alice_key);
+    assert_eq!(
+        bob.buddies().buddies().await.unwrap()[0].public_key,
+        alice_key
+    );
     bob.stop().await;
 
     clock.advance(3600);
     let alice = start(dirs[1].path(), &clock, &laptop).await;
     let report = alice.sync_now().await.unwrap();
     assert_eq!(report.answers_received, 1);
-    let buddies = alice.buddies().buddies().unwrap();
+    let buddies = alice.buddies().buddies().await.unwrap();
     assert_eq!(buddies.len(), 1);
     assert_eq!(buddies[0].public_key, bob_key);
     assert_eq!(buddies[0].display_name, "Bob");
     assert_eq!(
-        alice.buddies().sent_requests().unwrap()[0].status,
+        alice.buddies().sent_requests().await.unwrap()[0].status,
         SentStatus::Accepted
     );
     alice.stop().await;
@@ -121,7 +124,7 @@ async fn full_lifecycle_across_three_nodes_with_offline_periods() {
     // The request is withdrawn: Bob, back again, finds its tombstone and
     // nothing pending.
     let bob = start(dirs[2].path(), &clock, &laptop).await;
-    let inbox = bob.buddies().contact_code().unwrap().inbox_id();
+    let inbox = bob.buddies().contact_code().await.unwrap().inbox_id();
     let fetched = bob.buddies().mailbox().fetch_all(inbox).await.unwrap();
     assert!(fetched.records.iter().all(|record| record.id() != sent.id));
     assert!(
@@ -131,7 +134,7 @@ async fn full_lifecycle_across_three_nodes_with_offline_periods() {
             .any(|t| t.header.sender == alice_key)
     );
     assert_eq!(bob.sync_now().await.unwrap().requests_received, 0);
-    assert!(bob.buddies().pending_requests().unwrap().is_empty());
+    assert!(bob.buddies().pending_requests().await.unwrap().is_empty());
     bob.stop().await;
     laptop.stop().await;
 }
@@ -146,11 +149,11 @@ async fn background_sync_delivers_events() {
     let mut bob_config = config(dirs[0].path(), &clock, vec![]);
     bob_config.sync_interval = Some(Duration::from_millis(100));
     let bob = Node::start(bob_config).await.unwrap();
-    bob.buddies().set_profile("Bob", None).unwrap();
+    bob.buddies().set_profile("Bob", None).await.unwrap();
     let mut events = bob.subscribe();
     let alice = start(dirs[1].path(), &clock, &bob).await;
-    alice.buddies().set_profile("Alice", None).unwrap();
-    let code = bob.buddies().contact_code().unwrap().to_string();
+    alice.buddies().set_profile("Alice", None).await.unwrap();
+    let code = bob.buddies().contact_code().await.unwrap().to_string();
     alice
         .buddies()
         .send_request(&code, "hi", vec![])

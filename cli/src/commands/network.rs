@@ -218,7 +218,7 @@ pub async fn sync(global: &Global, progress: &Progress, then_list: bool) -> Resu
                 Ok(online.node.sync_now().await?)
             })
             .await?;
-        Ok((report, online.node.buddies().pending_requests()?))
+        Ok((report, online.node.buddies().pending_requests().await?))
     })
     .await?;
     if then_list {

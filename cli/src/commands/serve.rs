@@ -27,7 +27,7 @@ pub async fn serve(global: &Global, stats_every: Duration) -> Result<(), CliErro
     let online = Online::start(global, Create::Allowed, Some(SYNC_EVERY)).await?;
     let peer = online.node.peer().clone();
     let addrs: Vec<String> = peer.listen_addrs().iter().map(|a| a.to_string()).collect();
-    let code = online.node.buddies().contact_code()?.to_string();
+    let code = online.node.buddies().contact_code().await?.to_string();
     let ready = json!({
         "event": "ready",
         "peer_id": peer.peer_id().to_string(),

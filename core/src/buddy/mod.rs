@@ -76,6 +76,11 @@ pub struct BuddyConfig {
     pub max_requests_per_sender: u64,
     /// The window of `max_requests_per_sender`.
     pub repeat_window_secs: u64,
+    /// How long (elapsed time, counted by the syncs) the clock must show a
+    /// pending, seen or answered request expired before its row is
+    /// deleted; until then it is only not shown. A clock that jumps and
+    /// comes back within this loses nothing ([`crate::store::expiry`]).
+    pub expiry_grace: std::time::Duration,
 }
 
 impl Default for BuddyConfig {
@@ -90,6 +95,7 @@ impl Default for BuddyConfig {
             directory_cache_secs: 3_600,
             max_requests_per_sender: 3,
             repeat_window_secs: 86_400,
+            expiry_grace: crate::store::expiry::DEFAULT_EXPIRY_GRACE,
         }
     }
 }
@@ -247,6 +253,8 @@ pub struct BuddyBook<D> {
     /// Intents whose call is running in this process: the sync leaves them
     /// alone (everything else in the log was interrupted).
     in_flight: Mutex<HashSet<i64>>,
+    /// Monotonic time between the syncs' expiry sweeps.
+    sweep_timer: Mutex<crate::store::expiry::SweepTimer>,
 }
 
 impl<D: Dht> BuddyBook<D> {
@@ -275,6 +283,7 @@ impl<D: Dht> BuddyBook<D> {
             events,
             sync_lock: tokio::sync::Mutex::new(()),
             in_flight: Mutex::new(HashSet::new()),
+            sweep_timer: Mutex::new(crate::store::expiry::SweepTimer::new()),
         })
     }
 

@@ -183,7 +183,13 @@ impl<D: Dht> BuddyBook<D> {
             }
         }
         self.resolve_crossing().await?;
-        self.store.sweep_buddy_tables()?;
+        let elapsed = self
+            .sweep_timer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .lap();
+        self.store
+            .sweep_buddy_tables(elapsed, self.config.expiry_grace)?;
         let longest = self.validator.policy().max_lifetime(Kind::BuddyRequest);
         self.store.sweep_admission_tables(longest)?;
         report.directory_republished = self.refresh_directory_entry().await?;

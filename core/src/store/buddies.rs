@@ -597,18 +597,4 @@ impl Store {
             .optional()?
             .is_some())
     }
-
-    /// Drops expired pending, seen and answered rows; how many.
-    pub fn sweep_buddy_tables(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now() as i64;
-        let conn = self.conn();
-        let mut removed = 0;
-        for table in ["pending_requests", "seen_requests", "answered_requests"] {
-            removed += conn.execute(
-                &format!("DELETE FROM {table} WHERE expires_at <= ?1"),
-                params![now],
-            )?;
-        }
-        Ok(removed)
-    }
 }

@@ -8,8 +8,10 @@
 //! reads. Listing reads walk a mailbox in (instance, record id) order.
 //!
 //! Every read that serves a record validates it again; a row that fails for
-//! good (tampered, expired) is deleted, a row only "created in the future"
-//! (the clock stepped back) is skipped and kept. Cheap reads used for
+//! good (tampered) is deleted, a row the clock shows expired or "created in
+//! the future" is skipped and kept: a clock that jumped may come back, and
+//! only the sweep deletes expired rows, after a grace period of elapsed
+//! time ([`crate::store::expiry`]). Cheap reads used for
 //! bookkeeping (reconciliation items, quotas, next seq) read indexed columns
 //! only; whatever they lead to is validated where it is served.
 
@@ -123,7 +125,7 @@ impl Store {
 
     /// The record held under slot `key` with the lowest record id (a slot
     /// may hold several: the one answer a one-value read gets), validated
-    /// again; rows that no longer validate are deleted.
+    /// again; expired rows are skipped, tampered ones deleted.
     pub fn get(&self, key: &DhtKey) -> Result<Option<Record>, StoreError> {
         let conn = self.conn();
         Ok(self.slot_records(&conn, key)?.into_iter().next())
@@ -144,7 +146,7 @@ impl Store {
     }
 
     /// Every held record that still validates, in (mailbox, instance,
-    /// record id) order; rows that do not are deleted.
+    /// record id) order; expired rows are skipped, tampered ones deleted.
     pub fn list(&self) -> Result<Vec<Record>, StoreError> {
         let conn = self.conn();
         let rows = query_rows(
@@ -157,8 +159,8 @@ impl Store {
 
     /// Up to `limit` valid records of `mailbox` strictly after `after`, in
     /// (instance, record id) order, and whether more rows follow. Rows that
-    /// fail validation are skipped (and deleted), so a page may be short
-    /// while `more` is still true.
+    /// fail validation are skipped (tampered ones deleted), so a page may be
+    /// short while `more` is still true.
     pub fn list_mailbox(
         &self,
         mailbox: &MailboxId,
@@ -323,14 +325,6 @@ impl Store {
             .collect())
     }
 
-    /// Deletes every record whose expiry has passed; how many.
-    pub fn remove_expired(&self) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
-            "DELETE FROM held_set WHERE expires_at <= ?1",
-            params![self.clock.now() as i64],
-        )?)
-    }
-
     /// The encoded size of the held record with this id in `mailbox`.
     pub fn held_size(&self, mailbox: &MailboxId, id: &[u8; 32]) -> Result<Option<u64>, StoreError> {
         let size: Option<i64> = self
@@ -344,7 +338,8 @@ impl Store {
         Ok(size.map(|size| size as u64))
     }
 
-    /// Count and bytes of everything held (kept by the schema's triggers).
+    /// Count and bytes of everything held, expired rows awaiting their
+    /// grace period included (they take space until the sweep deletes them).
     pub fn totals(&self) -> Result<Totals, StoreError> {
         self.kept(
             "SELECT records, bytes FROM held_total WHERE id = 0",
@@ -352,7 +347,9 @@ impl Store {
         )
     }
 
-    /// Count and bytes held for `mailbox`.
+    /// Count and bytes of the unexpired records held for `mailbox` (what
+    /// its quota counts: an expired row awaiting its grace period is not
+    /// served, so it does not hold a place).
     pub fn mailbox_totals(&self, mailbox: &MailboxId) -> Result<Totals, StoreError> {
         self.kept(
             "SELECT records, bytes FROM held_by_mailbox WHERE mailbox = ?1",
@@ -360,7 +357,8 @@ impl Store {
         )
     }
 
-    /// Count and bytes held for `mailbox` from `sender`.
+    /// Count and bytes of the unexpired records held for `mailbox` from
+    /// `sender`.
     pub fn sender_totals(
         &self,
         mailbox: &MailboxId,
@@ -393,7 +391,7 @@ impl Store {
     }
 
     /// Validates raw held rows, keeping their order; rows that fail for
-    /// good are deleted, rows created in the future skipped.
+    /// good are deleted, rows expired or created in the future skipped.
     fn validate_rows(
         &self,
         conn: &Connection,

@@ -15,9 +15,10 @@
 //! ("request sent" / an answer the user gave; without them an answer is
 //! dropped as unsolicited or a send is lost), `answered_requests` and
 //! `buddies` (an accept the user made), `outbox` (a publish reported
-//! done) and `held_records` (a replica acknowledged to its writer). FULL
+//! done) and `held_set` (a replica acknowledged to its writer). FULL
 //! costs one fsync of the WAL per commit (`benches/buddy_durability.rs`
-//! prints what that means for publishes and requests). The remaining
+//! prints what that means for publishes and requests; `tests/power_loss.rs`
+//! copies the files mid-write and tears the WAL tail). The remaining
 //! tables (pending, seen, blocked, profile) are cheap to lose or rebuilt
 //! by the next sync, but one setting per connection covers them too.
 //!
@@ -28,8 +29,11 @@
 //! lock is covered by the busy timeout.
 //!
 //! Rows are not trusted when read back: each held record passes the
-//! [`Validator`] again on every read, and rows that fail (tampered, or
-//! expired since) are deleted instead of served. Held records are a set per
+//! [`Validator`] again on every read, and rows that fail for good
+//! (tampered) are deleted instead of served. Rows the clock shows expired
+//! (or created in the future) are skipped, never deleted by a read: only
+//! the periodic sweep deletes expired rows, after a grace period of
+//! elapsed time, so a clock jump loses nothing ([`expiry`]). Held records are a set per
 //! mailbox under the keep-both rule ([`crate::set_rule`]); their API is in
 //! [`held`], shaped for the libp2p peer's record store and its listing
 //! protocol to sit on; what each sender and mailbox holds, and the put
@@ -38,6 +42,7 @@
 
 pub mod admission;
 pub mod buddies;
+pub mod expiry;
 pub mod feeds;
 pub mod held;
 pub mod intents;
@@ -103,8 +108,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, migrates it and
-    /// drops records that expired while it was closed.
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Nothing is deleted at open: a row that looks expired may only be
+    /// looking so to a clock that jumped ([`expiry`]).
     pub fn open(
         path: impl AsRef<Path>,
         validator: Validator,
@@ -132,16 +138,11 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        let store = Self {
+        Ok(Self {
             conn: Mutex::new(conn),
             validator,
             clock,
-        };
-        let swept = store.remove_expired()?;
-        if swept > 0 {
-            info!(swept, "dropped records that expired while closed");
-        }
-        Ok(store)
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -241,9 +242,10 @@ impl Store {
     }
 
     /// Every row of `table` (columns `key`, `bytes`) that still validates,
-    /// ordered by key. Rows that fail for good (tampered, expired, a
-    /// malformed key) are deleted; rows only "created in the future" (the
-    /// clock stepped back) are skipped and kept.
+    /// ordered by key. Rows that fail for good (tampered, a malformed key)
+    /// are deleted; rows the clock shows expired or "created in the
+    /// future" are skipped and kept (the sweep deletes expired ones after
+    /// the grace period, see [`expiry`]).
     pub(crate) fn validated_rows(&self, table: &'static str) -> Result<Vec<Record>, StoreError> {
         let now = self.clock.now();
         let conn = self.conn();
@@ -310,8 +312,13 @@ fn read_identity(conn: &Connection) -> Result<Option<(Identity, InboxToken)>, St
     )))
 }
 
-/// A record "created in the future" is only so until the clock catches up
-/// (or after the clock stepped back): not served now, but not deleted.
+/// A record "created in the future" or expired is only so for the clock
+/// as it reads now (it may have jumped): not served now, but not deleted
+/// on a read. Expired rows are deleted by the sweep ([`expiry`]).
 pub(crate) fn is_clock_dependent(error: &RecordError) -> bool {
-    error.kind() == crate::record::ErrorKind::CreatedInFuture
+    use crate::record::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::CreatedInFuture | ErrorKind::Expired
+    )
 }

@@ -6,8 +6,9 @@
 //! record to survive, so it keeps a copy and republishes it on a timer and
 //! whenever new peers appear. The outbox is persisted so that this goes on
 //! after an app restart. Entries are validated again when they are read
-//! (the same [`crate::record::Validator`] as everything else); an entry that
-//! no longer validates — expired, or damaged on disk — is deleted.
+//! (the same [`crate::record::Validator`] as everything else); an entry
+//! damaged on disk is deleted, an expired one skipped (the sweep deletes it
+//! after the grace period of [`crate::store::expiry`]).
 //! Replacing an entry (an update or a tombstone in the same slot) is an
 //! upsert on the slot's key, so a deleted record stops being republished.
 
@@ -53,19 +54,11 @@ impl Store {
             .optional()?)
     }
 
-    /// Every queued record that still validates, ordered by key; entries
-    /// that do not (expired, damaged) are deleted, by the same rule as
+    /// Every queued record that still validates, ordered by key; expired
+    /// entries are skipped, damaged ones deleted, by the same rule as
     /// [`Store::list`].
     pub fn outbox_list(&self) -> Result<Vec<Record>, StoreError> {
         self.validated_rows("outbox")
-    }
-
-    /// Deletes outbox entries whose expiry has passed; how many.
-    pub fn outbox_remove_expired(&self) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
-            "DELETE FROM outbox WHERE expires_at <= ?1",
-            params![self.clock.now() as i64],
-        )?)
     }
 }
 

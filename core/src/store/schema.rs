@@ -282,6 +282,16 @@ pub const MIGRATIONS: &[&str] = &[
         DELETE FROM held_by_mailbox_sender
             WHERE mailbox = OLD.mailbox AND sender = OLD.sender AND records <= 0;
     END;",
+    // 10: expiry that survives clock jumps (see store::expiry): how long, in
+    // milliseconds of monotonic time, the local clock has shown a row
+    // expired; NULL while it shows it live. Rows are deleted only once
+    // this reaches the grace period, never on the wall clock alone.
+    "ALTER TABLE held_set ADD COLUMN expired_ms INTEGER;
+    ALTER TABLE outbox ADD COLUMN expired_ms INTEGER;
+    ALTER TABLE pending_requests ADD COLUMN expired_ms INTEGER;
+    ALTER TABLE seen_requests ADD COLUMN expired_ms INTEGER;
+    ALTER TABLE answered_requests ADD COLUMN expired_ms INTEGER;
+    CREATE INDEX held_set_by_expired ON held_set (expired_ms) WHERE expired_ms IS NOT NULL;",
 ];
 
 /// The version whose step creates `held_set` and copies `held_records` into it.
