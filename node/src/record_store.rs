@@ -32,7 +32,6 @@ use libp2p::kad::store::{self, RecordStore};
 use libp2p::kad::{ProviderRecord, Record as KadRecord, RecordKey};
 use pigeonhole::clock::Clock;
 use pigeonhole::record::{DhtKey, MailboxId, Record, Validator};
-use pigeonhole::set_rule::SetWrite;
 use pigeonhole::store::expiry::SweepTimer;
 use pigeonhole::store::{PutOutcome, Store, StoreError, Totals};
 use tracing::{debug, info, warn};
@@ -243,12 +242,11 @@ impl SqliteRecordStore {
 
     /// One expiry sweep (held records and outbox): rows seen expired age
     /// by the monotonic time since the last sweep, and those expired for
-    /// the grace period are deleted; how many held records were. Also
-    /// resynchronises the byte count.
+    /// the grace period are deleted; how many held records were. Also logs
+    /// what fair storage displaced since the last sweep (one line).
     pub fn sweep(&mut self) -> Result<usize, StoreError> {
         let elapsed = self.sweep_timer.lap();
         let swept = self.store.sweep_expired(elapsed, self.expiry_grace)?;
-        self.total_bytes = self.store.totals()?.bytes;
         if self.displaced_since_sweep > 0 {
             info!(
                 displaced = self.displaced_since_sweep,
