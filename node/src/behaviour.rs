@@ -1,7 +1,9 @@
 //! The libp2p behaviour of a node and how its swarm is built.
 //!
 //! TCP + noise + yamux on tokio (QUIC adds little on a LAN and a second
-//! transport to test). Kademlia is fixed in server mode: a LAN node never
+//! transport to test); benches and tests may swap TCP for libp2p's
+//! in-process memory transport ([`crate::config::Transport::Memory`]) under
+//! the same noise + yamux upgrades, to run hundreds of nodes in one process. Kademlia is fixed in server mode: a LAN node never
 //! gets an external address confirmed, so in the default automatic mode it
 //! would stay a client and store nothing. Its protocol name is our own, so
 //! that we never talk records with an unrelated IPFS swarm on the same
@@ -18,6 +20,8 @@
 //! times out on it. The reconcile protocol repairs replicas (see
 //! [`crate::reconcile`]).
 
+use libp2p::core::transport::{MemoryTransport, Transport as _};
+use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
@@ -25,7 +29,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, Swarm, SwarmBuilder, identify, kad, mdns, noise, ping, tcp, yamux};
 use pigeonhole::record::MAX_RECORD_BYTES;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, Transport};
 use crate::error::NodeError;
 use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
 use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
@@ -104,52 +108,74 @@ pub fn build_swarm(
     let setup = |error: &dyn std::fmt::Display| NodeError::Setup(error.to_string());
     let kad_cfg = kad_config(config);
     let request_timeout = config.replication.query_timeout;
-    let mdns_cfg = config.mdns.then(|| mdns::Config {
+    let mdns_on = config.mdns && config.transport == Transport::Tcp;
+    let mdns_cfg = mdns_on.then(|| mdns::Config {
         query_interval: config.mdns_query_interval,
         ..Default::default()
     });
-    let swarm = SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| setup(&e))?
-        .with_behaviour(move |key| {
-            let peer_id = key.public().to_peer_id();
-            let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
-            kad.set_mode(Some(kad::Mode::Server));
-            let identify = identify::Behaviour::new(
-                identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
-                    .with_agent_version(format!("pigeonhole-node/{}", env!("CARGO_PKG_VERSION"))),
-            );
-            let mdns = match mdns_cfg {
-                Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
-                None => None,
-            };
-            let mailbox = request_response::Behaviour::new(
-                [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
+    let make_behaviour = move |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+        let peer_id = key.public().to_peer_id();
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
+        kad.set_mode(Some(kad::Mode::Server));
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                .with_agent_version(format!("pigeonhole-node/{}", env!("CARGO_PKG_VERSION"))),
+        );
+        let mdns = match mdns_cfg {
+            Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
+            None => None,
+        };
+        let mailbox = request_response::Behaviour::new(
+            [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(request_timeout)
+                .with_max_concurrent_streams(MAILBOX_STREAMS),
+        );
+        Ok(Behaviour {
+            kad,
+            identify,
+            mdns: Toggle::from(mdns),
+            mailbox,
+            ping: ping::Behaviour::new(ping::Config::new()),
+            reconcile: request_response::Behaviour::new(
+                [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(request_timeout)
-                    .with_max_concurrent_streams(MAILBOX_STREAMS),
-            );
-            Ok(Behaviour {
-                kad,
-                identify,
-                mdns: Toggle::from(mdns),
-                mailbox,
-                ping: ping::Behaviour::new(ping::Config::new()),
-                reconcile: request_response::Behaviour::new(
-                    [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(request_timeout)
-                        .with_max_concurrent_streams(RECONCILE_STREAMS),
-                ),
-            })
+                    .with_max_concurrent_streams(RECONCILE_STREAMS),
+            ),
         })
-        .map_err(|e| setup(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
-        .build();
+    };
+    let idle = config.idle_connection_timeout;
+    let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
+    let swarm = match config.transport {
+        Transport::Tcp => builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup(&e))?
+            .with_behaviour(make_behaviour)
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+        // The same upgrades as TCP (noise, then yamux), over in-process
+        // channels.
+        Transport::Memory => builder
+            .with_other_transport(|key| {
+                let noise = noise::Config::new(key)?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    MemoryTransport::default()
+                        .upgrade(upgrade::Version::V1Lazy)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default()),
+                )
+            })
+            .map_err(|e| setup(&e))?
+            .with_behaviour(make_behaviour)
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+    };
     Ok(swarm)
 }

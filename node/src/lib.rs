@@ -56,7 +56,7 @@ mod runner;
 mod serve;
 mod slot_index;
 
-pub use config::{NodeConfig, ReplicationConfig};
+pub use config::{NodeConfig, ReplicationConfig, Transport};
 pub use error::{NodeError, RefusalKind};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{Node, NodeStatus, Published};
