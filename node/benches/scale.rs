@@ -153,7 +153,7 @@ struct Row {
     fetch: (f64, f64, f64, bool),
     publish: (f64, f64, f64, f64),
     round_p50: f64,
-    base_put: (f64, f64),
+    base_put: (f64, f64, usize),
     base_get: (f64, f64, usize),
 }
 
@@ -263,6 +263,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     }
     let (mut puts, mut gets, mut put_requests, mut get_requests, mut found) =
         (Vec::new(), Vec::new(), 0u64, 0u64, 0);
+    let mut put_ok = 0;
     for (i, (key, value)) in records.iter().enumerate() {
         let writer = &plain[(i * 17 + 3) % n];
         let reader = &plain[(i * 17 + 4) % n];
@@ -270,6 +271,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         let done = writer.put(key.0.to_vec(), value.clone()).await;
         puts.push(t.elapsed());
         put_requests += u64::from(done.requests);
+        put_ok += usize::from(done.value);
         let t = Instant::now();
         let done = reader.get(key.0.to_vec()).await;
         gets.push(t.elapsed());
@@ -288,7 +290,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         fetch,
         publish,
         round_p50,
-        base_put: (put_requests as f64 / ops, p50(puts)),
+        base_put: (put_requests as f64 / ops, p50(puts), put_ok),
         base_get: (get_requests as f64 / ops, p50(gets), found),
     }
 }
@@ -347,12 +349,12 @@ fn main() {
     }
     println!();
     println!(
-        "| nodes | fetch 100 records (first read): v2 + lookup req | p50 ms | all found | publish: v2 + lookup req | lookups/publish | publish p50 ms | one round p50 ms | publish ÷ round | kad put_record: req | p50 ms | publish ÷ put_record | kad get_record: req | p50 ms | found |"
+        "| nodes | fetch 100 records (first read): v2 + lookup req | p50 ms | all found | publish: v2 + lookup req | lookups/publish | publish p50 ms | one round p50 ms | publish ÷ round | kad put_record: req | p50 ms | ok | publish ÷ put_record | kad get_record: req | p50 ms | found |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.1} + {:.1} | {:.2} | {} | {:.1} + {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2}× | {:.1} | {:.2} | {}/{PUBLISHES} |",
+            "| {} | {:.1} + {:.1} | {:.2} | {} | {:.1} + {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} | {}/{PUBLISHES} | {:.2}× | {:.1} | {:.2} | {}/{PUBLISHES} |",
             r.nodes,
             r.fetch.0,
             r.fetch.1,
@@ -366,6 +368,7 @@ fn main() {
             r.publish.3 / r.round_p50,
             r.base_put.0,
             r.base_put.1,
+            r.base_put.2,
             r.publish.3 / r.base_put.1,
             r.base_get.0,
             r.base_get.1,

@@ -201,20 +201,23 @@ async fn drive(mut swarm: Swarm<PlainBehaviour>, mut rx: mpsc::Receiver<PlainCom
     }
 }
 
-/// `n` plain swarms; each knows the first, then every one bootstraps
-/// (the same start as the SDK's cluster).
+/// `n` plain swarms. A plain kad swarm learns no address of a peer that
+/// dialled it (there is no identify here), so a start from one known peer
+/// would leave a star; instead every swarm is given every other's address
+/// (kad keeps what its k-buckets hold, as a warmed-up network would), then
+/// every one bootstraps.
 pub async fn cluster(n: usize) -> Vec<PlainNode> {
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {
         nodes.push(PlainNode::start().await);
     }
-    let (first, addr) = (nodes[0].peer, nodes[0].addr.clone());
-    for node in &nodes[1..] {
-        node.add_peer(first, addr.clone()).await;
+    for a in &nodes {
+        for b in &nodes {
+            if a.peer != b.peer {
+                a.add_peer(b.peer, b.addr.clone()).await;
+            }
+        }
     }
-    for round in 0..2 {
-        let boots = nodes.iter().skip(usize::from(round == 0)).map(|n| n.bootstrap());
-        futures::future::join_all(boots).await;
-    }
+    futures::future::join_all(nodes.iter().map(|n| n.bootstrap())).await;
     nodes
 }
