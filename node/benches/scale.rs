@@ -90,11 +90,7 @@ fn rss_mib() -> f64 {
 
 /// Requests a node has sent: (protocol v2, Kademlia lookup requests, lookups).
 fn sent(status: NodeStatus) -> (u64, u64, u64) {
-    (
-        status.requests_sent,
-        status.lookup_requests,
-        status.lookups,
-    )
+    (status.requests_sent, status.lookup_requests, status.lookups)
 }
 
 fn delta(nodes: &[Node], before: &[(u64, u64, u64)]) -> (u64, u64, u64) {
@@ -175,6 +171,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     }
     let start_secs = started.elapsed().as_secs_f64();
     let rss = rss_mib();
+    eprintln!("{n} nodes: started and warmed up in {start_secs:.1} s, RSS {rss:.0} MiB");
 
     // Idle sync: 20 empty mailboxes from one node, then again.
     let reader = mailbox(&nodes[n / 2], clock);
@@ -218,6 +215,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         all &= fetched.records.len() == FETCH_RECORDS;
     }
     let (v2, kad, _) = delta(&nodes, &before);
+    eprintln!("{n} nodes: idle sync and fetch measured");
     let per = |x: u64| x as f64 / FETCH_READERS as f64;
     let fetch = (per(v2), per(kad), p50(times), all);
 
@@ -254,6 +252,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         node.stop().await;
     }
 
+    eprintln!("{n} nodes: publish measured; baseline next");
     // Baseline: plain kad on the same transport, the same records.
     let plain = plain::cluster(n).await;
     for (i, node) in plain.iter().enumerate() {

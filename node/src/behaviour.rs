@@ -113,38 +113,39 @@ pub fn build_swarm(
         query_interval: config.mdns_query_interval,
         ..Default::default()
     });
-    let make_behaviour = move |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
-        let peer_id = key.public().to_peer_id();
-        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
-        kad.set_mode(Some(kad::Mode::Server));
-        let identify = identify::Behaviour::new(
-            identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
-                .with_agent_version(format!("pigeonhole-node/{}", env!("CARGO_PKG_VERSION"))),
-        );
-        let mdns = match mdns_cfg {
-            Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
-            None => None,
-        };
-        let mailbox = request_response::Behaviour::new(
-            [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
-            request_response::Config::default()
-                .with_request_timeout(request_timeout)
-                .with_max_concurrent_streams(MAILBOX_STREAMS),
-        );
-        Ok(Behaviour {
-            kad,
-            identify,
-            mdns: Toggle::from(mdns),
-            mailbox,
-            ping: ping::Behaviour::new(ping::Config::new()),
-            reconcile: request_response::Behaviour::new(
-                [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
+    let make_behaviour =
+        move |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+            let peer_id = key.public().to_peer_id();
+            let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
+            kad.set_mode(Some(kad::Mode::Server));
+            let identify = identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                    .with_agent_version(format!("pigeonhole-node/{}", env!("CARGO_PKG_VERSION"))),
+            );
+            let mdns = match mdns_cfg {
+                Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
+                None => None,
+            };
+            let mailbox = request_response::Behaviour::new(
+                [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(request_timeout)
-                    .with_max_concurrent_streams(RECONCILE_STREAMS),
-            ),
-        })
-    };
+                    .with_max_concurrent_streams(MAILBOX_STREAMS),
+            );
+            Ok(Behaviour {
+                kad,
+                identify,
+                mdns: Toggle::from(mdns),
+                mailbox,
+                ping: ping::Behaviour::new(ping::Config::new()),
+                reconcile: request_response::Behaviour::new(
+                    [(RECONCILE_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(RECONCILE_STREAMS),
+                ),
+            })
+        };
     let idle = config.idle_connection_timeout;
     let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
     let swarm = match config.transport {

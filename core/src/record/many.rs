@@ -80,9 +80,7 @@ impl Validator {
             .map(|(key, bytes)| {
                 self.validate_with(key, bytes, now, &mut |decoded| {
                     let sender = decoded.header.sender;
-                    let verifying = keys
-                        .entry(sender)
-                        .or_insert_with(|| sender.verifying_key());
+                    let verifying = keys.entry(sender).or_insert_with(|| sender.verifying_key());
                     signature_valid_with(decoded, verifying.as_ref())
                 })
             })
@@ -123,7 +121,9 @@ mod tests {
     #[test]
     fn a_batch_judges_every_record_as_validate_does() {
         let validator = Validator::new(Policy::default());
-        let senders: Vec<Identity> = (1..=3).map(|i| Identity::from_secret_bytes([i; 32])).collect();
+        let senders: Vec<Identity> = (1..=3)
+            .map(|i| Identity::from_secret_bytes([i; 32]))
+            .collect();
         let mut items = Vec::new();
         for i in 0..300u32 {
             let sender = &senders[i as usize % senders.len()];
@@ -131,8 +131,8 @@ mod tests {
             match i % 6 {
                 1 => *bytes.last_mut().unwrap() ^= 1, // forged signature
                 2 => (key, bytes) = signed(sender, i, NOW - 7_200), // expired
-                3 => key = signed(sender, i + 1, NOW - 10).0,       // another slot's key
-                4 => bytes[42..74].fill(0xff),                      // another sender's key bytes
+                3 => key = signed(sender, i + 1, NOW - 10).0, // another slot's key
+                4 => bytes[42..74].fill(0xff),        // another sender's key bytes
                 _ => {}
             }
             items.push((key, bytes));
@@ -148,8 +148,14 @@ mod tests {
                 (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind()),
                 _ => panic!("batch and single validation disagree: {alone:?} vs {got:?}"),
             }
-            kinds.insert(format!("{:?}", got.as_ref().map(|_| ()).map_err(|e| e.kind())));
+            kinds.insert(format!(
+                "{:?}",
+                got.as_ref().map(|_| ()).map_err(|e| e.kind())
+            ));
         }
-        assert!(kinds.len() >= 4, "the fixture exercises several outcomes: {kinds:?}");
+        assert!(
+            kinds.len() >= 4,
+            "the fixture exercises several outcomes: {kinds:?}"
+        );
     }
 }
