@@ -127,10 +127,12 @@ impl PlainNode {
     }
 }
 
+/// A get in flight: where its answer goes, and the first record found.
+type PendingGet = (oneshot::Sender<Done<Option<Vec<u8>>>>, Option<Vec<u8>>);
+
 async fn drive(mut swarm: Swarm<PlainBehaviour>, mut rx: mpsc::Receiver<PlainCommand>) {
     let mut puts: HashMap<kad::QueryId, oneshot::Sender<Done<bool>>> = HashMap::new();
-    let mut gets: HashMap<kad::QueryId, (oneshot::Sender<Done<Option<Vec<u8>>>>, Option<Vec<u8>>)> =
-        HashMap::new();
+    let mut gets: HashMap<kad::QueryId, PendingGet> = HashMap::new();
     let mut boots: HashMap<kad::QueryId, oneshot::Sender<()>> = HashMap::new();
     loop {
         tokio::select! {
