@@ -105,6 +105,17 @@ pub fn verify(key: &PublicKey, domain: &[u8], message: &[u8], signature: &[u8; 6
     let Some(verifying) = key.verifying_key() else {
         return false;
     };
+    verify_with_key(&verifying, domain, message, signature)
+}
+
+/// [`verify`] with the key already decompressed (a batch of records by one
+/// sender decompresses it once).
+pub(crate) fn verify_with_key(
+    verifying: &VerifyingKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> bool {
     let input = tagged(domain, message);
     verifying
         .verify_strict(&input, &Signature::from_bytes(signature))

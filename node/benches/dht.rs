@@ -22,6 +22,8 @@
 //! * sustained publishing with 32 in flight on 8 nodes for 10 s;
 //! * cold start: process start to the first publish → fetch between two nodes;
 //! * resident memory per idle node with 24 nodes.
+//!
+//! `PIGEONHOLE_DHT_ONLY=fetch_all` runs only the `fetch_all` rows.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -503,6 +505,19 @@ fn main() {
     runtime.block_on(async move {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let clock = Arc::new(ManualClock::new(now));
+
+        // `PIGEONHOLE_DHT_ONLY=fetch_all`: only the fetch_all rows (to
+        // compare a change to the read path quickly; same rows, same code).
+        if std::env::var("PIGEONHOLE_DHT_ONLY").as_deref() == Ok("fetch_all") {
+            println!();
+            println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time (10 runs) |");
+            println!("|---|---|---|---|");
+            for (i, live) in [1usize, 100, 1000].into_iter().enumerate() {
+                let (p50, max, all) = fetch_all(live, 40 + i as u8, &clock).await;
+                println!("| {live} live | {p50:.1} | {max:.1} | {all} |");
+            }
+            return;
+        }
 
         // Cold start first, so nothing before it warms anything.
         let pair = sdk_cluster(2, 10, &clock).await;

@@ -1,7 +1,9 @@
 //! The libp2p behaviour of a node and how its swarm is built.
 //!
 //! TCP + noise + yamux on tokio (QUIC adds little on a LAN and a second
-//! transport to test). Kademlia is fixed in server mode: a LAN node never
+//! transport to test); benches and tests may swap TCP for libp2p's
+//! in-process memory transport ([`crate::config::Transport::Memory`]) under
+//! the same noise + yamux upgrades, to run hundreds of nodes in one process. Kademlia is fixed in server mode: a LAN node never
 //! gets an external address confirmed, so in the default automatic mode it
 //! would stay a client and store nothing. Its protocol name is our own, so
 //! that we never talk records with an unrelated IPFS swarm on the same
@@ -22,6 +24,8 @@
 //! ([`crate::peer_limits::PeerLimits`]): one peer cannot pin the node's
 //! memory or its swarm task.
 
+use libp2p::core::transport::{MemoryTransport, Transport as _};
+use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
@@ -32,7 +36,7 @@ use libp2p::{
 };
 use pigeonhole::record::MAX_RECORD_BYTES;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, Transport};
 use crate::error::NodeError;
 use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
 use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
@@ -108,19 +112,13 @@ pub fn build_swarm(
     let kad_cfg = kad_config(config);
     let request_timeout = config.replication.query_timeout;
     let peer_limits = config.peer_limits;
-    let mdns_cfg = config.mdns.then(|| mdns::Config {
+    let mdns_on = config.mdns && config.transport == Transport::Tcp;
+    let mdns_cfg = mdns_on.then(|| mdns::Config {
         query_interval: config.mdns_query_interval,
         ..Default::default()
     });
-    let swarm = SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| setup(&e))?
-        .with_behaviour(move |key| {
+    let make_behaviour =
+        move |key: &Keypair| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
             let peer_id = key.public().to_peer_id();
             let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
             kad.set_mode(Some(kad::Mode::Server));
@@ -152,9 +150,38 @@ pub fn build_swarm(
                         .with_max_concurrent_streams(peer_limits.reconcile_streams),
                 ),
             })
-        })
-        .map_err(|e| setup(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
-        .build();
+        };
+    let idle = config.idle_connection_timeout;
+    let builder = SwarmBuilder::with_existing_identity(keypair).with_tokio();
+    let swarm = match config.transport {
+        Transport::Tcp => builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup(&e))?
+            .with_behaviour(make_behaviour)
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+        // The same upgrades as TCP (noise, then yamux), over in-process
+        // channels.
+        Transport::Memory => builder
+            .with_other_transport(|key| {
+                let noise = noise::Config::new(key)?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    MemoryTransport::default()
+                        .upgrade(upgrade::Version::V1Lazy)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default()),
+                )
+            })
+            .map_err(|e| setup(&e))?
+            .with_behaviour(make_behaviour)
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+    };
     Ok(swarm)
 }

@@ -68,10 +68,27 @@ impl Default for ReplicationConfig {
     }
 }
 
+/// Which transport a node's connections run over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP + noise + yamux: what every real node uses.
+    #[default]
+    Tcp,
+    /// libp2p's in-process memory transport (`/memory/N` addresses) with
+    /// the same noise + yamux upgrades: many nodes in one process without
+    /// sockets or ports, for scale benches and tests. Such a node reaches
+    /// only nodes of the same process; mDNS is never started on it.
+    Memory,
+}
+
 /// Everything a node is started with.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
-    /// Addresses to listen on; port 0 picks a free port.
+    /// The transport (TCP unless a bench or test asks for the in-process
+    /// memory transport; see [`NodeConfig::memory`]).
+    pub transport: Transport,
+    /// Addresses to listen on; port 0 picks a free port (`/memory/0` on
+    /// the memory transport).
     pub listen_addrs: Vec<Multiaddr>,
     /// Directory for the SQLite file and the peer key; `None` keeps both in
     /// memory (nothing survives a restart).
@@ -79,7 +96,7 @@ pub struct NodeConfig {
     /// Find peers on the local link with mDNS. Off where multicast is not
     /// allowed (iOS without the entitlement, Android without a
     /// MulticastLock); peers then come from [`NodeConfig::bootstrap_peers`]
-    /// and `Node::add_peer`.
+    /// and `Node::add_peer`. Ignored (off) on [`Transport::Memory`].
     pub mdns: bool,
     /// How often mDNS queries once it has settled. It also queries at
     /// start-up and whenever an interface comes up, whatever this says;
@@ -116,6 +133,7 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
+            transport: Transport::Tcp,
             listen_addrs: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")],
             data_dir: None,
             mdns: true,
@@ -137,6 +155,19 @@ impl NodeConfig {
     /// A node listening on 127.0.0.1 with mDNS off, for in-process clusters.
     pub fn loopback() -> Self {
         Self::on_ip(std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A node on the in-process memory transport (`/memory/0`: a free
+    /// port is picked), mDNS off: hundreds of nodes fit in one process
+    /// (the scale bench runs 200). Peers are added with `Node::add_peer`
+    /// and the `/memory/N/p2p/<id>` addresses of `Node::listen_addrs`.
+    pub fn memory() -> Self {
+        Self {
+            transport: Transport::Memory,
+            listen_addrs: vec!["/memory/0".parse().expect("valid multiaddr")],
+            mdns: false,
+            ..Self::default()
+        }
     }
 
     /// A node listening on `ip` (port 0) with mDNS off. Takes an address,

@@ -71,7 +71,7 @@ mod serve;
 pub mod shared_store;
 mod slot_index;
 
-pub use config::{NodeConfig, ReplicationConfig};
+pub use config::{NodeConfig, ReplicationConfig, Transport};
 pub use error::{NodeError, RefusalKind};
 pub use libp2p::{Multiaddr, PeerId};
 pub use load::LoadStats;

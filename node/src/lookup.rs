@@ -40,6 +40,8 @@ pub(crate) struct Lookups {
     by_mailbox: HashMap<MailboxId, QueryId>,
     /// Lookups started since the node started.
     pub(crate) started: u64,
+    /// Kademlia requests the finished lookups sent.
+    pub(crate) requests: u64,
 }
 
 impl Lookups {

@@ -50,6 +50,12 @@ pub struct NodeStatus {
     /// Protocol-v2 requests this node has sent since start (what a read or
     /// a publish costs on the network; benches count it).
     pub requests_sent: u64,
+    /// Mailbox lookups (Kademlia closest-peers queries run before the first
+    /// read of a mailbox, see `lookup.rs`) started since start.
+    pub lookups: u64,
+    /// Kademlia requests those lookups sent (counted when each finishes):
+    /// with [`NodeStatus::requests_sent`], what reads cost on the network.
+    pub lookup_requests: u64,
 }
 
 /// How a publish ended when it succeeded.

@@ -211,6 +211,8 @@ impl Runner {
             connected_peers: self.swarm.connected_peers().count(),
             records_accepted: self.records_accepted,
             requests_sent: self.requests_sent,
+            lookups: self.lookups.started,
+            lookup_requests: self.lookups.requests,
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -482,7 +484,10 @@ impl Runner {
                 }
             }
             kad::Event::OutboundQueryProgressed {
-                id, result, step, ..
+                id,
+                result,
+                step,
+                stats,
             } => match result {
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(PeerRecord {
                     peer: Some(peer),
@@ -490,7 +495,9 @@ impl Runner {
                 }))) => self.on_found(id, peer, record.value),
                 QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
                 QueryResult::GetClosestPeers(result) if self.lookups.owns(&id) => {
-                    self.on_closest_peers(id, result)
+                    self.lookups.requests += u64::from(stats.num_requests());
+                    self.on_closest_peers(id, result);
+                    self.publish_status();
                 }
                 QueryResult::Bootstrap(result) if step.last => {
                     if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {

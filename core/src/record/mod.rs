@@ -9,6 +9,7 @@
 //! signature. `docs/PROTOCOL.md` is the byte-level authority.
 
 pub mod body;
+mod many;
 pub mod validate;
 
 use std::fmt;
@@ -309,4 +310,15 @@ pub(crate) fn signature_valid(decoded: &Decoded<'_>) -> bool {
         decoded.signed,
         &decoded.signature,
     )
+}
+
+/// [`signature_valid`] with the sender's key already decompressed (`None`:
+/// the key bytes are not a valid point, as [`crate::identity::verify`] sees it).
+pub(crate) fn signature_valid_with(
+    decoded: &Decoded<'_>,
+    key: Option<&ed25519_dalek::VerifyingKey>,
+) -> bool {
+    key.is_some_and(|key| {
+        crate::identity::verify_with_key(key, SIGN_DOMAIN, decoded.signed, &decoded.signature)
+    })
 }

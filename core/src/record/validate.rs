@@ -240,6 +240,19 @@ impl Validator {
 
     /// Checks `bytes`, received under DHT key `key`, at unix time `now`.
     pub fn validate(&self, key: &DhtKey, bytes: &[u8], now: u64) -> Result<Record, RecordError> {
+        self.validate_with(key, bytes, now, &mut signature_valid)
+    }
+
+    /// [`Validator::validate`] with the signature check supplied by the
+    /// caller; it must give the same answer as `signature_valid` (see
+    /// [`crate::record::many`], which only caches decompressed keys).
+    pub(crate) fn validate_with(
+        &self,
+        key: &DhtKey,
+        bytes: &[u8],
+        now: u64,
+        signature_valid: &mut dyn FnMut(&crate::record::Decoded<'_>) -> bool,
+    ) -> Result<Record, RecordError> {
         let max = self.policy.max_record_bytes;
         if bytes.len() > max {
             return Err(RecordError::TooLarge {
