@@ -76,8 +76,8 @@ fn sent_row(n: u32) -> SentRow {
     SentRow {
         request_id: key(n, 0x51),
         recipient: PublicKey(key(n, 0x52)),
-        recipient_token: InboxToken([1, 2, 3, 4]),
-        reply_token: InboxToken([5, 6, 7, 8]),
+        recipient_token: InboxToken([1; 16]),
+        reply_token: InboxToken([5; 16]),
         record: vec![n as u8; 64],
         status: SentStatus::Pending,
         created_at: NOW,
@@ -94,7 +94,7 @@ fn intent(n: u32, action: IntentAction) -> IntentRow {
         body: vec![7; 100],
         lifetime_secs: DAY,
         peer: PublicKey(key(n, 0x62)),
-        peer_token: InboxToken([1, 2, 3, 4]),
+        peer_token: InboxToken([1; 16]),
         queued_at: 0,
     }
 }
@@ -133,7 +133,7 @@ fn operate(store: &Store, n: u32, acks: &Mutex<Vec<Ack>>) {
             let buddy = BuddyRow {
                 public_key: PublicKey(key(n, 0x71)),
                 display_name: format!("buddy {n}"),
-                inbox_token: Some(InboxToken([9; 4])),
+                inbox_token: Some(InboxToken([9; 16])),
                 added_at: NOW,
             };
             let request_id = key(n, 0x72);

@@ -41,7 +41,7 @@ fn store(limits: Limits) -> SqliteRecordStore {
     let clock = Arc::new(ManualClock::new(NOW));
     let validator = Validator::new(Policy::default());
     let inner = Store::open_in_memory(validator.clone(), clock.clone()).unwrap();
-    SqliteRecordStore::new(inner, validator, clock, limits).unwrap()
+    SqliteRecordStore::new(inner, validator, clock, limits, std::time::Duration::ZERO).unwrap()
 }
 
 fn put(store: &mut SqliteRecordStore, (key, bytes): (DhtKey, Vec<u8>)) -> Result<(), Refusal> {
@@ -203,7 +203,14 @@ fn kept_sums_follow_every_delete_path() {
     let validator = Validator::new(Policy::default());
     let inner = Store::open_in_memory(validator.clone(), clock.clone()).unwrap();
     let mut store =
-        SqliteRecordStore::new(inner, validator, clock.clone(), Limits::default()).unwrap();
+        SqliteRecordStore::new(
+            inner,
+            validator,
+            clock.clone(),
+            Limits::default(),
+            std::time::Duration::ZERO,
+        )
+        .unwrap();
     for seq in 0..5 {
         put(
             &mut store,

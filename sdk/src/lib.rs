@@ -368,8 +368,8 @@ fn spawn_sync(peer: Peer, layers: Layers, interval: Duration) -> Background {
                 _ = &mut stopped => break,
                 _ = ticks.tick() => {
                     // Off the async workers: the round does SQLite and crypto.
-                    let layers = layers.clone();
-                    offload::offload(move || async move { layers.sync_round().await }).await;
+                    let round = layers.clone();
+                    offload::offload(move || async move { round.sync_round().await }).await;
                     protect(&peer, &layers).await;
                 }
             }
