@@ -2562,12 +2562,35 @@ class _UniffiFfiConverterSequenceTypeContactDetail(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeContactDetail.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeDirectoryClaim(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeDirectoryClaim.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeDirectoryClaim.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeDirectoryClaim.read(buf) for i in range(count)
+        ]
+
 @dataclass
 class PendingRequest:
     """
     A checked buddy request waiting for this user's answer.
 """
-    def __init__(self, *, id:str, _from:str, display_name:str, name_suspicious:bool, message:str, directory_name:typing.Optional[str], contacts:typing.List[ContactDetail], created_at:int, expires_at:int):
+    def __init__(self, *, id:str, _from:str, display_name:str, name_suspicious:bool, message:str, directory_name:typing.Optional[str], contacts:typing.List[ContactDetail], created_at:int, expires_at:int, claims:typing.List[DirectoryClaim], contested:bool):
         self.id = id
         self._from = _from
         self.display_name = display_name
@@ -2577,12 +2600,14 @@ class PendingRequest:
         self.contacts = contacts
         self.created_at = created_at
         self.expires_at = expires_at
+        self.claims = claims
+        self.contested = contested
         
         
 
     
     def __str__(self):
-        return "PendingRequest(id={}, _from={}, display_name={}, name_suspicious={}, message={}, directory_name={}, contacts={}, created_at={}, expires_at={})".format(self.id, self._from, self.display_name, self.name_suspicious, self.message, self.directory_name, self.contacts, self.created_at, self.expires_at)
+        return "PendingRequest(id={}, _from={}, display_name={}, name_suspicious={}, message={}, directory_name={}, contacts={}, created_at={}, expires_at={}, claims={}, contested={})".format(self.id, self._from, self.display_name, self.name_suspicious, self.message, self.directory_name, self.contacts, self.created_at, self.expires_at, self.claims, self.contested)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2602,6 +2627,10 @@ class PendingRequest:
             return False
         if self.expires_at != other.expires_at:
             return False
+        if self.claims != other.claims:
+            return False
+        if self.contested != other.contested:
+            return False
         return True
 
 class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
@@ -2617,6 +2646,8 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
             contacts=_UniffiFfiConverterSequenceTypeContactDetail.read(buf),
             created_at=_UniffiFfiConverterUInt64.read(buf),
             expires_at=_UniffiFfiConverterUInt64.read(buf),
+            claims=_UniffiFfiConverterSequenceTypeDirectoryClaim.read(buf),
+            contested=_UniffiFfiConverterBoolean.read(buf),
         )
 
     @staticmethod
@@ -2630,6 +2661,8 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeContactDetail.check_lower(value.contacts)
         _UniffiFfiConverterUInt64.check_lower(value.created_at)
         _UniffiFfiConverterUInt64.check_lower(value.expires_at)
+        _UniffiFfiConverterSequenceTypeDirectoryClaim.check_lower(value.claims)
+        _UniffiFfiConverterBoolean.check_lower(value.contested)
 
     @staticmethod
     def write(value, buf):
@@ -2642,6 +2675,8 @@ class _UniffiFfiConverterTypePendingRequest(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeContactDetail.write(value.contacts, buf)
         _UniffiFfiConverterUInt64.write(value.created_at, buf)
         _UniffiFfiConverterUInt64.write(value.expires_at, buf)
+        _UniffiFfiConverterSequenceTypeDirectoryClaim.write(value.claims, buf)
+        _UniffiFfiConverterBoolean.write(value.contested, buf)
 
 class _UniffiFfiConverterSequenceBoolean(_UniffiConverterRustBuffer):
     @classmethod
@@ -3137,6 +3172,54 @@ class Event:
             if self.display_name != other.display_name:
                 return False
             if self.name_suspicious != other.name_suspicious:
+                return False
+            return True
+
+    @dataclass
+    class BUDDY_REQUESTED_AGAIN:
+        """
+        Someone already on the buddy list sent a new request (they may have
+        lost this user from their list). It is not pending: they are a
+        buddy already; the app may tell the user.
+"""
+        
+        def __init__(self, request_id:str, _from:str, display_name:str):
+            self.request_id = request_id
+            
+            """
+        The new request's id.
+"""
+        
+            self._from = _from
+            
+            """
+        The buddy's public key.
+"""
+        
+            self.display_name = display_name
+            
+            """
+        The name they gave.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Event.BUDDY_REQUESTED_AGAIN(request_id={}, _from={}, display_name={})".format(self.request_id, self._from, self.display_name)
+        def __eq__(self, other):
+            if not isinstance(other, Event):
+                return NotImplemented
+            if not other.is_BUDDY_REQUESTED_AGAIN():
+                return False
+            if self.request_id != other.request_id:
+                return False
+            if self._from != other._from:
+                return False
+            if self.display_name != other.display_name:
                 return False
             return True
 
@@ -3644,6 +3727,10 @@ class Event:
         return isinstance(self, Event.REQUEST_RECEIVED)
     def is_request_received(self) -> bool:
         return isinstance(self, Event.REQUEST_RECEIVED)
+    def is_BUDDY_REQUESTED_AGAIN(self) -> bool:
+        return isinstance(self, Event.BUDDY_REQUESTED_AGAIN)
+    def is_buddy_requested_again(self) -> bool:
+        return isinstance(self, Event.BUDDY_REQUESTED_AGAIN)
     def is_REQUEST_ANSWERED(self) -> bool:
         return isinstance(self, Event.REQUEST_ANSWERED)
     def is_request_answered(self) -> bool:
@@ -3706,6 +3793,7 @@ class Event:
 # enum class, so that method calls and instance checks etc will work intuitively.
 # We might be able to do this a little more neatly with a metaclass, but this'll do.
 Event.REQUEST_RECEIVED = type("Event.REQUEST_RECEIVED", (Event.REQUEST_RECEIVED, Event,), {})  # type: ignore
+Event.BUDDY_REQUESTED_AGAIN = type("Event.BUDDY_REQUESTED_AGAIN", (Event.BUDDY_REQUESTED_AGAIN, Event,), {})  # type: ignore
 Event.REQUEST_ANSWERED = type("Event.REQUEST_ANSWERED", (Event.REQUEST_ANSWERED, Event,), {})  # type: ignore
 Event.REQUEST_WITHDRAWN = type("Event.REQUEST_WITHDRAWN", (Event.REQUEST_WITHDRAWN, Event,), {})  # type: ignore
 Event.BUDDY_ADDED = type("Event.BUDDY_ADDED", (Event.BUDDY_ADDED, Event,), {})  # type: ignore
@@ -3736,66 +3824,72 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterBoolean.read(buf),
             )
         if variant == 2:
+            return Event.BUDDY_REQUESTED_AGAIN(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 3:
             return Event.REQUEST_ANSWERED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterBoolean.read(buf),
             )
-        if variant == 3:
+        if variant == 4:
             return Event.REQUEST_WITHDRAWN(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 4:
+        if variant == 5:
             return Event.BUDDY_ADDED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 5:
+        if variant == 6:
             return Event.BUDDY_REMOVED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 6:
+        if variant == 7:
             return Event.SYNC_FAILED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 7:
+        if variant == 8:
             return Event.EVENTS_LOST(
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return Event.FEED_POST_ADDED(
                 _UniffiFfiConverterTypeFeedPost.read(buf),
             )
-        if variant == 9:
+        if variant == 10:
             return Event.FEED_POST_EDITED(
                 _UniffiFfiConverterTypeFeedPost.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return Event.FEED_POST_DELETED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return Event.FEED_POSTS_MISSED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return Event.DOCUMENT_UPDATED(
                 _UniffiFfiConverterTypeDocumentNotice.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return Event.DOCUMENT_GAP(
                 _UniffiFfiConverterTypeDocumentRef.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return Event.DOCUMENT_VERSION_CONFLICT(
                 _UniffiFfiConverterTypeDocumentRef.read(buf),
                 _UniffiFfiConverterTypeDocumentConflict.read(buf),
             )
-        if variant == 15:
+        if variant == 16:
             return Event.DOCUMENT_NOTICES_REJECTED(
                 _UniffiFfiConverterTypeDocumentRef.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
@@ -3809,6 +3903,11 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value._from)
             _UniffiFfiConverterString.check_lower(value.display_name)
             _UniffiFfiConverterBoolean.check_lower(value.name_suspicious)
+            return
+        if value.is_BUDDY_REQUESTED_AGAIN():
+            _UniffiFfiConverterString.check_lower(value.request_id)
+            _UniffiFfiConverterString.check_lower(value._from)
+            _UniffiFfiConverterString.check_lower(value.display_name)
             return
         if value.is_REQUEST_ANSWERED():
             _UniffiFfiConverterString.check_lower(value.request_id)
@@ -3871,55 +3970,60 @@ class _UniffiFfiConverterTypeEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value._from, buf)
             _UniffiFfiConverterString.write(value.display_name, buf)
             _UniffiFfiConverterBoolean.write(value.name_suspicious, buf)
-        if value.is_REQUEST_ANSWERED():
+        if value.is_BUDDY_REQUESTED_AGAIN():
             buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.request_id, buf)
+            _UniffiFfiConverterString.write(value._from, buf)
+            _UniffiFfiConverterString.write(value.display_name, buf)
+        if value.is_REQUEST_ANSWERED():
+            buf.write_i32(3)
             _UniffiFfiConverterString.write(value.request_id, buf)
             _UniffiFfiConverterString.write(value.by, buf)
             _UniffiFfiConverterBoolean.write(value.accepted, buf)
         if value.is_REQUEST_WITHDRAWN():
-            buf.write_i32(3)
+            buf.write_i32(4)
             _UniffiFfiConverterString.write(value.request_id, buf)
         if value.is_BUDDY_ADDED():
-            buf.write_i32(4)
+            buf.write_i32(5)
             _UniffiFfiConverterString.write(value.public_key, buf)
             _UniffiFfiConverterString.write(value.display_name, buf)
         if value.is_BUDDY_REMOVED():
-            buf.write_i32(5)
+            buf.write_i32(6)
             _UniffiFfiConverterString.write(value.public_key, buf)
         if value.is_SYNC_FAILED():
-            buf.write_i32(6)
+            buf.write_i32(7)
             _UniffiFfiConverterString.write(value.reason, buf)
         if value.is_EVENTS_LOST():
-            buf.write_i32(7)
+            buf.write_i32(8)
             _UniffiFfiConverterUInt64.write(value.count, buf)
         if value.is_FEED_POST_ADDED():
-            buf.write_i32(8)
-            _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
-        if value.is_FEED_POST_EDITED():
             buf.write_i32(9)
             _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
-        if value.is_FEED_POST_DELETED():
+        if value.is_FEED_POST_EDITED():
             buf.write_i32(10)
+            _UniffiFfiConverterTypeFeedPost.write(value.post, buf)
+        if value.is_FEED_POST_DELETED():
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.feed, buf)
             _UniffiFfiConverterString.write(value.post_id, buf)
         if value.is_FEED_POSTS_MISSED():
-            buf.write_i32(11)
+            buf.write_i32(12)
             _UniffiFfiConverterString.write(value.feed, buf)
             _UniffiFfiConverterUInt64.write(value.count, buf)
         if value.is_DOCUMENT_UPDATED():
-            buf.write_i32(12)
+            buf.write_i32(13)
             _UniffiFfiConverterTypeDocumentNotice.write(value.notice, buf)
         if value.is_DOCUMENT_GAP():
-            buf.write_i32(13)
+            buf.write_i32(14)
             _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterUInt64.write(value.from_version, buf)
             _UniffiFfiConverterUInt64.write(value.to_version, buf)
         if value.is_DOCUMENT_VERSION_CONFLICT():
-            buf.write_i32(14)
+            buf.write_i32(15)
             _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterTypeDocumentConflict.write(value.conflict, buf)
         if value.is_DOCUMENT_NOTICES_REJECTED():
-            buf.write_i32(15)
+            buf.write_i32(16)
             _UniffiFfiConverterTypeDocumentRef.write(value.doc, buf)
             _UniffiFfiConverterUInt64.write(value.count, buf)
 
@@ -4982,29 +5086,6 @@ class _UniffiFfiConverterSequenceTypeFollowedFeed(_UniffiConverterRustBuffer):
 
         return [
             _UniffiFfiConverterTypeFollowedFeed.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterSequenceTypeDirectoryClaim(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeDirectoryClaim.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeDirectoryClaim.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeDirectoryClaim.read(buf) for i in range(count)
         ]
 
 class _UniffiFfiConverterSequenceTypePendingRequest(_UniffiConverterRustBuffer):

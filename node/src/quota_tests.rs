@@ -202,15 +202,14 @@ fn kept_sums_follow_every_delete_path() {
     let clock = Arc::new(ManualClock::new(NOW));
     let validator = Validator::new(Policy::default());
     let inner = Store::open_in_memory(validator.clone(), clock.clone()).unwrap();
-    let mut store =
-        SqliteRecordStore::new(
-            inner,
-            validator,
-            clock.clone(),
-            Limits::default(),
-            std::time::Duration::ZERO,
-        )
-        .unwrap();
+    let mut store = SqliteRecordStore::new(
+        inner,
+        validator,
+        clock.clone(),
+        Limits::default(),
+        std::time::Duration::ZERO,
+    )
+    .unwrap();
     for seq in 0..5 {
         put(
             &mut store,

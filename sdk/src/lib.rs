@@ -331,7 +331,6 @@ fn protected_mailboxes(layers: &Layers) -> Vec<pigeonhole::record::MailboxId> {
     mailboxes
 }
 
-
 impl Layers {
     /// One background round: the inbox, then followed feeds and watched
     /// documents.

@@ -49,8 +49,8 @@ pub mod intents;
 pub mod notices;
 pub mod outbox;
 pub mod schema;
-pub mod token_upgrade;
 pub mod shares;
+pub mod token_upgrade;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
