@@ -40,7 +40,7 @@ def test_request_accept_lifecycle_delivers_each_event(tmp_path, run):
 
         assert (await bob.sync_now()).requests_received == 1
         received = await bob_events.next()
-        assert received == ph.Event.REQUEST_RECEIVED(sent.id, alice.public_key(), "Alice")
+        assert received == ph.Event.REQUEST_RECEIVED(sent.id, alice.public_key(), "Alice", False)
         [pending] = await bob.pending_requests()
         assert pending.message == "hi Bob" and pending.contacts == [email]
 
