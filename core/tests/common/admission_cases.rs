@@ -6,10 +6,8 @@
 
 use pigeonhole::buddy::{BuddyBook, BuddyConfig, BuddyEvent, DropReason};
 use pigeonhole::identity::Identity;
-use pigeonhole::record::body::BodyRules;
-use pigeonhole::record::{Header, InstanceId, Kind, MailboxId};
-use pigeonhole::seal::{SealContext, seal};
-use pigeonhole::stamp::{STAMP_BITS, mint_stamp};
+use pigeonhole::record::MailboxId;
+use pigeonhole::stamp::STAMP_BITS;
 use pigeonhole::store::Store;
 use pigeonhole::store::buddies::SentStatus;
 
@@ -28,32 +26,8 @@ fn request_with(
     stamp_inbox: Option<MailboxId>,
 ) -> (pigeonhole::record::DhtKey, Vec<u8>) {
     use pigeonhole::clock::Clock;
-    let now = net.clock.now();
-    let code = to.contact_code().unwrap();
-    let inbox = code.inbox_id();
-    let mut body = sample_request();
-    body.sender_name = None;
-    let stamp_inbox = stamp_inbox.unwrap_or(inbox);
-    body.stamp = stamp.map(|bits| mint_stamp(&stamp_inbox, &from.public_key(), bits));
-    let context = SealContext {
-        kind: Kind::BuddyRequest,
-        mailbox: inbox,
-        sender: from.public_key(),
-    };
-    let sealed = seal(&code.public_key, &context, &body.encode()).unwrap();
-    let expires_at = now + lifetime;
-    let header = Header {
-        kind: Kind::BuddyRequest,
-        mailbox: inbox,
-        instance: InstanceId {
-            bucket: InstanceId::bucket_of(expires_at),
-            seq,
-        },
-        sender: from.public_key(),
-        created_at: now,
-        expires_at,
-    };
-    (header.dht_key(), header.sign(from, &sealed))
+    let slot = (seq, net.clock.now(), lifetime);
+    super::replay_cases::handmade_request_with(from, to, slot, stamp, stamp_inbox)
 }
 
 fn stamped_request(

@@ -9,12 +9,27 @@ use super::buddy_cases::{BuddyNet, Client, code};
 use super::*;
 
 /// A sealed request from a bare identity to `to`, for slot `seq` of its
-/// inbox, created at `now`, signed but not published.
+/// inbox, created at `now`, living a day, with a valid stamp: signed but
+/// not published.
 pub fn handmade_request(
     from: &pigeonhole::identity::Identity,
     to: &BuddyBook<Client>,
     seq: u32,
     now: u64,
+) -> (pigeonhole::record::DhtKey, Vec<u8>) {
+    let stamp = Some(pigeonhole::stamp::STAMP_BITS);
+    handmade_request_with(from, to, (seq, now, DAY), stamp, None)
+}
+
+/// As [`handmade_request`], in slot `seq`, created at `now`, living
+/// `lifetime` seconds, with a stamp of `stamp` bits (none: no stamp)
+/// minted for `stamp_inbox` (by default `to`'s inbox).
+pub fn handmade_request_with(
+    from: &pigeonhole::identity::Identity,
+    to: &BuddyBook<Client>,
+    (seq, now, lifetime): (u32, u64, u64),
+    stamp: Option<u32>,
+    stamp_inbox: Option<pigeonhole::record::MailboxId>,
 ) -> (pigeonhole::record::DhtKey, Vec<u8>) {
     use pigeonhole::record::body::BodyRules;
     use pigeonhole::record::{Header, InstanceId, Kind};
@@ -28,13 +43,11 @@ pub fn handmade_request(
     };
     let mut body = sample_request();
     body.sender_name = None;
-    body.stamp = Some(pigeonhole::stamp::mint_stamp(
-        &inbox,
-        &from.public_key(),
-        pigeonhole::stamp::STAMP_BITS,
-    ));
+    let stamp_inbox = stamp_inbox.unwrap_or(inbox);
+    body.stamp =
+        stamp.map(|bits| pigeonhole::stamp::mint_stamp(&stamp_inbox, &from.public_key(), bits));
     let sealed = seal(&code.public_key, &context, &body.encode()).unwrap();
-    let expires_at = now + DAY;
+    let expires_at = now + lifetime;
     let header = Header {
         kind: Kind::BuddyRequest,
         mailbox: inbox,
