@@ -121,22 +121,10 @@ async fn main() {
     )
     .await;
 
-    let mut puts = signed_junk(8_000, NOW, 200);
-    for i in 0..2_000 {
-        puts.insert(i * 5, Junk::Big(256 * 1024));
-    }
     let (counts, flooder) = start_flood(
         victim.peer_id(),
         victim.listen_addrs()[0].clone(),
-        FloodPlan {
-            identities: 250,
-            connections_each: 2,
-            puts,
-            dial_spread: Duration::from_secs(3),
-            window: 0,
-            deadline: Duration::from_secs(90),
-            hold: Duration::ZERO,
-        },
+        FloodPlan::connection_flood(NOW),
     );
     while counts.sent.load(Ordering::Relaxed) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;

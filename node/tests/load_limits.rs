@@ -51,23 +51,11 @@ async fn connection_flood_leaves_the_users_calls_working_and_memory_bounded() {
     ];
     connect_all(&[victim.clone(), honest[0].clone(), honest[1].clone()]).await;
 
-    let mut puts = signed_junk(8_000, NOW, 200);
-    for i in 0..2_000 {
-        puts.insert(i * 5, Junk::Big(256 * 1024));
-    }
     let (rss_before, _) = rss_kib();
     let (counts, flooder) = start_flood(
         victim.peer_id(),
         victim.listen_addrs()[0].clone(),
-        FloodPlan {
-            identities: 250,
-            connections_each: 2,
-            puts,
-            dial_spread: Duration::from_secs(3),
-            window: 0,
-            deadline: Duration::from_secs(90),
-            hold: Duration::ZERO,
-        },
+        FloodPlan::connection_flood(NOW),
     );
     let started = Instant::now();
     while counts.sent.load(Ordering::Relaxed) == 0 && started.elapsed() < Duration::from_secs(30) {

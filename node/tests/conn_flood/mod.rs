@@ -155,6 +155,28 @@ pub struct FloodPlan {
     pub hold: Duration,
 }
 
+impl FloodPlan {
+    /// The connection flood of issue 11, shared by `tests/load_limits.rs`
+    /// and `benches/conn_flood.rs`: 250 fresh identities open 500
+    /// connections over 3 s and fire 10,000 puts at once (8,000 validly
+    /// signed, 2,000 of 256 KiB), created at `now`.
+    pub fn connection_flood(now: u64) -> Self {
+        let mut puts = signed_junk(8_000, now, 200);
+        for i in 0..2_000 {
+            puts.insert(i * 5, Junk::Big(256 * 1024));
+        }
+        FloodPlan {
+            identities: 250,
+            connections_each: 2,
+            puts,
+            dial_spread: Duration::from_secs(3),
+            window: 0,
+            deadline: Duration::from_secs(90),
+            hold: Duration::ZERO,
+        }
+    }
+}
+
 /// `n` validly signed junk records from 16 throwaway keys into `n`
 /// random-looking mailboxes, created at `now`, expiring a day later.
 pub fn signed_junk(n: usize, now: u64, body: usize) -> Vec<Junk> {
