@@ -223,30 +223,39 @@ impl RawClient {
 
 /// A bare peer speaking only the mailbox protocol v2, with no validation
 /// of its own: sends whatever it is given.
+/// A raw libp2p swarm (TCP, noise, yamux) that speaks only the mailbox
+/// protocol v2, with a fresh identity: the hostile peers' transport.
+pub fn raw_mailbox_swarm(
+    config: libp2p::request_response::Config,
+    idle: Duration,
+) -> Swarm<libp2p::request_response::Behaviour<MailboxCodec>> {
+    use libp2p::request_response::{self, ProtocolSupport};
+    SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::new([(MAILBOX_PROTOCOL, ProtocolSupport::Full)], config)
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build()
+}
+
 pub struct RawMailboxClient {
     pub swarm: Swarm<libp2p::request_response::Behaviour<MailboxCodec>>,
 }
 
 impl RawMailboxClient {
     pub async fn new() -> Self {
-        use libp2p::request_response::{self, ProtocolSupport};
-        let swarm = SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::new(
-                    [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default(),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let swarm = raw_mailbox_swarm(
+            libp2p::request_response::Config::default(),
+            Duration::from_secs(60),
+        );
         Self { swarm }
     }
 
