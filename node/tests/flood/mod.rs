@@ -10,16 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::request_response::{self, Event, Message, OutboundRequestId, ProtocolSupport};
+use libp2p::request_response::{self, Event, Message, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use pigeonhole::identity::{Identity, PublicKey};
 use pigeonhole::record::body::{BodyRules, FeedPost, SEALED_SCHEME_V1, feed_mailbox};
 use pigeonhole::record::{Header, InstanceId, Kind, MailboxId, Record};
 use pigeonhole::store::Store;
-use pigeonhole_node::mailbox_protocol::{
-    MAILBOX_PROTOCOL, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer,
-};
+use pigeonhole_node::mailbox_protocol::{MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer};
 use pigeonhole_node::{Limits, Node, RefusalKind};
 
 /// Where the attacker writes.
