@@ -11,6 +11,15 @@
 //! third node can read afterwards, "held by victim" the share the flooded
 //! node itself stored (a busy victim is skipped by the writer, which is
 //! the design). Count: `PIGEONHOLE_BENCH_FLOOD_PUBLISHES` (40 per phase).
+//!
+//! Where the flooder runs: an attacker on the Wi-Fi is another device, with
+//! its own CPU. By default the flood therefore runs in a child process (this
+//! same binary, re-run with `PIGEONHOLE_FLOODER_TARGET` set) pinned with
+//! `taskset` to CPU `PIGEONHOLE_BENCH_FLOODER_CPU` (default 1), while the
+//! three honest nodes share this process (not pinned, so they still meet
+//! the flooder on its CPU). `PIGEONHOLE_BENCH_FLOODER=thread` runs the flood
+//! on a thread of this process instead (the old setup: attacker and victim
+//! on the same cores), for comparison.
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
@@ -20,7 +29,10 @@ use conn_flood as flood;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::sync::atomic::Ordering;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -92,8 +104,157 @@ async fn run_phase(
     phase
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+/// The environment variable that makes this binary the flooder: the
+/// target's peer id and address, separated by a space.
+const FLOODER_TARGET: &str = "PIGEONHOLE_FLOODER_TARGET";
+
+/// The counts of a flood, in the order the child prints them.
+const COUNT_FIELDS: usize = 6;
+
+fn counts_line(counts: &FloodCounts) -> String {
+    [
+        &counts.sent,
+        &counts.stored,
+        &counts.refused,
+        &counts.busy,
+        &counts.failed,
+        &counts.established,
+    ]
+    .map(|n| n.load(Ordering::Relaxed).to_string())
+    .join(" ")
+}
+
+/// The child's side: floods the target, prints `started` once the first
+/// put is out, then the final counts, and exits.
+fn run_flooder(target: &str) {
+    let (peer, addr) = target.split_once(' ').expect("peer id and address");
+    let (counts, flooder) = start_flood(
+        peer.parse().expect("peer id"),
+        addr.parse().expect("address"),
+        FloodPlan::connection_flood(NOW),
+    );
+    while counts.sent.load(Ordering::Relaxed) == 0 && !counts.done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("started");
+    flooder.join().expect("flooder");
+    println!("{}", counts_line(&counts));
+}
+
+/// A flood under way: its live (thread) or final (process) counts, and
+/// whether it is over.
+struct Flood {
+    counts: Arc<FloodCounts>,
+    over: Arc<AtomicBool>,
+    finish: Box<dyn FnOnce()>,
+    place: String,
+}
+
+/// Starts the flood against `victim` where the environment says, and
+/// returns once its first put is out.
+async fn start_flood_somewhere(victim: &Node) -> Flood {
+    let target = victim.peer_id();
+    let addr = victim.listen_addrs()[0].clone();
+    if std::env::var("PIGEONHOLE_BENCH_FLOODER").as_deref() == Ok("thread") {
+        let (counts, flooder) = start_flood(target, addr, FloodPlan::connection_flood(NOW));
+        while counts.sent.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let over = Arc::new(AtomicBool::new(false));
+        let watched = counts.clone();
+        let flag = over.clone();
+        std::thread::spawn(move || {
+            while !watched.done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
+        return Flood {
+            counts,
+            over,
+            finish: Box::new(move || flooder.join().expect("flooder")),
+            place: "a thread of the victim's process".into(),
+        };
+    }
+    let cpu = std::env::var("PIGEONHOLE_BENCH_FLOODER_CPU").unwrap_or_else(|_| "1".into());
+    let exe = std::env::current_exe().expect("this binary");
+    let pinned = std::thread::available_parallelism().map_or(1, usize::from) > 1
+        && Command::new("taskset").arg("-V").output().is_ok();
+    let mut command = if pinned {
+        let mut command = Command::new("taskset");
+        command.arg("-c").arg(&cpu).arg(&exe);
+        command
+    } else {
+        Command::new(&exe)
+    };
+    let mut child = command
+        .env(FLOODER_TARGET, format!("{target} {addr}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the flooder process");
+    let stdout = child.stdout.take().expect("flooder stdout");
+    let counts = Arc::new(FloodCounts::default());
+    let over = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (shared, flag) = (counts.clone(), over.clone());
+    let reader = std::thread::spawn(move || {
+        let mut started = Some(started_tx);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("flooder output");
+            if line == "started" {
+                if let Some(started) = started.take() {
+                    let _ = started.send(());
+                }
+                continue;
+            }
+            let fields: Vec<usize> = line.split(' ').filter_map(|n| n.parse().ok()).collect();
+            if fields.len() == COUNT_FIELDS {
+                for (counter, value) in [
+                    &shared.sent,
+                    &shared.stored,
+                    &shared.refused,
+                    &shared.busy,
+                    &shared.failed,
+                    &shared.established,
+                ]
+                .into_iter()
+                .zip(fields)
+                {
+                    counter.store(value, Ordering::Relaxed);
+                }
+            }
+        }
+        let status = child.wait().expect("flooder exit");
+        assert!(status.success(), "the flooder process failed: {status}");
+        flag.store(true, Ordering::SeqCst);
+    });
+    started_rx.await.expect("the flooder never started");
+    Flood {
+        counts,
+        over,
+        finish: Box::new(move || reader.join().expect("flooder reader")),
+        place: if pinned {
+            format!("its own process, pinned to CPU {cpu}")
+        } else {
+            "its own process (not pinned: no taskset or one CPU)".into()
+        },
+    }
+}
+
+fn main() {
+    if let Ok(target) = std::env::var(FLOODER_TARGET) {
+        run_flooder(&target);
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
     let count = std::env::var("PIGEONHOLE_BENCH_FLOOD_PUBLISHES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -121,14 +282,8 @@ async fn main() {
     )
     .await;
 
-    let (counts, flooder) = start_flood(
-        victim.peer_id(),
-        victim.listen_addrs()[0].clone(),
-        FloodPlan::connection_flood(NOW),
-    );
-    while counts.sent.load(Ordering::Relaxed) == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let flood = start_flood_somewhere(&victim).await;
+    let over = flood.over.clone();
     let flood_started = Instant::now();
     let flooded = run_phase(
         &victim,
@@ -137,11 +292,12 @@ async fn main() {
         (inbox_of(82), inbox_of(83)),
         count,
         100,
-        || counts.done.load(Ordering::SeqCst),
+        || over.load(Ordering::SeqCst),
     )
     .await;
     let flood_covered = flood_started.elapsed();
-    flooder.join().expect("flooder");
+    (flood.finish)();
+    let counts = flood.counts;
     let stats = victim.load_stats();
 
     let delivered = |inbox: MailboxId, phase: &Phase| {
@@ -187,8 +343,9 @@ async fn main() {
             100.0 * held as f64 / n,
         );
     }
+    println!("\nthe flooder ran in {}", flood.place);
     println!(
-        "\nflood: {} puts sent, {} stored, {} refused, {} busy, {} failed; {} connections seen by the flooders; \
+        "flood: {} puts sent, {} stored, {} refused, {} busy, {} failed; {} connections seen by the flooders; \
          the flooded phase covered {:.1} s of it\nvictim load stats: {stats:?}",
         counts.sent.load(Ordering::Relaxed),
         counts.stored.load(Ordering::Relaxed),

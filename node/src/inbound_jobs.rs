@@ -265,11 +265,11 @@ impl JobContext {
         limit: u16,
     ) -> Option<MailboxResponse> {
         let limit = limit.clamp(1, MAX_PAGE_RECORDS);
-        let listed = self
-            .store
-            .lock()
-            .inner()
-            .list_mailbox_raw(mailbox, after, u32::from(limit));
+        let listed =
+            self.store
+                .lock_for_worker()
+                .inner()
+                .list_mailbox_raw(mailbox, after, u32::from(limit));
         let (records, more) = listed
             .inspect_err(|error| warn!(%error, "store read failed; answering nothing"))
             .ok()?;

@@ -343,6 +343,7 @@ mod tests {
             answers: vec![page(&[1]), page(&[1]), page(&[2])],
             answered_by: vec![None, Some(honest), Some(sybil)],
             remote_answers: 2,
+            local_pending: false,
         };
         credit_served(&mut standing, &op);
         let mut peers = vec![sybil, honest];

@@ -31,20 +31,18 @@ use tracing::{debug, info, warn};
 use crate::command::Reply;
 use crate::error::NodeError;
 use crate::keys::record_key;
+use crate::local_read::{LocalRead, SAMPLE_PER_PAGE};
 use crate::mailbox_protocol::{
     MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer, slot_key_of,
     slot_of,
 };
-use crate::merge::{before, check_page, merge_pages, positioned};
+use crate::merge::{before, check_page, merge_pages};
 use crate::node::Published;
 use crate::queries::{Op, Pending, PendingGet, PutOp, ReadAnswer, ReadKind, ReadOp};
 use crate::runner::Runner;
 
 /// Replicas a read asks (more when some fail).
 pub const READ_REPLICAS: usize = 2;
-/// Records of each listing page that this node validates in full (see
-/// [`crate::merge::check_page`]).
-const SAMPLE_PER_PAGE: usize = 8;
 
 impl Runner {
     pub(crate) fn mailbox(&mut self) -> &mut request_response::Behaviour<MailboxCodec> {
@@ -66,47 +64,60 @@ impl Runner {
 
     // ---- put ------------------------------------------------------------
 
+    /// Checks the user's record (on the own lane: a signature check), then
+    /// puts it.
     pub(crate) fn start_put(&mut self, key: DhtKey, value: Vec<u8>, reply: Reply<Published>) {
-        match self
-            .validator
-            .validate(&key, &value, self.config.clock.now())
-        {
-            Ok(record) => self.put_record(record, Some(reply)),
-            Err(error) => {
-                let refusal = crate::record_store::Refusal::Store(error.into());
-                let _ = reply.send(Err(refusal.into_node_error()));
-            }
-        }
+        let validator = self.validator.clone();
+        let clock = self.config.clock.clone();
+        self.own.run_then(
+            move |_| match validator.validate(&key, &value, clock.now()) {
+                Ok(record) => Some(Box::new(move |runner: &mut Runner| {
+                    runner.put_record(record, Some(reply))
+                })),
+                Err(error) => {
+                    let refusal = crate::record_store::Refusal::Store(error.into());
+                    let _ = reply.send(Err(refusal.into_node_error()));
+                    None
+                }
+            },
+        );
     }
 
     /// Sends a validated record to its replica set; `reply` is `None` for a
-    /// republish (the outcome is only logged).
+    /// republish (the outcome is only logged). This node's own copy (when
+    /// it is a replica) is written on the own lane meanwhile.
     pub(crate) fn put_record(&mut self, record: Record, reply: Option<Reply<Published>>) {
         let mailbox = record.header.mailbox;
         self.slots.remember(mailbox, record.header.instance);
         let placement = self.placement(&mailbox);
         let remote = placement.targets();
-        if placement.is_replica || remote.is_empty() {
-            match self.store().put_validated(&record) {
-                Ok(_) => {}
-                Err(refusal) if remote.is_empty() => {
+        if remote.is_empty() {
+            // Alone: the local copy and the outbox row, then the answer.
+            self.own.spawn(move |store| {
+                let mut store = store.lock();
+                if let Err(refusal) = store.put_validated(&record) {
                     if let Some(reply) = reply {
                         let _ = reply.send(Err(refusal.into_node_error()));
                     }
                     return;
                 }
-                Err(refusal) => debug!(%refusal, "no local copy of a published record"),
-            }
-        }
-        if remote.is_empty() {
-            info!(key = ?record.dht_key(), "no peers: the record waits in the outbox");
-            if let Err(error) = self.store().inner().outbox_put(&record) {
-                warn!(%error, "could not queue the record for republishing");
-            }
-            if let Some(reply) = reply {
-                let _ = reply.send(Ok(Published::Alone));
-            }
+                info!(key = ?record.dht_key(), "no peers: the record waits in the outbox");
+                if let Err(error) = store.inner().outbox_put(&record) {
+                    warn!(%error, "could not queue the record for republishing");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(Published::Alone));
+                }
+            });
             return;
+        }
+        if placement.is_replica {
+            let copy = record.clone();
+            self.own.spawn(move |store| {
+                if let Err(refusal) = store.lock().put_validated(&copy) {
+                    debug!(%refusal, "no local copy of a published record");
+                }
+            });
         }
         let bytes = record.bytes().to_vec();
         let op = self.new_op(Op::Put(Box::new(PutOp {
@@ -207,10 +218,14 @@ impl Runner {
             op.standing_acks
         };
         if stored > 0 {
-            if let Err(error) = self.store().inner().outbox_put(&op.record) {
-                warn!(%error, "could not queue the record for republishing");
-            }
-            let _ = reply.send(Ok(Published::Stored { replicas: op.acks }));
+            // Acknowledged once the outbox row (republishing) is written.
+            let (record, replicas) = (op.record, op.acks);
+            self.own.spawn(move |store| {
+                if let Err(error) = store.lock().inner().outbox_put(&record) {
+                    warn!(%error, "could not queue the record for republishing");
+                }
+                let _ = reply.send(Ok(Published::Stored { replicas }));
+            });
         } else {
             let _ = reply.send(Err(crate::placement::put_failure(&op)));
         }
@@ -249,7 +264,19 @@ impl Runner {
     }
 
     pub(crate) fn start_get(&mut self, key: DhtKey, reply: Reply<Option<Vec<u8>>>) {
-        let held = self.store().get_valid(&key);
+        self.own.run(
+            move |store| store.get_valid(&key),
+            move |runner, held| runner.get_after_local(key, held, reply),
+        );
+    }
+
+    /// A slot read once this node's own store has answered.
+    fn get_after_local(
+        &mut self,
+        key: DhtKey,
+        held: Result<Option<Record>, pigeonhole::store::StoreError>,
+        reply: Reply<Option<Vec<u8>>>,
+    ) {
         match held {
             Ok(Some(record)) => {
                 let _ = reply.send(Ok(Some(record.bytes().to_vec())));
@@ -312,66 +339,44 @@ impl Runner {
             candidates.extend(placement.standing_spares);
         }
         candidates.extend(placement.other_spares);
-        let mut op = ReadOp {
+        let local = (placement.is_replica || candidates.is_empty()).then(|| LocalRead::of(&kind));
+        let op = ReadOp {
             kind,
             candidates,
             waiting: 0,
             answers: Vec::new(),
             answered_by: Vec::new(),
             remote_answers: 0,
+            local_pending: local.is_some(),
         };
-        if placement.is_replica || op.candidates.is_empty() {
-            match self.answer_locally(&op.kind) {
-                Ok(answer) => {
-                    op.answers.push(answer);
-                    op.answered_by.push(None);
-                }
-                Err(error) => warn!(%error, "local read failed"),
-            }
-        }
         let id = self.new_op(Op::Read(op));
+        if let Some(local) = local {
+            // This node's own answer comes from the own lane, while the
+            // replicas are asked.
+            let validator = self.validator.clone();
+            let now = self.config.clock.now();
+            self.own.run(
+                move |store| local.answer(store.inner(), &validator, now),
+                move |runner, answer| runner.on_local_answer(id, answer),
+            );
+        }
         self.ask_more(id);
     }
 
-    /// What this node itself would answer to the read. A listing is
-    /// checked like a replica's page (sampled): the mailbox validates every
-    /// record it is given, so a full check here would only double the cost.
-    fn answer_locally(&mut self, kind: &ReadKind) -> Result<ReadAnswer, NodeError> {
-        let now = self.config.clock.now();
-        let validator = self.validator.clone();
-        let guard = self.store();
-        let store = guard.inner();
-        Ok(match kind {
-            ReadKind::List {
-                mailbox,
-                after,
-                limit,
-                ..
-            } => {
-                let (rows, more) = store.list_mailbox_raw(mailbox, *after, u32::from(*limit))?;
-                let (answer, invalid) = check_page(
-                    &validator,
-                    now,
-                    mailbox,
-                    *after,
-                    rows,
-                    more,
-                    SAMPLE_PER_PAGE,
-                );
-                if invalid > 0 {
-                    warn!(invalid, "held rows failed their checks");
-                }
-                answer
+    /// This node's own answer to read `id`, back from the own lane.
+    fn on_local_answer(&mut self, id: u64, answer: Result<ReadAnswer, NodeError>) {
+        let Some(Op::Read(op)) = self.ops.get_mut(&id) else {
+            return;
+        };
+        op.local_pending = false;
+        match answer {
+            Ok(answer) => {
+                op.answers.push(answer);
+                op.answered_by.push(None);
             }
-            ReadKind::NextSeq {
-                mailbox, bucket, ..
-            } => ReadAnswer::Seq(store.next_seq(mailbox, *bucket)?),
-            ReadKind::Slot { key, .. } => ReadAnswer::Page {
-                records: store.get_slot(key)?.iter().map(positioned).collect(),
-                more: false,
-                last: None,
-            },
-        })
+            Err(error) => warn!(%error, "local read failed"),
+        }
+        self.ask_more(id);
     }
 
     /// Sends the read to further candidates until [`READ_REPLICAS`] remote
@@ -413,7 +418,7 @@ impl Runner {
                 limit: 8,
             },
         };
-        let done = op.waiting == 0;
+        let done = op.waiting == 0 && !op.local_pending;
         for peer in to_ask {
             self.send(id, peer, request.clone());
         }

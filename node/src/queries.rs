@@ -128,6 +128,8 @@ pub struct ReadOp {
     pub answered_by: Vec<Option<PeerId>>,
     /// Remote answers so far.
     pub remote_answers: usize,
+    /// This node's own answer is still being read (on the own lane).
+    pub local_pending: bool,
 }
 
 /// Any operation in flight (the put boxed: it is much larger than a read).

@@ -151,26 +151,42 @@ impl Runner {
         self.reconciler.schedule_periodic(peers, interval);
     }
 
+    /// Starts a pass with `peer`: its eligible mailboxes (read on the own
+    /// lane when no backlog is left from an earlier pass), then up to
+    /// [`SESSIONS_PER_PASS`] sessions.
     fn start_reconcile_pass(&mut self, peer: PeerId) {
         if self
             .reconciler
             .backlog
             .get(&peer)
-            .is_none_or(VecDeque::is_empty)
+            .is_some_and(|backlog| !backlog.is_empty())
         {
-            let mailboxes = match self.store().mailboxes() {
-                Ok(mailboxes) => mailboxes,
-                Err(error) => {
-                    debug!(%error, "reconcile: store unreadable");
-                    return;
-                }
-            };
-            let eligible: VecDeque<MailboxId> = mailboxes
-                .into_iter()
-                .filter(|mailbox| self.replica_set(mailbox).0.contains(&peer))
-                .collect();
-            self.reconciler.backlog.insert(peer, eligible);
+            self.start_reconcile_sessions(peer);
+            return;
         }
+        self.own.run(
+            |store| store.mailboxes(),
+            move |runner, mailboxes| {
+                let mailboxes = match mailboxes {
+                    Ok(mailboxes) => mailboxes,
+                    Err(error) => {
+                        debug!(%error, "reconcile: store unreadable");
+                        return;
+                    }
+                };
+                let eligible: VecDeque<MailboxId> = mailboxes
+                    .into_iter()
+                    .filter(|mailbox| runner.replica_set(mailbox).0.contains(&peer))
+                    .collect();
+                runner.reconciler.backlog.insert(peer, eligible);
+                runner.start_reconcile_sessions(peer);
+            },
+        );
+    }
+
+    /// Starts the next sessions of `peer`'s backlog; the rest in a later
+    /// pass.
+    fn start_reconcile_sessions(&mut self, peer: PeerId) {
         let mut started = 0;
         while started < SESSIONS_PER_PASS {
             let Some(mailbox) = self
@@ -181,10 +197,15 @@ impl Runner {
             else {
                 break;
             };
-            match self.start_reconcile_session(peer, mailbox) {
-                Ok(()) => started += 1,
-                Err(error) => debug!(%peer, %error, "reconcile session not started"),
-            }
+            self.own.run(
+                move |store| store.items(&mailbox),
+                move |runner, items| {
+                    if let Err(error) = runner.start_reconcile_session(peer, mailbox, items) {
+                        debug!(%peer, %error, "reconcile session not started");
+                    }
+                },
+            );
+            started += 1;
         }
         match self.reconciler.backlog.get(&peer) {
             Some(rest) if !rest.is_empty() => {
@@ -204,9 +225,9 @@ impl Runner {
         &mut self,
         peer: PeerId,
         mailbox: MailboxId,
+        items: Result<Vec<Item>, ReconcileError>,
     ) -> Result<(), ReconcileError> {
-        let items = self.store().items(&mailbox)?;
-        let (session, first) = Session::start(mailbox, &items)?;
+        let (session, first) = Session::start(mailbox, &items?)?;
         let id = self
             .swarm
             .behaviour_mut()

@@ -6,10 +6,13 @@
 //! never floods the replicas), and replica repair (due passes, periodic
 //! passes), and the answers of the inbound worker pool. Other peers'
 //! requests are only routed here: their signature checks and SQLite work
-//! run on the pool's threads ([`crate::inbound`]); what remains inline is
-//! the user's own calls, whose store calls are short transactions on a
-//! local file. Publishing and reading live in [`crate::protocol`], routing
-//! peers' requests in [`crate::serve`].
+//! run on the pool's threads ([`crate::inbound`]); the user's own store
+//! calls (local copies, outbox rows, local pages, sweeps) run on the own
+//! lane's thread ([`crate::own_lane`]), whose continuations come back here.
+//! This task does no SQLite of its own but Kademlia's synchronous
+//! `RecordStore::get` for another implementation's GET_VALUE (rate-limited,
+//! see [`crate::shared_store`]). Publishing and reading live in
+//! [`crate::protocol`], routing peers' requests in [`crate::serve`].
 //!
 //! There is no push of held records to peers that join: replicas repair
 //! each other by set reconciliation, and publishers repair their own
@@ -76,6 +79,8 @@ pub struct Runner {
     mdns_redial: crate::mdns_redial::MdnsRedial,
     /// Other peers' requests, answered off this task (see inbound.rs).
     pub(crate) inbound: crate::inbound::InboundPool,
+    /// The user's own store calls, off this task (see own_lane.rs).
+    pub(crate) own: crate::own_lane::OwnLane,
     /// Offers of newcomers' records to replicas (see placement.rs).
     pub(crate) relays: crate::placement::Relays,
 }
@@ -100,6 +105,7 @@ impl Runner {
             config.clock.clone(),
             store.counters(),
         );
+        let own = crate::own_lane::OwnLane::start(store.clone());
         let standing = Standing::new(config.replication.standing_after, config.clock.clone());
         Self {
             swarm,
@@ -123,6 +129,7 @@ impl Runner {
             lookups: Default::default(),
             mdns_redial: Default::default(),
             inbound,
+            own,
             relays: Default::default(),
         }
     }
@@ -174,6 +181,7 @@ impl Runner {
                 },
                 event = self.swarm.select_next_some() => self.on_event(event),
                 Some(done) = self.inbound.next_done() => self.on_inbound_done(done),
+                Some(then) = self.own.next() => then(&mut self),
                 _ = sweep.tick() => self.sweep(),
                 _ = republish.tick() => self.republish(),
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
@@ -188,14 +196,6 @@ impl Runner {
 
     pub(crate) fn kad(&mut self) -> &mut kad::Behaviour<crate::shared_store::SharedStore> {
         &mut self.swarm.behaviour_mut().kad
-    }
-
-    /// The record store, locked for one call (a short transaction; the
-    /// inbound workers take the same lock between their jobs).
-    pub(crate) fn store(
-        &mut self,
-    ) -> std::sync::MutexGuard<'_, crate::record_store::SqliteRecordStore> {
-        self.swarm.behaviour_mut().kad.store_mut().lock()
     }
 
     pub(crate) fn routing_size(&mut self) -> usize {
@@ -255,33 +255,33 @@ impl Runner {
                     let _ = reply.send(Err(NodeError::Unavailable("no known peers".into())));
                 }
             },
-            Command::Held { key, reply } => {
-                let held = self.store().get_valid(&key);
+            Command::Held { key, reply } => self.own.spawn(move |store| {
+                let held = store.lock().get_valid(&key);
                 let _ = reply.send(
                     held.map(|record| record.map(|r| r.bytes().to_vec()))
                         .map_err(NodeError::from),
                 );
-            }
-            Command::HeldTotals { reply } => {
-                let _ = reply.send(self.store().totals().map_err(NodeError::from));
-            }
+            }),
+            Command::HeldTotals { reply } => self.own.spawn(move |store| {
+                let _ = reply.send(store.lock().totals().map_err(NodeError::from));
+            }),
             // recon7: what reconciliation compares, for tests and apps.
-            Command::HeldIds { mailbox, reply } => {
-                let items = self.store().inner().items(&mailbox);
+            Command::HeldIds { mailbox, reply } => self.own.spawn(move |store| {
+                let items = store.lock().inner().items(&mailbox);
                 let _ = reply.send(
                     items
                         .map(|items| items.into_iter().map(|(_, id)| id).collect())
                         .map_err(NodeError::from),
                 );
-            }
+            }),
             // Fair storage (issue 11): see crate::quota.
-            Command::Protect { mailboxes, reply } => {
-                self.store().set_protected(mailboxes);
+            Command::Protect { mailboxes, reply } => self.own.spawn(move |store| {
+                store.lock().set_protected(mailboxes);
                 let _ = reply.send(Ok(()));
-            }
-            Command::StoreStats { reply } => {
-                let _ = reply.send(self.store().stats().map_err(NodeError::from));
-            }
+            }),
+            Command::StoreStats { reply } => self.own.spawn(move |store| {
+                let _ = reply.send(store.lock().stats().map_err(NodeError::from));
+            }),
             Command::Trust {
                 peer,
                 trusted,
@@ -292,12 +292,17 @@ impl Runner {
             Command::HasStanding { peer, reply } => {
                 let _ = reply.send(Ok(self.standing.has_standing(&peer)));
             }
-            Command::Maintain { reply } => {
-                self.sweep();
-                self.republish();
-                self.drain_republish();
-                let _ = reply.send(Ok(()));
-            }
+            Command::Maintain { reply } => self.own.run(
+                |store| {
+                    log_sweep(store.sweep());
+                    store.inner().outbox_list()
+                },
+                move |runner, queued| {
+                    runner.queue_republish(queued);
+                    runner.drain_republish();
+                    let _ = reply.send(Ok(()));
+                },
+            ),
             Command::Stop => unreachable!("handled by the loop"),
         }
     }
@@ -548,17 +553,19 @@ impl Runner {
     }
 
     fn sweep(&mut self) {
-        match self.store().sweep() {
-            Ok(0) => {}
-            Ok(swept) => info!(swept, "expired records swept"),
-            Err(error) => warn!(%error, "sweep failed"),
-        }
+        self.own.spawn(|store| log_sweep(store.lock().sweep()));
     }
 
     /// Queues every live outbox record for republishing (sent in batches by
-    /// [`Runner::drain_republish`]).
+    /// [`Runner::drain_republish`]), once the own lane has read the outbox.
     fn republish(&mut self) {
-        let queued = self.store().inner().outbox_list();
+        self.own.run(
+            |store| store.inner().outbox_list(),
+            |runner, queued| runner.queue_republish(queued),
+        );
+    }
+
+    fn queue_republish(&mut self, queued: Result<Vec<Record>, pigeonhole::store::StoreError>) {
         match queued {
             Ok(queued) => {
                 if !queued.is_empty() {
@@ -583,5 +590,14 @@ impl Runner {
             };
             self.put_record(record, None);
         }
+    }
+}
+
+/// Logs what an expiry sweep did.
+fn log_sweep(swept: Result<usize, pigeonhole::store::StoreError>) {
+    match swept {
+        Ok(0) => {}
+        Ok(swept) => info!(swept, "expired records swept"),
+        Err(error) => warn!(%error, "sweep failed"),
     }
 }
