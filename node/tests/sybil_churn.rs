@@ -116,7 +116,7 @@ async fn honest_records_are_read_while_sybils_join_and_leave() {
         .map(|i| hex::encode(MailboxId::derive(b"sybil-churn", &(i as u32).to_be_bytes()).0))
         .collect();
     let mut published: Vec<BTreeSet<String>> = vec![BTreeSet::new(); INBOXES];
-    let mut memory = vec![Memory::default(); HONEST];
+    let mut memory = [Memory::default(); HONEST];
     for round in 0..ROUNDS {
         let joined = Instant::now();
         // 40 fresh ids join: each dials one honest node, and every honest
@@ -138,8 +138,10 @@ async fn honest_records_are_read_while_sybils_join_and_leave() {
             node.command(&add, "OK");
         }
         let routed = format!("WAIT_PEERS {} {}", HONEST - 1 + SYBILS / 2, WAIT.as_secs());
+        let mut fewest_routed = usize::MAX;
         for node in &mut nodes {
-            node.command(&routed, "PEERS");
+            let peers = node.command(&routed, "PEERS");
+            fewest_routed = fewest_routed.min(peers[0].parse().expect("peer count"));
         }
         for i in 0..PER_ROUND {
             let which = i % INBOXES;
@@ -171,7 +173,8 @@ async fn honest_records_are_read_while_sybils_join_and_leave() {
             }
         }
         eprintln!(
-            "round {round}: {SYBILS} sybils connected for {:.1} s; honest RSS now {} MiB",
+            "round {round}: {SYBILS} sybils connected for {:.1} s, every honest node routing \
+             at least {fewest_routed} peers; honest RSS now {} MiB",
             joined.elapsed().as_secs_f64(),
             memory
                 .iter()
@@ -179,6 +182,11 @@ async fn honest_records_are_read_while_sybils_join_and_leave() {
                 .collect::<Vec<_>>()
                 .join(" / ")
         );
+        let asked: usize = sybils
+            .iter()
+            .map(|s| s.lists.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        eprintln!("round {round}: the sybils answered {asked} listings with nothing");
         // They leave.
         for sybil in sybils {
             sybil.stop();

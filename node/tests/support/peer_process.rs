@@ -47,7 +47,12 @@ impl PeerProcess {
     /// by [`PeerProcess::advance`]), and waits (bounded) until it is ready.
     pub fn start(bin: &str, data_dir: &Path, clock: u64) -> PeerProcess {
         let mut child = Command::new(bin)
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--commands"])
+            .args([
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--no-mdns",
+                "--commands",
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--clock", &clock.to_string()])

@@ -115,7 +115,12 @@ impl Session {
                 let mut standing = 0;
                 for peer in peers {
                     let peer: PeerId = peer.parse().map_err(|e| format!("{peer}: {e}"))?;
-                    if self.node.has_standing(peer).await.map_err(|e| e.to_string())? {
+                    if self
+                        .node
+                        .has_standing(peer)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
                         standing += 1;
                     }
                 }

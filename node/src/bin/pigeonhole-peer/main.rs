@@ -120,10 +120,10 @@ async fn main() -> ExitCode {
     let lan = |addr: &Multiaddr| {
         !wildcard
             || addr.iter().any(|p| match p {
-            Protocol::Ip4(ip) => !ip.is_loopback() && !ip.is_unspecified(),
-            Protocol::Ip6(ip) => !ip.is_loopback() && !ip.is_unspecified(),
-            _ => false,
-        })
+                Protocol::Ip4(ip) => !ip.is_loopback() && !ip.is_unspecified(),
+                Protocol::Ip6(ip) => !ip.is_loopback() && !ip.is_unspecified(),
+                _ => false,
+            })
     };
     for addr in node.wait_for_listen_addr(lan, Duration::from_secs(2)).await {
         println!("LISTEN {addr}");
