@@ -70,7 +70,7 @@ fn connect_all(nodes: &mut [PeerProcess]) {
 
 /// Advances every node's clock by the default `standing_after` and waits
 /// (bounded) until every node sees every other as a peer of standing.
-fn age_cluster(nodes: &mut [PeerProcess]) {
+async fn age_cluster(nodes: &mut [PeerProcess]) {
     let after = pigeonhole_node::ReplicationConfig::default().standing_after;
     for node in nodes.iter_mut() {
         node.advance(after.as_secs());
@@ -94,7 +94,7 @@ fn age_cluster(nodes: &mut [PeerProcess]) {
                 standing[0],
                 HONEST - 1
             );
-            std::thread::sleep(Duration::from_millis(200));
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
@@ -111,7 +111,7 @@ async fn honest_records_are_read_while_sybils_join_and_leave() {
         .map(|dir| PeerProcess::start(env!("CARGO_BIN_EXE_pigeonhole-peer"), dir.path(), NOW))
         .collect();
     connect_all(&mut nodes);
-    age_cluster(&mut nodes);
+    age_cluster(&mut nodes).await;
     let inboxes: Vec<String> = (0..INBOXES)
         .map(|i| hex::encode(MailboxId::derive(b"sybil-churn", &(i as u32).to_be_bytes()).0))
         .collect();
@@ -139,9 +139,17 @@ async fn honest_records_are_read_while_sybils_join_and_leave() {
         }
         let routed = format!("WAIT_PEERS {} {}", HONEST - 1 + SYBILS / 2, WAIT.as_secs());
         let mut fewest_routed = usize::MAX;
-        for node in &mut nodes {
+        let sybil_ids: Vec<String> = sybils.iter().map(|s| s.peer_id.to_string()).collect();
+        let standing = format!("STANDING {}", sybil_ids.join(" "));
+        for (i, node) in nodes.iter_mut().enumerate() {
             let peers = node.command(&routed, "PEERS");
             fewest_routed = fewest_routed.min(peers[0].parse().expect("peer count"));
+            // The test's premise: this round's sybils are without standing.
+            let standing = node.command(&standing, "STANDING");
+            assert_eq!(
+                standing[0], "0",
+                "round {round}: sybils have standing with node {i}"
+            );
         }
         for i in 0..PER_ROUND {
             let which = i % INBOXES;

@@ -81,19 +81,23 @@ impl PeerProcess {
         };
         let mut peer_id = None;
         let mut addr = None;
-        loop {
+        // PEER_ID, a LISTEN line per address, READY: a handful of lines.
+        for _ in 0..64 {
             let line = peer.next_line("READY");
             if let Some(id) = line.strip_prefix("PEER_ID ") {
                 peer_id = Some(id.parse().expect("peer id"));
             } else if let Some(listen) = line.strip_prefix("LISTEN ") {
                 addr.get_or_insert(listen.parse().expect("listen address"));
             } else if line == "READY" {
-                break;
+                peer.peer_id = peer_id.expect("PEER_ID before READY");
+                peer.addr = addr.expect("LISTEN before READY");
+                return peer;
             }
         }
-        peer.peer_id = peer_id.expect("PEER_ID before READY");
-        peer.addr = addr.expect("LISTEN before READY");
-        peer
+        panic!(
+            "pigeonhole-peer {}: no READY in its first 64 lines",
+            peer.pid()
+        );
     }
 
     /// The process id (whose `/proc/<pid>/status` [`PeerProcess::memory`]
