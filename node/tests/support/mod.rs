@@ -1,7 +1,10 @@
 //! Helpers for node tests: loopback clusters on a shared manual clock, a
-//! raw plain-Kademlia client, bounded waits.
+//! raw plain-Kademlia client, bounded waits; nodes in their own processes
+//! (`peer_process`).
 
 #![allow(dead_code)]
+
+pub mod peer_process;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -323,10 +326,26 @@ impl SilentPeer {
         Self::serving(keypair, node, Vec::new()).await
     }
 
+    /// Starts a silent peer with `keypair` and connects it to the node
+    /// listening on `target` (one in another process).
+    pub async fn start_at(keypair: libp2p::identity::Keypair, target: Multiaddr) -> Self {
+        Self::serving_at(keypair, target, Vec::new()).await
+    }
+
     /// Starts a peer that answers every listing with `served`.
     pub async fn serving(
         keypair: libp2p::identity::Keypair,
         node: &Node,
+        served: Vec<Vec<u8>>,
+    ) -> Self {
+        Self::serving_at(keypair, node.listen_addrs()[0].clone(), served).await
+    }
+
+    /// Starts a peer that answers every listing with `served` and connects
+    /// it to the node listening on `target`.
+    pub async fn serving_at(
+        keypair: libp2p::identity::Keypair,
+        target: Multiaddr,
         served: Vec<Vec<u8>>,
     ) -> Self {
         use libp2p::request_response::{self, Event, Message, ProtocolSupport};
@@ -367,7 +386,7 @@ impl SilentPeer {
                 break address;
             }
         };
-        swarm.dial(node.listen_addrs()[0].clone()).unwrap();
+        swarm.dial(target).unwrap();
         let peer_id = *swarm.local_peer_id();
         let lists = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = lists.clone();
