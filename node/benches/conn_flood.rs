@@ -88,6 +88,9 @@ async fn run_phase(
         )
         .await;
         phase.app.push(begun.elapsed());
+        if begun.elapsed() > Duration::from_secs(1) {
+            tracing::warn!(took = ?begun.elapsed(), "slow app publish");
+        }
         phase.app_ok += usize::from(matches!(published, Ok(Ok(_))));
         let begun = Instant::now();
         let published = tokio::time::timeout(
@@ -255,6 +258,7 @@ fn main() {
 }
 
 async fn bench() {
+    init_tracing();
     let count = std::env::var("PIGEONHOLE_BENCH_FLOOD_PUBLISHES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -457,8 +457,10 @@ impl Runner {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established,
+                cause,
                 ..
             } => {
+                debug!(%peer_id, num_established, ?cause, "connection closed");
                 if num_established == 0 {
                     self.standing.disconnected(&peer_id);
                     self.inbound.forget(&peer_id);
