@@ -103,25 +103,21 @@ impl Node {
     /// called inside a tokio runtime.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let validator = Validator::new(config.policy.clone());
-        if let Some(dir) = &config.data_dir {
-            std::fs::create_dir_all(dir).map_err(|error| {
-                NodeError::Store(format!("cannot create {}: {error}", dir.display()))
-            })?;
-        }
-        let store = match &config.data_dir {
-            Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), config.clock.clone())?,
-            None => Store::open_in_memory(validator.clone(), config.clock.clone())?,
+        // The store's migrations and the key file are blocking I/O: off
+        // the caller's async worker.
+        let (store, keypair) = {
+            let (dir, validator, clock) = (
+                config.data_dir.clone(),
+                validator.clone(),
+                config.clock.clone(),
+            );
+            let (limits, grace) = (config.limits, config.expiry_grace);
+            tokio::task::spawn_blocking(move || open_store(dir, validator, clock, limits, grace))
+                .await
+                .map_err(|error| NodeError::Store(format!("opening the store failed: {error}")))??
         };
-        let store = SqliteRecordStore::new(
-            store,
-            validator.clone(),
-            config.clock.clone(),
-            config.limits,
-            config.expiry_grace,
-        )?;
         let load = Arc::new(LoadCounters::default());
         let store = SharedStore::new(store, load.clone());
-        let keypair = load_or_create_keypair(config.data_dir.as_deref())?;
         let mut swarm = build_swarm(keypair, &config, store)?;
         let peer_id = *swarm.local_peer_id();
 
@@ -449,4 +445,27 @@ impl Dht for Node {
             .map(Some)
             .map_err(NodeError::into_dht_error)
     }
+}
+
+/// Opens (or creates) the node's store and its libp2p key in `dir` (in
+/// memory and a fresh key without one). Blocking: run off async workers.
+fn open_store(
+    dir: Option<std::path::PathBuf>,
+    validator: Validator,
+    clock: Arc<dyn pigeonhole::clock::Clock>,
+    limits: crate::quota::Limits,
+    grace: std::time::Duration,
+) -> Result<(SqliteRecordStore, libp2p::identity::Keypair), NodeError> {
+    if let Some(dir) = &dir {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            NodeError::Store(format!("cannot create {}: {error}", dir.display()))
+        })?;
+    }
+    let store = match &dir {
+        Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), clock.clone())?,
+        None => Store::open_in_memory(validator.clone(), clock.clone())?,
+    };
+    let store = SqliteRecordStore::new(store, validator, clock, limits, grace)?;
+    let keypair = load_or_create_keypair(dir.as_deref())?;
+    Ok((store, keypair))
 }
