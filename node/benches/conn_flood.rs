@@ -10,7 +10,9 @@
 //! the victim replicates; "delivered" is the share of honest publishes a
 //! third node can read afterwards, "held by victim" the share the flooded
 //! node itself stored (a busy victim is skipped by the writer, which is
-//! the design). Count: `PIGEONHOLE_BENCH_FLOOD_PUBLISHES` (40 per phase).
+//! the design); "app read" is the victim app reading its own inbox after
+//! each publish (a sync's listing read). Count:
+//! `PIGEONHOLE_BENCH_FLOOD_PUBLISHES` (40 per phase).
 //!
 //! Where the flooder runs: an attacker on the Wi-Fi is another device, with
 //! its own CPU. By default the flood therefore runs in a child process (this
@@ -43,6 +45,9 @@ use support::*;
 
 struct Phase {
     app: Vec<Duration>,
+    /// The victim app's reads of its own inbox (a sync's listing read).
+    reads: Vec<Duration>,
+    reads_ok: usize,
     honest: Vec<Duration>,
     honest_ok: usize,
     app_ok: usize,
@@ -71,6 +76,8 @@ async fn run_phase(
     let other = mailbox(writer, clock);
     let mut phase = Phase {
         app: Vec::new(),
+        reads: Vec::new(),
+        reads_ok: 0,
         honest: Vec::new(),
         honest_ok: 0,
         app_ok: 0,
@@ -92,6 +99,11 @@ async fn run_phase(
             tracing::warn!(took = ?begun.elapsed(), "slow app publish");
         }
         phase.app_ok += usize::from(matches!(published, Ok(Ok(_))));
+        let begun = Instant::now();
+        let read =
+            tokio::time::timeout(Duration::from_secs(30), app.fetch_within(app_inbox, DAY)).await;
+        phase.reads.push(begun.elapsed());
+        phase.reads_ok += usize::from(matches!(read, Ok(Ok(_))));
         let begun = Instant::now();
         let published = tokio::time::timeout(
             Duration::from_secs(30),
@@ -326,21 +338,25 @@ async fn bench() {
     let (flood_read, flood_held) = delivered(inbox_of(83), &flooded).await;
 
     println!(
-        "| phase | publishes | victim app publish p50 ms | p99 ms | ok | honest publish p50 ms | p99 ms | delivered | held by victim |"
+        "| phase | publishes | victim app publish p50 ms | p99 ms | ok | app read p50 ms | p99 ms | ok | honest publish p50 ms | p99 ms | delivered | held by victim |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, phase, read, held) in [
         ("no attacker", &quiet, quiet_read, quiet_held),
         ("connection flood", &flooded, flood_read, flood_held),
     ] {
         let n = phase.honest.len().max(1) as f64;
         println!(
-            "| {name} | {} | {:.1} | {:.1} | {}/{} | {:.1} | {:.1} | {:.1}% | {:.1}% |",
+            "| {name} | {} | {:.1} | {:.1} | {}/{} | {:.1} | {:.1} | {}/{} | {:.1} | {:.1} | {:.1}% | {:.1}% |",
             phase.app.len(),
             pct(&phase.app, 50),
             pct(&phase.app, 99),
             phase.app_ok,
             phase.app.len(),
+            pct(&phase.reads, 50),
+            pct(&phase.reads, 99),
+            phase.reads_ok,
+            phase.reads.len(),
             pct(&phase.honest, 50),
             pct(&phase.honest, 99),
             100.0 * read as f64 / n,
