@@ -92,6 +92,9 @@ async fn stays_responsive<T, F: Future<Output = T>>(
         ticker.abort();
         writer.await.expect("writer task").expect("the write");
         holder.join().expect("the lock holder");
+        eprintln!(
+            "{name} (attempt {attempt}): waited {waited:?}, the runtime ticked {during} times"
+        );
         if waited < LOCKED_FOR / 2 && attempt < ATTEMPTS {
             continue;
         }
