@@ -6,14 +6,15 @@
 //! across the boundary by that reference string, exactly as users share it;
 //! post ids are 64 hex characters like every other id. The methods are
 //! extra `PigeonholeNode` methods (one object for the app), forwarded like
-//! the buddy methods: network calls as tasks on the bindings' runtime,
-//! SQLite reads and writes on its blocking pool.
+//! the buddy methods: every call is a task on the bindings' runtime that
+//! awaits the SDK's [`pigeonhole_sdk::Feeds`], which runs the SQLite and
+//! crypto work on the runtime's blocking pool.
 
 use pigeonhole::feed::{self, FeedRef};
 
 use crate::error::PigeonholeError;
 use crate::node::PigeonholeNode;
-use crate::runtime::{blocking, run};
+use crate::runtime::run;
 use crate::types::parse_hex32;
 
 /// Reads a feed reference (`PHF-…`); `BadFeedReference` if it does not read.
@@ -190,21 +191,21 @@ impl PigeonholeNode {
     pub async fn follow_feed(&self, feed: String) -> Result<bool, PigeonholeError> {
         let node = self.live()?;
         let feed = parse_feed_ref(&feed)?;
-        blocking(move || Ok(node.feeds().follow(&feed)?)).await
+        run(async move { Ok(node.feeds().follow(&feed).await?) }).await
     }
 
     /// Stops following `feed`; false if it was not followed.
     pub async fn unfollow_feed(&self, feed: String) -> Result<bool, PigeonholeError> {
         let node = self.live()?;
         let feed = parse_feed_ref(&feed)?;
-        blocking(move || Ok(node.feeds().unfollow(&feed)?)).await
+        run(async move { Ok(node.feeds().unfollow(&feed).await?) }).await
     }
 
     /// The feeds this user follows.
     pub async fn followed_feeds(&self) -> Result<Vec<FollowedFeed>, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || {
-            let following = node.feeds().following()?;
+        run(async move {
+            let following = node.feeds().following().await?;
             Ok(following.into_iter().map(Into::into).collect())
         })
         .await
@@ -229,8 +230,8 @@ impl PigeonholeNode {
     ) -> Result<Vec<FeedPost>, PigeonholeError> {
         let node = self.live()?;
         let feed = parse_feed_ref(&feed)?;
-        blocking(move || {
-            let posts = node.feeds().posts(&feed, limit)?;
+        run(async move {
+            let posts = node.feeds().posts(&feed, limit).await?;
             Ok(posts.into_iter().map(Into::into).collect())
         })
         .await
@@ -240,7 +241,7 @@ impl PigeonholeNode {
     pub async fn feed_rss(&self, feed: String) -> Result<String, PigeonholeError> {
         let node = self.live()?;
         let feed = parse_feed_ref(&feed)?;
-        blocking(move || Ok(node.feeds().rss(&feed)?)).await
+        run(async move { Ok(node.feeds().rss(&feed).await?) }).await
     }
 }
 

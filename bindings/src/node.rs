@@ -1,9 +1,9 @@
 //! [`PigeonholeNode`]: the object an app holds.
 //!
 //! It wraps one [`pigeonhole_sdk::Node`] and forwards each call to it on the
-//! bindings' runtime (see [`crate::runtime`]): network calls as tasks,
-//! SQLite and crypto work on the blocking pool, so no method does work on
-//! the caller's thread. Ids and keys cross as hex strings (see
+//! bindings' runtime (see [`crate::runtime`]) as a task that awaits the
+//! SDK, which runs SQLite and crypto work on the blocking pool, so no
+//! method does work on the caller's thread. Ids and keys cross as hex strings (see
 //! [`crate::types`]). After `stop` every method fails with
 //! [`PigeonholeError::Stopped`]; dropping the object (Kotlin `close()`,
 //! Swift `deinit`, Python `del`) stops the node and waits, bounded, until

@@ -6,15 +6,17 @@
 //! boundary here. A document has no shareable text form, so it crosses as a
 //! [`DocumentRef`] record (owner key in hex + name); ids and hashes are 64
 //! hex characters like every other id, content is bytes. The methods are
-//! extra `PigeonholeNode` methods, forwarded like the others: network calls
-//! as tasks on the bindings' runtime, SQLite work on its blocking pool.
+//! extra `PigeonholeNode` methods, forwarded like the others: every call is
+//! a task on the bindings' runtime that awaits the SDK's
+//! [`pigeonhole_sdk::Notices`], which runs the SQLite and crypto work on
+//! the runtime's blocking pool.
 
 use pigeonhole::notice::{self, DocRef, UpdateContent};
 use pigeonhole::record::body::DocNotice;
 
 use crate::error::PigeonholeError;
 use crate::node::PigeonholeNode;
-use crate::runtime::{blocking, run};
+use crate::runtime::run;
 use crate::types::{parse_hex32, parse_key};
 
 /// A document: its owner and its name.
@@ -271,21 +273,21 @@ impl PigeonholeNode {
     pub async fn watch_document(&self, doc: DocumentRef) -> Result<bool, PigeonholeError> {
         let node = self.live()?;
         let doc = doc.to_core()?;
-        blocking(move || Ok(node.notices().watch(&doc)?)).await
+        run(async move { Ok(node.notices().watch(&doc).await?) }).await
     }
 
     /// Stops watching `doc`; false if it was not watched.
     pub async fn unwatch_document(&self, doc: DocumentRef) -> Result<bool, PigeonholeError> {
         let node = self.live()?;
         let doc = doc.to_core()?;
-        blocking(move || Ok(node.notices().unwatch(&doc)?)).await
+        run(async move { Ok(node.notices().unwatch(&doc).await?) }).await
     }
 
     /// The documents this user watches.
     pub async fn watched_documents(&self) -> Result<Vec<WatchedDocument>, PigeonholeError> {
         let node = self.live()?;
-        blocking(move || {
-            let watching = node.notices().watching()?;
+        run(async move {
+            let watching = node.notices().watching().await?;
             Ok(watching
                 .into_iter()
                 .map(|(doc, last_version)| WatchedDocument {

@@ -6,7 +6,9 @@
 //! crate's own multi-threaded runtime and the caller only awaits a join
 //! handle, which any executor can poll. Synchronous SQLite and crypto work
 //! goes to the runtime's blocking pool, never the caller's thread (on
-//! Android's main thread that would be an ANR).
+//! Android's main thread that would be an ANR): the SDK's facade
+//! (`Buddies`, `Feeds`, `Notices`) puts it there itself, so every binding
+//! call is one [`run`].
 //!
 //! A panic inside a task is caught by tokio and surfaces as
 //! [`PigeonholeError::Internal`] (and an error log), never as an unwind
@@ -64,17 +66,6 @@ where
     joined((&mut task.0).await)
 }
 
-/// Runs the synchronous `work` (SQLite, crypto) on the runtime's blocking
-/// pool and waits for it from any executor.
-pub async fn blocking<T, F>(work: F) -> Result<T, PigeonholeError>
-where
-    F: FnOnce() -> Result<T, PigeonholeError> + Send + 'static,
-    T: Send + 'static,
-{
-    let mut task = AbortOnDrop(handle()?.spawn_blocking(work));
-    joined((&mut task.0).await)
-}
-
 fn joined<T>(result: Result<Result<T, PigeonholeError>, JoinError>) -> Result<T, PigeonholeError> {
     match result {
         Ok(result) => result,
@@ -109,8 +100,6 @@ mod tests {
             Err(PigeonholeError::Internal { reason }) => assert!(reason.contains("boom")),
             other => panic!("expected Internal, got {other:?}"),
         }
-        let result: Result<(), _> = futures_lite_block_on(blocking(|| panic!("boom blocking")));
-        assert!(matches!(result, Err(PigeonholeError::Internal { .. })));
     }
 
     #[test]

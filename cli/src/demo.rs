@@ -341,7 +341,7 @@ async fn feeds_and_notices(
 
 /// Bob follows `feed` and fetches it: the 3 posts, in order.
 async fn read_in_order(bob: &Node, feed: &FeedRef) -> Result<(), String> {
-    bob.feeds().follow(feed).map_err(|e| e.to_string())?;
+    bob.feeds().follow(feed).await.map_err(|e| e.to_string())?;
     let update = bob
         .feeds()
         .fetch_new(feed)
@@ -369,7 +369,7 @@ async fn rss_and_notice(
         .step(
             "Bob's reader gets the feed as RSS 2.0, newest first",
             async {
-                let document = bob.feeds().rss(feed).map_err(|e| e.to_string())?;
+                let document = bob.feeds().rss(feed).await.map_err(|e| e.to_string())?;
                 let channel = rss::Channel::read_from(document.as_bytes())
                     .map_err(|e| format!("not RSS: {e}"))?;
                 let titles: Vec<&str> = channel.items().iter().filter_map(|i| i.title()).collect();
@@ -429,7 +429,7 @@ async fn rss_and_notice(
 /// Bob watches `doc` and fetches it: version 1 with the agenda.
 async fn receive_notice(bob: &Node, doc: &DocRef) -> Result<(), String> {
     let notices = bob.notices();
-    notices.watch(doc).map_err(|e| e.to_string())?;
+    notices.watch(doc).await.map_err(|e| e.to_string())?;
     let updates = notices
         .fetch_updates(doc)
         .await

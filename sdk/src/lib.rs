@@ -13,6 +13,8 @@
 
 mod buddies;
 mod events;
+mod feeds;
+mod notices;
 mod offload;
 mod recovery;
 
@@ -33,6 +35,8 @@ use tracing::{debug, info};
 
 pub use buddies::Buddies;
 pub use events::Event;
+pub use feeds::Feeds;
+pub use notices::Notices;
 pub use pigeonhole_node::{
     Multiaddr, Node as Peer, NodeConfig as PeerConfig, NodeError as PeerError,
 };
@@ -120,8 +124,10 @@ pub struct Node {
     peer: Peer,
     book: Arc<BuddyBook<Peer>>,
     buddies: Buddies,
-    feeds: Arc<FeedBook<Peer>>,
-    notices: Arc<NoticeBoard<Peer>>,
+    feed_book: Arc<FeedBook<Peer>>,
+    feeds: Feeds,
+    notice_board: Arc<NoticeBoard<Peer>>,
+    notices: Notices,
     events: events::Merged,
     background: Mutex<Option<Background>>,
     /// The start-up resume of interrupted requests and answers.
@@ -198,8 +204,10 @@ impl Node {
             peer,
             buddies: Buddies::new(book.clone()),
             book,
-            feeds,
-            notices,
+            feeds: Feeds::new(feeds.clone()),
+            feed_book: feeds,
+            notices: Notices::new(notices.clone()),
+            notice_board: notices,
             events,
             background: Mutex::new(background),
             recovery: Mutex::new(Some(AbortOnDrop(recovery))),
@@ -219,13 +227,17 @@ impl Node {
         &self.buddies
     }
 
-    /// Feeds: post, edit, delete, follow, fetch new posts, RSS out.
-    pub fn feeds(&self) -> &FeedBook<Peer> {
+    /// Feeds: post, edit, delete, follow, fetch new posts, RSS out. Like
+    /// [`Node::buddies`], its methods are async and run their database and
+    /// crypto work on tokio's blocking pool.
+    pub fn feeds(&self) -> &Feeds {
         &self.feeds
     }
 
     /// Document notices: editors, notify, watch, fetch updates, content.
-    pub fn notices(&self) -> &NoticeBoard<Peer> {
+    /// Like [`Node::buddies`], its methods are async and run their database
+    /// and crypto work on tokio's blocking pool.
+    pub fn notices(&self) -> &Notices {
         &self.notices
     }
 
@@ -243,8 +255,8 @@ impl Node {
             &self.peer,
             &Layers {
                 book: self.book.clone(),
-                feeds: self.feeds.clone(),
-                notices: self.notices.clone(),
+                feeds: self.feed_book.clone(),
+                notices: self.notice_board.clone(),
             },
         )
         .await;

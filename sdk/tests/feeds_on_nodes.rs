@@ -59,8 +59,8 @@ async fn the_facade_has_feeds_notices_and_one_event_stream() {
     );
     let feed = author.feeds().own_feed("news").unwrap();
     let doc = author.notices().own_doc("plan").unwrap();
-    reader.feeds().follow(&feed).unwrap();
-    reader.notices().watch(&doc).unwrap();
+    reader.feeds().follow(&feed).await.unwrap();
+    reader.notices().watch(&doc).await.unwrap();
     let mut events = reader.events();
 
     let post = author

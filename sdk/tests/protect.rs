@@ -20,7 +20,7 @@ async fn the_inbox_and_followed_feeds_are_protected() {
 
     let author = Identity::from_secret_bytes([7; 32]).public_key();
     let feed = FeedRef::new(author, "news").unwrap();
-    assert!(node.feeds().follow(&feed).unwrap());
+    assert!(node.feeds().follow(&feed).await.unwrap());
     // Alone on the network the sync itself may fail; the set is refreshed
     // either way.
     let _ = node.sync_now().await;

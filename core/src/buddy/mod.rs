@@ -17,11 +17,16 @@
 //! * `admission` — which requests found in the inbox are kept: remembered
 //!   drops, caps by sender tier, the proof-of-work stamp;
 //! * `pending` — pending requests read back and checked again;
-//! * `directory` — the public-key directory (display name → key).
+//! * `directory` — the public-key directory (display name → key);
+//! * `config`, `error`, `model` — the layer's settings, its error, and the
+//!   values it hands out (events, sent requests, buddies).
 
 mod admission;
+mod config;
 mod directory;
+mod error;
 mod intents;
+mod model;
 mod name_flags;
 mod pending;
 mod sync;
@@ -33,212 +38,27 @@ use tokio::sync::broadcast;
 use tracing::info;
 
 use crate::clock::Clock;
-use crate::contact::{ContactCode, ContactCodeError, InboxToken};
+use crate::contact::{ContactCode, InboxToken};
 use crate::identity::{Identity, PublicKey};
-use crate::mailbox::{Dht, Mailbox, MailboxError};
+use crate::mailbox::{Dht, Mailbox};
 use crate::record::body::{
     self, BodyRules, BuddyRequest, BuddyResponse, ContactField, Decision, FormatError,
 };
-use crate::record::{Header, InstanceId, Kind, MailboxId, Record, RecordError, Validator};
-use crate::seal::{self, SealContext, SealError};
-use crate::store::buddies::{BuddyRow, SentRow, SentStatus};
+use crate::record::{Header, InstanceId, Kind, MailboxId, Record, Validator};
+use crate::seal::{self, SealContext};
+use crate::store::Store;
+use crate::store::buddies::{BuddyRow, SentStatus};
 use crate::store::intents::{IntentAction, IntentRow, IntentState};
-use crate::store::{Store, StoreError};
 
+pub use config::BuddyConfig;
 pub use directory::DirectoryClaim;
+pub use error::BuddyError;
 pub use intents::IntentsResumed;
+pub use model::{Buddy, BuddyEvent, SentRequest};
 pub use pending::PendingRequest;
 pub use sync::{DropReason, SyncReport};
 
-/// Limits and lifetimes of the buddy layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuddyConfig {
-    /// How long a request waits for its recipient.
-    pub request_lifetime_secs: u64,
-    /// How long a response waits for the requester.
-    pub response_lifetime_secs: u64,
-    /// How long a directory entry lives before it must be republished.
-    pub directory_lifetime_secs: u64,
-    /// Most pending requests kept; further senders are dropped.
-    pub max_pending: u64,
-    /// Most pending requests from unknown senders (neither asked by this
-    /// user, nor confirmed by a directory claim): a share of `max_pending`
-    /// that throwaway keys cannot exceed, so they never crowd out senders
-    /// the user knows.
-    pub max_pending_unknown: u64,
-    /// Least proof-of-work ([`crate::stamp`]) accepted from a sender who is
-    /// not a buddy. Senders always mint [`crate::stamp::STAMP_BITS`].
-    pub stamp_bits: u32,
-    /// How long a directory lookup (claims found, or none) is trusted
-    /// before the name is looked up again.
-    pub directory_cache_secs: u64,
-    /// Most distinct requests accepted from one sender per repeat window.
-    pub max_requests_per_sender: u64,
-    /// The window of `max_requests_per_sender`.
-    pub repeat_window_secs: u64,
-    /// How long (elapsed time, counted by the syncs) the clock must show a
-    /// pending, seen or answered request expired before its row is
-    /// deleted; until then it is only not shown. A clock that jumps and
-    /// comes back within this loses nothing ([`crate::store::expiry`]).
-    pub expiry_grace: std::time::Duration,
-}
-
-impl Default for BuddyConfig {
-    fn default() -> Self {
-        Self {
-            request_lifetime_secs: 7 * 86_400,
-            response_lifetime_secs: 7 * 86_400,
-            directory_lifetime_secs: 30 * 86_400,
-            max_pending: 200,
-            max_pending_unknown: 50,
-            stamp_bits: crate::stamp::STAMP_BITS,
-            directory_cache_secs: 3_600,
-            max_requests_per_sender: 3,
-            repeat_window_secs: 86_400,
-            expiry_grace: crate::store::expiry::DEFAULT_EXPIRY_GRACE,
-        }
-    }
-}
-
-/// Why a buddy operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BuddyError {
-    /// The contact code could not be read.
-    #[error("bad contact code: {0}")]
-    ContactCode(#[from] ContactCodeError),
-    /// The DHT or mailbox failed.
-    #[error(transparent)]
-    Mailbox(#[from] MailboxError),
-    /// The local database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Encryption failed (a bad recipient key).
-    #[error(transparent)]
-    Seal(#[from] SealError),
-    /// An input does not have the shape the protocol requires (a message
-    /// too long, a display name with control characters…).
-    #[error("invalid input: {0}")]
-    InvalidInput(#[from] RecordError),
-    /// No display name set yet: call `set_profile` first.
-    #[error("set a display name before sending or accepting requests")]
-    ProfileMissing,
-    /// No pending request has this id.
-    #[error("no pending request with this id")]
-    UnknownRequest,
-    /// The sent request was already answered or withdrawn: there is
-    /// nothing left to withdraw.
-    #[error("that request is no longer pending (answered or withdrawn)")]
-    NotPending,
-    /// The contact code is this user's own.
-    #[error("that is your own contact code")]
-    OwnCode,
-    /// The database now holds a different identity than the one this book
-    /// was opened with (replaced underneath a running app).
-    #[error("the stored identity changed while the app was running")]
-    IdentityChanged,
-}
-
-impl From<FormatError> for BuddyError {
-    fn from(error: FormatError) -> Self {
-        BuddyError::InvalidInput(RecordError::Format(error))
-    }
-}
-
-/// Something apps show or react to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BuddyEvent {
-    /// A new request is pending.
-    RequestReceived {
-        /// The request's id.
-        request_id: [u8; 32],
-        /// Who sent it.
-        from: PublicKey,
-        /// The name they gave.
-        display_name: String,
-    },
-    /// Someone already on the buddy list sent a new request (they may
-    /// have lost this user from their list, or reinstalled). It is not
-    /// pending: they are a buddy already; the app may tell the user.
-    BuddyRequestedAgain {
-        /// The new request's id.
-        request_id: [u8; 32],
-        /// The buddy.
-        from: PublicKey,
-        /// The name they gave.
-        display_name: String,
-    },
-    /// A request this user sent was answered.
-    RequestAnswered {
-        /// The request's id.
-        request_id: [u8; 32],
-        /// Who answered.
-        by: PublicKey,
-        /// Accepted or declined.
-        accepted: bool,
-    },
-    /// This user withdrew a request it sent.
-    RequestWithdrawn {
-        /// The request's id.
-        request_id: [u8; 32],
-    },
-    /// Someone joined the buddy list.
-    BuddyAdded {
-        /// Their key.
-        public_key: PublicKey,
-        /// Their display name.
-        display_name: String,
-    },
-    /// Someone left the buddy list.
-    BuddyRemoved {
-        /// Their key.
-        public_key: PublicKey,
-    },
-    /// A sync could not complete.
-    SyncFailed {
-        /// Why, in words.
-        reason: String,
-    },
-}
-
-/// A request this user sent and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SentRequest {
-    /// Its id.
-    pub id: [u8; 32],
-    /// Who it went to.
-    pub to: PublicKey,
-    /// Where it stands.
-    pub status: SentStatus,
-    /// When it was sent.
-    pub created_at: u64,
-    /// When it expires.
-    pub expires_at: u64,
-}
-
-impl From<&SentRow> for SentRequest {
-    fn from(row: &SentRow) -> Self {
-        Self {
-            id: row.request_id,
-            to: row.recipient,
-            status: row.status,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-        }
-    }
-}
-
-/// A buddy: a key allowed to contact this user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Buddy {
-    /// Their key.
-    pub public_key: PublicKey,
-    /// Their display name.
-    pub display_name: String,
-    /// Their contact code, when their inbox token is known.
-    pub contact_code: Option<ContactCode>,
-    /// When they were added.
-    pub added_at: u64,
-}
+use model::buddy_from_row;
 
 /// The buddy layer of one user over one DHT and one store.
 pub struct BuddyBook<D> {
@@ -587,17 +407,6 @@ async fn mint_stamp_off_thread(inbox: MailboxId, sender: PublicKey) -> u64 {
         Ok(nonce) => nonce,
         // The pool is shutting down or the task panicked: mint here.
         Err(_) => crate::stamp::mint_stamp(&inbox, &sender, bits),
-    }
-}
-
-fn buddy_from_row(row: BuddyRow) -> Buddy {
-    Buddy {
-        public_key: row.public_key,
-        display_name: row.display_name,
-        contact_code: row
-            .inbox_token
-            .map(|token| ContactCode::new(row.public_key, token)),
-        added_at: row.added_at,
     }
 }
 

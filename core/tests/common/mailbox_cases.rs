@@ -9,50 +9,19 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
 use pigeonhole::clock::ManualClock;
-use pigeonhole::mailbox::{Dht, DhtError, ListCursor, ListPage, Mailbox, MailboxError};
+use pigeonhole::mailbox::{Dht, DhtError, ListCursor, Mailbox, MailboxError};
 use pigeonhole::record::body::{BodyRules, Tombstone};
 use pigeonhole::record::{DhtKey, Header, InstanceId, Kind, MailboxId};
 
 use super::*;
 
+pub use super::dht_wrappers::{CountingDht, RefusingDht, StaleDht};
+
 pub type Client = Arc<dyn Dht>;
 
 fn mailbox(client: &Client, clock: &Arc<ManualClock>) -> Mailbox<Client> {
     Mailbox::new(client.clone(), validator(), clock.clone(), config())
-}
-
-/// Counts the gets that pass through it; listing questions pass through
-/// uncounted, so a listing DHT stays a listing DHT behind it.
-pub struct CountingDht {
-    pub inner: Client,
-    pub gets: AtomicU64,
-}
-
-#[async_trait]
-impl Dht for CountingDht {
-    async fn get(&self, key: DhtKey) -> Result<Option<Vec<u8>>, DhtError> {
-        self.gets.fetch_add(1, Ordering::Relaxed);
-        self.inner.get(key).await
-    }
-
-    async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<(), DhtError> {
-        self.inner.put(key, value).await
-    }
-
-    async fn list(
-        &self,
-        mailbox: MailboxId,
-        after: Option<ListCursor>,
-        limit: u32,
-    ) -> Result<Option<ListPage>, DhtError> {
-        self.inner.list(mailbox, after, limit).await
-    }
-
-    async fn next_seq(&self, mailbox: MailboxId, bucket: u32) -> Result<Option<u32>, DhtError> {
-        self.inner.next_seq(mailbox, bucket).await
-    }
 }
 
 /// `publishers` writers, each on its own client, put `per_publisher`
@@ -441,36 +410,6 @@ pub async fn an_expired_prefix_does_not_hide_live_records(
     assert_eq!(got, live);
 }
 
-/// A DHT whose puts all fail with one error; reads pass through.
-pub struct RefusingDht {
-    pub inner: Client,
-    pub refusal: DhtError,
-}
-
-#[async_trait]
-impl Dht for RefusingDht {
-    async fn get(&self, key: DhtKey) -> Result<Option<Vec<u8>>, DhtError> {
-        self.inner.get(key).await
-    }
-
-    async fn put(&self, _key: DhtKey, _value: Vec<u8>) -> Result<(), DhtError> {
-        Err(self.refusal.clone())
-    }
-
-    async fn list(
-        &self,
-        mailbox: MailboxId,
-        after: Option<ListCursor>,
-        limit: u32,
-    ) -> Result<Option<ListPage>, DhtError> {
-        self.inner.list(mailbox, after, limit).await
-    }
-
-    async fn next_seq(&self, mailbox: MailboxId, bucket: u32) -> Result<Option<u32>, DhtError> {
-        self.inner.next_seq(mailbox, bucket).await
-    }
-}
-
 /// A refusal that is not "slot taken" (over quota, unreachable) ends the
 /// publish with that very error: no `Contention`, no record left in a slot
 /// further on, and the next publish once the refusal is gone takes slot 0.
@@ -505,45 +444,6 @@ pub async fn refusals_end_the_publish_with_their_error(
         record.header.instance.seq, 0,
         "a refused publish left a gap"
     );
-}
-
-/// A replica that slept through writes: its gets answer nothing at first
-/// and its next-seq answers the bucket's start.
-pub struct StaleDht {
-    pub inner: Client,
-    pub hidden_gets: AtomicU64,
-}
-
-#[async_trait]
-impl Dht for StaleDht {
-    async fn get(&self, key: DhtKey) -> Result<Option<Vec<u8>>, DhtError> {
-        let hide = self
-            .hidden_gets
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        if hide {
-            Ok(None)
-        } else {
-            self.inner.get(key).await
-        }
-    }
-
-    async fn put(&self, key: DhtKey, value: Vec<u8>) -> Result<(), DhtError> {
-        self.inner.put(key, value).await
-    }
-
-    async fn list(
-        &self,
-        mailbox: MailboxId,
-        after: Option<ListCursor>,
-        limit: u32,
-    ) -> Result<Option<ListPage>, DhtError> {
-        self.inner.list(mailbox, after, limit).await
-    }
-
-    async fn next_seq(&self, mailbox: MailboxId, bucket: u32) -> Result<Option<u32>, DhtError> {
-        Ok(self.inner.next_seq(mailbox, bucket).await?.map(|_| 0))
-    }
 }
 
 /// A sender restarted with an empty hint cache, reading through a stale

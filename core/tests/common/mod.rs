@@ -224,6 +224,7 @@ pub fn config() -> MailboxConfig {
 }
 pub mod admission_cases;
 pub mod buddy_cases;
+pub mod dht_wrappers;
 pub mod feed_cases;
 pub mod mailbox_cases;
 pub mod notice_cases;
