@@ -145,37 +145,49 @@ impl Node {
         let peer = Peer::start(config.peer.clone()).await?;
         let validator = Validator::new(config.peer.policy.clone());
         let clock = config.peer.clock.clone();
-        let store = match &config.peer.data_dir {
-            Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), clock.clone())?,
-            None => Store::open_in_memory(validator.clone(), clock.clone())?,
+        // Opening the database (migrations) and the books (the identity
+        // row, the caches) is blocking SQLite work: on the blocking pool.
+        let (store, book, feeds, notices) = {
+            let (peer, validator, clock) = (peer.clone(), validator.clone(), clock.clone());
+            let data_dir = config.peer.data_dir.clone();
+            let mailbox_config = config.mailbox.clone();
+            // One grace period for every expiring row of the node: the peer's.
+            let buddy = BuddyConfig {
+                expiry_grace: config.peer.expiry_grace,
+                ..config.buddy.clone()
+            };
+            let (feed, notice) = (config.feed.clone(), config.notice.clone());
+            offload::blocking(move || -> Result<_, SdkError> {
+                let store = match &data_dir {
+                    Some(dir) => Store::open(dir.join(DB_FILE), validator.clone(), clock.clone())?,
+                    None => Store::open_in_memory(validator.clone(), clock.clone())?,
+                };
+                let store = Arc::new(store);
+                let mailbox = || {
+                    Mailbox::new(
+                        peer.clone(),
+                        validator.clone(),
+                        clock.clone(),
+                        mailbox_config.clone(),
+                    )
+                };
+                let book = Arc::new(BuddyBook::new(
+                    store.clone(),
+                    mailbox(),
+                    clock.clone(),
+                    buddy,
+                )?);
+                let feeds = Arc::new(FeedBook::new(
+                    store.clone(),
+                    mailbox(),
+                    clock.clone(),
+                    feed,
+                )?);
+                let notices = Arc::new(NoticeBoard::new(store.clone(), mailbox(), notice)?);
+                Ok((store, book, feeds, notices))
+            })
+            .await?
         };
-        let store = Arc::new(store);
-        let mailbox = || {
-            Mailbox::new(
-                peer.clone(),
-                validator.clone(),
-                clock.clone(),
-                config.mailbox.clone(),
-            )
-        };
-        // One grace period for every expiring row of the node: the peer's.
-        let buddy = BuddyConfig {
-            expiry_grace: config.peer.expiry_grace,
-            ..config.buddy
-        };
-        let book = Arc::new(BuddyBook::new(
-            store.clone(),
-            mailbox(),
-            clock.clone(),
-            buddy,
-        )?);
-        let feeds = Arc::new(FeedBook::new(
-            store.clone(),
-            mailbox(),
-            clock.clone(),
-            config.feed,
-        )?);
-        let notices = Arc::new(NoticeBoard::new(store.clone(), mailbox(), config.notice)?);
         let recovery = recovery::spawn_resume(book.clone(), store, peer.clone());
         let events =
             events::Merged::start(book.subscribe(), feeds.subscribe(), notices.subscribe());
