@@ -22,7 +22,7 @@ use pigeonhole::store::{Store, StoreError};
 
 /// How long the threads hammer; bounded, and every thread also stops when
 /// its own work runs out.
-const HAMMER: Duration = Duration::from_secs(4);
+const HAMMER: Duration = Duration::from_secs(10);
 
 fn records(kind: Kind, seed: u8, count: u32) -> Vec<Record> {
     let validator = validator();
@@ -89,9 +89,9 @@ fn two_connections_and_many_threads_lose_no_write_and_never_fail_busy() {
     let clock = clock();
     let a = Arc::new(Store::open(&path, validator(), clock.clone()).unwrap());
     let b = Arc::new(Store::open(&path, validator(), clock.clone()).unwrap());
-    let held_a = records(Kind::FeedPost, 1, 1500);
-    let held_b = records(Kind::FeedPost, 2, 1500);
-    let queued = records(Kind::FeedPost, 3, 1500);
+    let held_a = records(Kind::FeedPost, 1, 4000);
+    let held_b = records(Kind::FeedPost, 2, 4000);
+    let queued = records(Kind::FeedPost, 3, 4000);
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let counts = std::thread::scope(|scope| {
@@ -104,13 +104,13 @@ fn two_connections_and_many_threads_lose_no_write_and_never_fail_busy() {
         };
         let workers = vec![
             // The peer, on each connection: read-then-write puts.
-            scope.spawn(move || hammer(stop, 1500, |i| put(a, &held_a[i as usize]))),
-            scope.spawn(move || hammer(stop, 1500, |i| put(b, &held_b[i as usize]))),
+            scope.spawn(move || hammer(stop, 4000, |i| put(a, &held_a[i as usize]))),
+            scope.spawn(move || hammer(stop, 4000, |i| put(b, &held_b[i as usize]))),
             // The outbox.
-            scope.spawn(move || hammer(stop, 1500, |i| b.outbox_put(&queued[i as usize]))),
+            scope.spawn(move || hammer(stop, 4000, |i| b.outbox_put(&queued[i as usize]))),
             // The buddy layer: pending upserts, the intent log and sent rows.
             scope.spawn(move || {
-                hammer(stop, 5000, |i| {
+                hammer(stop, 12000, |i| {
                     let row = PendingRow {
                         request_id: key(i, 0x41),
                         sender: PublicKey(key(i, 0x42)),
@@ -123,7 +123,7 @@ fn two_connections_and_many_threads_lose_no_write_and_never_fail_busy() {
                 })
             }),
             scope.spawn(move || {
-                hammer(stop, 5000, |i| {
+                hammer(stop, 12000, |i| {
                     let id = b.log_intent(&intent(i))?;
                     assert!(b.finish_request_intent(id, &sent_row(i))?);
                     Ok(())
