@@ -118,13 +118,21 @@ impl Runner {
             .collect();
         // Connected peers of standing that the routing table left out (a
         // full k-bucket: ground ids share a prefix and can fill the bucket
-        // a trusted buddy's node falls into) are candidates too.
-        let extra: Vec<PeerId> = self
+        // a trusted buddy's node falls into) are candidates too; so are the
+        // connected peers a fresh lookup found closest to the mailbox (its
+        // bucket here is often full of farther peers: see `crate::lookup`).
+        let found = self.lookups.found(mailbox, Instant::now());
+        let mut extra: Vec<PeerId> = self
             .swarm
             .connected_peers()
             .filter(|peer| self.standing.has_standing(peer) && !all.contains(peer))
             .copied()
             .collect();
+        for peer in found {
+            if self.swarm.is_connected(peer) && !all.contains(peer) && !extra.contains(peer) {
+                extra.push(*peer);
+            }
+        }
         if !extra.is_empty() {
             all.extend(extra);
             all.sort_by_key(|peer| KBucketKey::from(*peer).distance(&target));
