@@ -5,7 +5,8 @@
 //! `cargo bench -p pigeonhole-node --bench scale` prints one table.
 //! Node counts: `PIGEONHOLE_SCALE_NODES` (default `20,200`). Every node is
 //! a real `pigeonhole_node::Node` (noise + yamux over in-process channels,
-//! an in-memory SQLite store, the validating write path); records are
+//! an in-memory SQLite store, the validating write path; connections kept
+//! open and accepted from every other node); records are
 //! 512-byte signed buddy requests. A cluster starts with every node
 //! knowing the first and a Kademlia bootstrap on every node (routing
 //! warm-up), then every node publishes once and reads once (connections
@@ -37,7 +38,7 @@ use pigeonhole::identity::Identity;
 use pigeonhole::mailbox::{Draft, Mailbox, MailboxConfig};
 use pigeonhole::record::body::SEALED_SCHEME_V1;
 use pigeonhole::record::{HEADER_LEN, Kind, MailboxId, Policy, SIGNATURE_LEN, Validator};
-use pigeonhole_node::{Node, NodeConfig, NodeStatus};
+use pigeonhole_node::{Node, NodeConfig, NodeStatus, PeerLimits};
 
 const RECORD_BYTES: usize = 512;
 const DAY: u64 = 86_400;
@@ -120,6 +121,14 @@ async fn cluster(n: usize, clock: &Arc<ManualClock>) -> (Vec<Node>, usize) {
             // Connections stay for the whole run: a round trip here is a
             // request on an open connection, not a new handshake.
             idle_connection_timeout: Duration::from_secs(600),
+            // ... so every node may hold a connection from every other:
+            // the phone default (128 inbound) denied the rest at 200
+            // nodes, and denied peers looked like silent replicas (puts
+            // went to spares, warm-up publishes failed as unavailable).
+            peer_limits: PeerLimits {
+                max_established_incoming: n as u32 + 16,
+                ..PeerLimits::default()
+            },
             ..NodeConfig::memory()
         };
         nodes.push(Node::start(config).await.expect("start node"));
@@ -160,10 +169,14 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     let sender = Identity::from_secret_bytes([251; 32]);
     for (i, node) in nodes.iter().enumerate() {
         let inbox = mailbox_id(&format!("warm{n}"), i);
-        mailbox(node, clock)
-            .publish(&sender, draft(inbox))
-            .await
-            .expect("warm-up publish");
+        if let Err(error) = mailbox(node, clock).publish(&sender, draft(inbox)).await {
+            panic!(
+                "warm-up publish of node {i}: {error}; its status {:?}; node 0: {:?}, {:?}",
+                node.status(),
+                nodes[0].status(),
+                nodes[0].load_stats()
+            );
+        }
         mailbox(&nodes[(i + 1) % n], clock)
             .fetch_within(inbox, DAY)
             .await

@@ -23,8 +23,9 @@
 //! overall, and for its own publishes the peers it has been connected to
 //! longest (the peer it was pointed at first: a QR code, mDNS, a bootstrap
 //! address) stand in for peers of standing — a record must reach one of
-//! them — so a newcomer's first publish is not acknowledged by ground ids
-//! alone. Those peers pass the record on to their own replicas of standing
+//! them (asked one at a time: the longest connected first, the next when
+//! it is silent or refuses) — so a newcomer's first publish is not
+//! acknowledged by ground ids alone. Those peers pass the record on to their own replicas of standing
 //! ([`Runner::relay_from_newcomer`]).
 
 use std::collections::HashMap;
@@ -43,6 +44,9 @@ use crate::runner::Runner;
 /// Most further peers of standing a publish tries when none of the replica
 /// set's peers of standing stored the record (in batches of `factor`).
 pub const STANDING_SPARES: usize = 15;
+/// Peers a blind node's publish sends to as stand-ins for peers of
+/// standing before any of them failed (see [`Runner::placement`]).
+pub const BLIND_STAND_INS: usize = 1;
 /// Most offers of newcomers' records sent to replicas per second.
 pub const RELAYS_PER_SECOND: u32 = 64;
 
@@ -118,13 +122,21 @@ impl Runner {
             .collect();
         // Connected peers of standing that the routing table left out (a
         // full k-bucket: ground ids share a prefix and can fill the bucket
-        // a trusted buddy's node falls into) are candidates too.
-        let extra: Vec<PeerId> = self
+        // a trusted buddy's node falls into) are candidates too; so are the
+        // connected peers a fresh lookup found closest to the mailbox (its
+        // bucket here is often full of farther peers: see `crate::lookup`).
+        let found = self.lookups.found(mailbox, Instant::now());
+        let mut extra: Vec<PeerId> = self
             .swarm
             .connected_peers()
             .filter(|peer| self.standing.has_standing(peer) && !all.contains(peer))
             .copied()
             .collect();
+        for peer in found {
+            if self.swarm.is_connected(peer) && !all.contains(peer) && !extra.contains(peer) {
+                extra.push(*peer);
+            }
+        }
         if !extra.is_empty() {
             all.extend(extra);
             all.sort_by_key(|peer| KBucketKey::from(*peer).distance(&target));
@@ -182,8 +194,14 @@ impl Runner {
                 .filter_map(|peer| Some((self.standing.connected_since(peer)?, *peer)))
                 .collect();
             connected.sort();
+            // One at first: a publish needs one of them to store the
+            // record, and a silent or refusing one is followed by the next
+            // (`crate::protocol`); sending to `factor` of them up front
+            // cost 5 extra puts per publish on a network where nobody has
+            // standing yet (the scale bench: 10 puts instead of 5, and the
+            // publish waited for the slowest of them).
             let mut longest = connected.into_iter().map(|(_, peer)| peer);
-            placement.standing = longest.by_ref().take(factor).collect();
+            placement.standing = longest.by_ref().take(BLIND_STAND_INS).collect();
             placement.standing_spares = longest.take(STANDING_SPARES).collect();
         }
         // Connected spares first: a departed peer still routed would only

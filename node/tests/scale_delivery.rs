@@ -1,0 +1,114 @@
+//! Delivery at scale: many real nodes on libp2p's in-process memory
+//! transport, started the way the scale bench starts them (every node knows
+//! the first, then Kademlia bootstraps), so routing tables are thin; records
+//! published into one mailbox from many writers are read in full by readers
+//! that never read that mailbox before.
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use libp2p::kad::{KBucketKey, RecordKey};
+use pigeonhole::clock::ManualClock;
+use pigeonhole::record::MailboxId;
+use pigeonhole_node::{Node, NodeConfig};
+use support::*;
+
+fn nodes_from_env(default: usize) -> usize {
+    std::env::var("PIGEONHOLE_TEST_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `n` memory-transport nodes, each told only the first, then two rounds
+/// of Kademlia bootstrap on every node: the scale bench's start.
+async fn thin_cluster(n: usize, clock: &Arc<ManualClock>) -> Vec<Node> {
+    let mut nodes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let config = NodeConfig {
+            clock: clock.clone(),
+            idle_connection_timeout: Duration::from_secs(600),
+            ..NodeConfig::memory()
+        };
+        nodes.push(Node::start(config).await.expect("start node"));
+    }
+    let first = nodes[0].listen_addrs()[0].clone();
+    for node in &nodes[1..] {
+        node.add_peer(first.clone()).await.expect("add peer");
+    }
+    for node in &nodes[1..] {
+        node.wait_for_peers(1, WAIT).await;
+    }
+    for _ in 0..2 {
+        futures::future::join_all(nodes.iter().map(|node| node.bootstrap())).await;
+    }
+    nodes
+}
+
+/// A mailbox whose id falls into `reader`'s farthest k-bucket (the one
+/// holding half the network): the bucket that fills up first, so the
+/// reader's routing table is the least likely to hold the mailbox's true
+/// closest peers.
+fn mailbox_in_far_bucket(reader: &Node, tag: usize) -> MailboxId {
+    let key = KBucketKey::from(reader.peer_id());
+    (0u32..)
+        .map(|i| MailboxId::derive(b"scale-test", format!("{tag}/{i}").as_bytes()))
+        .find(|mailbox| {
+            let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+            key.distance(&target).ilog2() == Some(255)
+        })
+        .expect("half of all ids qualify")
+}
+
+/// Regression (issue 7, scale bench at 200 nodes: one fresh reader of ten
+/// missed records). With more than ~40 nodes a node's farthest k-bucket
+/// (20 peers) is full, and the peers its mailbox lookup found closest were
+/// refused by the routing table; placement read from the routing table
+/// alone, so a fresh reader asked peers outside the replica set and missed
+/// records the true replicas held. Every other node of 60 reads a mailbox
+/// in its own farthest bucket, each holding 2 records from other nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_readers_find_every_record_on_thin_routing_tables() {
+    init_tracing();
+    let n = nodes_from_env(60);
+    let clock = clock();
+    let nodes = thin_cluster(n, &clock).await;
+    let mut sizes: Vec<usize> = nodes.iter().map(|n| n.status().routing_peers).collect();
+    sizes.sort();
+    eprintln!("{n} nodes, routing table median {}", sizes[n / 2]);
+    let readers: Vec<usize> = (0..n).step_by(2).collect();
+    let inboxes: Vec<MailboxId> = readers
+        .iter()
+        .map(|r| mailbox_in_far_bucket(&nodes[*r], *r))
+        .collect();
+    for (k, inbox) in inboxes.iter().enumerate() {
+        for w in 1..=2 {
+            let writer = &nodes[(readers[k] + w * 17) % n];
+            mailbox(writer, &clock)
+                .publish(&identity(w as u8), request_draft(*inbox, DAY))
+                .await
+                .expect("publish");
+        }
+    }
+    let mut missed = Vec::new();
+    for (reader, inbox) in readers.iter().zip(&inboxes) {
+        let fetched = mailbox(&nodes[*reader], &clock)
+            .fetch_all(*inbox)
+            .await
+            .expect("fetch");
+        if fetched.records.len() != 2 {
+            missed.push((*reader, fetched.records.len()));
+        }
+    }
+    stop_all(&nodes).await;
+    assert!(
+        missed.is_empty(),
+        "fresh readers (node, records found of 2) of {} : {missed:?}",
+        readers.len()
+    );
+}
