@@ -44,6 +44,7 @@
 
 pub mod behaviour;
 mod budget;
+mod closest;
 mod command;
 pub mod config;
 pub mod error;

@@ -115,11 +115,7 @@ impl Runner {
         let factor = self.config.replication.factor.get();
         let target = KBucketKey::new(RecordKey::new(&mailbox.0));
         let local = KBucketKey::from(self.local).distance(&target);
-        let mut all: Vec<PeerId> = self
-            .kad()
-            .get_closest_local_peers(&target)
-            .map(|key| *key.preimage())
-            .collect();
+        let mut all: Vec<PeerId> = self.routed_by_distance(&target);
         // Connected peers of standing that the routing table left out (a
         // full k-bucket: ground ids share a prefix and can fill the bucket
         // a trusted buddy's node falls into) are candidates too; so are the
