@@ -10,8 +10,9 @@
 //! calls (local copies, outbox rows, local pages, sweeps) run on the own
 //! lane's thread ([`crate::own_lane`]), whose continuations come back here.
 //! This task does no SQLite of its own but Kademlia's synchronous
-//! `RecordStore::get` for another implementation's GET_VALUE (rate-limited,
-//! see [`crate::shared_store`]). Publishing and reading live in
+//! `RecordStore::get` (for another implementation's GET_VALUE, and the
+//! local check of the rare slot read by Kademlia key), one row by key and
+//! rate-limited (see [`crate::shared_store`]). Publishing and reading live in
 //! [`crate::protocol`], routing peers' requests in [`crate::serve`].
 //!
 //! There is no push of held records to peers that join: replicas repair
