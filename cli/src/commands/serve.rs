@@ -47,7 +47,10 @@ pub async fn serve(global: &Global, stats_every: Duration) -> Result<(), CliErro
 
     let mut stats = tokio::time::interval(stats_every);
     stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = peer.status();
+    // Changes are logged against the node as it started (no peers, nothing
+    // stored): peers found while the node was still opening its database
+    // are logged too, as the first change.
+    let mut last = NodeStatus::default();
     let signal_name = loop {
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
