@@ -198,14 +198,7 @@ impl Runner {
             // publish waited for the slowest of them).
             let mut longest = connected.into_iter().map(|(_, peer)| peer);
             placement.standing = longest.by_ref().take(BLIND_STAND_INS).collect();
-            // Further stand-ins that are among the closest are sent the
-            // record anyway: their acknowledgement counts as a stand-in's
-            // (the first may refuse or be silent).
-            let (asked, spares): (Vec<PeerId>, Vec<PeerId>) = longest
-                .take(STANDING_SPARES)
-                .partition(|peer| placement.closest.contains(peer));
-            placement.standing.extend(asked);
-            placement.standing_spares = spares;
+            placement.standing_spares = longest.take(STANDING_SPARES).collect();
         }
         // Connected spares first: a departed peer still routed would only
         // time out.

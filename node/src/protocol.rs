@@ -119,6 +119,15 @@ impl Runner {
                 }
             });
         }
+        // A replica that is also a spare peer of standing (for a node with
+        // no standing yet: one of its longest-connected peers, a stand-in)
+        // counts as one: its acknowledgement is the one a publish needs.
+        let mut standing = placement.standing;
+        for peer in &remote {
+            if placement.standing_spares.contains(peer) && !standing.contains(peer) {
+                standing.push(*peer);
+            }
+        }
         let bytes = record.bytes().to_vec();
         let op = self.new_op(Op::Put(Box::new(PutOp {
             record,
@@ -127,7 +136,7 @@ impl Runner {
             acks: 0,
             refusals: Vec::new(),
             silent: 0,
-            standing: placement.standing,
+            standing,
             standing_acks: 0,
             standing_spares: unasked(placement.standing_spares, &remote),
             spares: unasked(placement.other_spares, &remote),
