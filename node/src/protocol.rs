@@ -1,6 +1,6 @@
 //! Publishing to and reading from a mailbox's replica set (protocol v2).
 //!
-//! * **put** — the record goes to every replica of its mailbox (the
+//! * **put** ([`crate::put`]) — the record goes to every replica of its mailbox (the
 //!   `factor` peers closest to the mailbox id; this node keeps a copy too
 //!   when it is one of them). Each answers with its *judged* outcome. The
 //!   publish waits for every replica's answer (or its request timeout), so
@@ -26,19 +26,17 @@ use libp2p::kad::QueryId;
 use libp2p::request_response::{self, OutboundRequestId};
 use pigeonhole::mailbox::{ListCursor, ListPage};
 use pigeonhole::record::{DhtKey, MailboxId, Record};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::command::Reply;
 use crate::error::NodeError;
 use crate::keys::record_key;
 use crate::local_read::{LocalRead, SAMPLE_PER_PAGE};
 use crate::mailbox_protocol::{
-    MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, PutAnswer, slot_key_of,
-    slot_of,
+    MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, slot_key_of, slot_of,
 };
 use crate::merge::{before, check_page, merge_pages};
-use crate::node::Published;
-use crate::queries::{Op, Pending, PendingGet, PutOp, ReadAnswer, ReadKind, ReadOp};
+use crate::queries::{Op, Pending, PendingGet, ReadAnswer, ReadKind, ReadOp};
 use crate::runner::Runner;
 
 /// Replicas a read asks (more when some fail).
@@ -49,195 +47,17 @@ impl Runner {
         &mut self.swarm.behaviour_mut().mailbox
     }
 
-    fn new_op(&mut self, op: Op) -> u64 {
+    pub(crate) fn new_op(&mut self, op: Op) -> u64 {
         self.next_op += 1;
         self.ops.insert(self.next_op, op);
         self.next_op
     }
 
-    fn send(&mut self, op: u64, peer: PeerId, request: MailboxRequest) {
+    pub(crate) fn send(&mut self, op: u64, peer: PeerId, request: MailboxRequest) {
         let id = self.mailbox().send_request(&peer, request);
         self.requests.insert(id, (op, peer));
         self.requests_sent += 1;
         self.publish_status();
-    }
-
-    // ---- put ------------------------------------------------------------
-
-    /// Checks the user's record (on the own lane: a signature check), then
-    /// puts it.
-    pub(crate) fn start_put(&mut self, key: DhtKey, value: Vec<u8>, reply: Reply<Published>) {
-        let validator = self.validator.clone();
-        let clock = self.config.clock.clone();
-        self.own.run_then(
-            move |_| match validator.validate(&key, &value, clock.now()) {
-                Ok(record) => Some(Box::new(move |runner: &mut Runner| {
-                    runner.put_record(record, Some(reply))
-                })),
-                Err(error) => {
-                    let refusal = crate::record_store::Refusal::Store(error.into());
-                    let _ = reply.send(Err(refusal.into_node_error()));
-                    None
-                }
-            },
-        );
-    }
-
-    /// Sends a validated record to its replica set; `reply` is `None` for a
-    /// republish (the outcome is only logged). This node's own copy (when
-    /// it is a replica) is written on the own lane meanwhile.
-    pub(crate) fn put_record(&mut self, record: Record, reply: Option<Reply<Published>>) {
-        let mailbox = record.header.mailbox;
-        self.slots.remember(mailbox, record.header.instance);
-        let placement = self.placement(&mailbox);
-        let remote = placement.targets();
-        if remote.is_empty() {
-            // Alone: the local copy and the outbox row, then the answer.
-            self.own.spawn(move |store| {
-                let mut store = store.lock();
-                if let Err(refusal) = store.put_validated(&record) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Err(refusal.into_node_error()));
-                    }
-                    return;
-                }
-                info!(key = ?record.dht_key(), "no peers: the record waits in the outbox");
-                if let Err(error) = store.inner().outbox_put(&record) {
-                    warn!(%error, "could not queue the record for republishing");
-                }
-                if let Some(reply) = reply {
-                    let _ = reply.send(Ok(Published::Alone));
-                }
-            });
-            return;
-        }
-        if placement.is_replica {
-            let copy = record.clone();
-            self.own.spawn(move |store| {
-                if let Err(refusal) = store.lock().put_validated(&copy) {
-                    debug!(%refusal, "no local copy of a published record");
-                }
-            });
-        }
-        // A replica that is also a spare peer of standing (for a node with
-        // no standing yet: one of its longest-connected peers, a stand-in)
-        // counts as one: its acknowledgement is the one a publish needs.
-        let mut standing = placement.standing;
-        for peer in &remote {
-            if placement.standing_spares.contains(peer) && !standing.contains(peer) {
-                standing.push(*peer);
-            }
-        }
-        let bytes = record.bytes().to_vec();
-        let op = self.new_op(Op::Put(Box::new(PutOp {
-            record,
-            reply,
-            waiting: remote.len(),
-            acks: 0,
-            refusals: Vec::new(),
-            silent: 0,
-            standing,
-            standing_acks: 0,
-            standing_spares: unasked(placement.standing_spares, &remote),
-            spares: unasked(placement.other_spares, &remote),
-        })));
-        for peer in remote {
-            self.send(op, peer, MailboxRequest::Put(bytes.clone()));
-        }
-    }
-
-    fn on_put_answer(&mut self, id: u64, peer: PeerId, answer: Option<PutAnswer>) {
-        let Some(Op::Put(op)) = self.ops.get_mut(&id) else {
-            return;
-        };
-        op.waiting -= 1;
-        let of_standing = op.standing.contains(&peer);
-        match answer {
-            Some(PutAnswer::Stored | PutAnswer::AlreadyHeld) => {
-                op.acks += 1;
-                op.standing_acks += usize::from(of_standing);
-            }
-            Some(PutAnswer::Refused { kind, reason }) => {
-                debug!(%peer, kind = kind.name(), %reason, "replica refused a put");
-                op.refusals.push((peer, kind, reason));
-            }
-            None => {
-                // A silent peer of standing is stood in for by the next
-                // peer of standing, any other by the next-closest peer.
-                let spare = if of_standing {
-                    op.standing_spares.pop_front()
-                } else {
-                    op.spares.pop_front()
-                };
-                match spare {
-                    Some(spare) => {
-                        debug!(%peer, %spare, "replica did not answer a put; asking the next");
-                        if of_standing {
-                            op.standing.push(spare);
-                        }
-                        op.waiting += 1;
-                        let bytes = op.record.bytes().to_vec();
-                        self.send(id, spare, MailboxRequest::Put(bytes));
-                        return;
-                    }
-                    None => op.silent += 1,
-                }
-            }
-        }
-        if op.waiting > 0 {
-            return;
-        }
-        if !op.standing.is_empty() && op.standing_acks == 0 && !op.standing_spares.is_empty() {
-            // Only peers without standing acknowledged (sybils can mint
-            // ids next to any mailbox): keep going to the next peers of
-            // standing.
-            let factor = self.config.replication.factor.get();
-            let next: Vec<PeerId> = (0..factor)
-                .map_while(|_| op.standing_spares.pop_front())
-                .collect();
-            debug!(
-                acks = op.acks,
-                next = next.len(),
-                "no peer of standing stored the record yet; asking the next ones"
-            );
-            op.standing.extend(&next);
-            op.waiting += next.len();
-            let bytes = op.record.bytes().to_vec();
-            for spare in next {
-                self.send(id, spare, MailboxRequest::Put(bytes.clone()));
-            }
-            return;
-        }
-        let Some(Op::Put(mut op)) = self.ops.remove(&id) else {
-            return;
-        };
-        debug!(
-            acks = op.acks,
-            standing_acks = op.standing_acks,
-            refused = op.refusals.len(),
-            silent = op.silent,
-            "put answered by every replica"
-        );
-        let Some(reply) = op.reply.take() else {
-            return;
-        };
-        let stored = if op.standing.is_empty() {
-            op.acks
-        } else {
-            op.standing_acks
-        };
-        if stored > 0 {
-            // Acknowledged once the outbox row (republishing) is written.
-            let (record, replicas) = (op.record, op.acks);
-            self.own.spawn(move |store| {
-                if let Err(error) = store.lock().inner().outbox_put(&record) {
-                    warn!(%error, "could not queue the record for republishing");
-                }
-                let _ = reply.send(Ok(Published::Stored { replicas }));
-            });
-        } else {
-            let _ = reply.send(Err(crate::placement::put_failure(&op)));
-        }
     }
 
     // ---- reads ----------------------------------------------------------
@@ -541,8 +361,13 @@ impl Runner {
             return;
         };
         if response == Some(MailboxResponse::Busy) {
-            // Over our budget there, or its queue is full: like no answer,
-            // so the next closest peer (or replica) is asked.
+            // Over our budget there, or its queue is full: a put is sent
+            // again a little later (see `put::BusyRetries`); otherwise like
+            // no answer, so the next closest peer (or replica) is asked.
+            if self.retry_busy_put(id, peer) {
+                debug!(%peer, "replica busy; sending the put again shortly");
+                return;
+            }
             debug!(%peer, "replica busy; asking another");
         }
         match self.ops.get(&id) {
@@ -595,9 +420,4 @@ impl Runner {
             None => {}
         }
     }
-}
-
-/// `peers` without those in `asked`.
-fn unasked(peers: Vec<PeerId>, asked: &[PeerId]) -> VecDeque<PeerId> {
-    peers.into_iter().filter(|p| !asked.contains(p)).collect()
 }

@@ -60,6 +60,8 @@ pub struct PutOp {
     /// that does not answer (a departed peer still in the routing table
     /// must not make a publish fail while live peers remain).
     pub spares: VecDeque<PeerId>,
+    /// Puts sent again after a "busy" answer (see [`crate::put::BusyRetries`]).
+    pub busy_retries: u32,
 }
 
 /// What a read asks the replicas.

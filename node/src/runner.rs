@@ -44,11 +44,6 @@ use crate::queries::{Op, Pending};
 use crate::replicas::Standing;
 use crate::slot_index::SlotIndex;
 
-/// How often queued republishes are sent, and how many at a time: at most
-/// `REPUBLISH_BATCH / REPUBLISH_TICK` records per second to the replicas.
-const REPUBLISH_TICK: Duration = Duration::from_millis(200);
-/// Records sent per republish tick.
-const REPUBLISH_BATCH: usize = 16;
 /// Shortest time between two outbox republishes triggered by peers joining
 /// (minting peer ids cannot make a node republish more often than this).
 const JOIN_REPUBLISH_GAP: Duration = Duration::from_secs(10);
@@ -68,7 +63,7 @@ pub struct Runner {
     pub(crate) requests: HashMap<OutboundRequestId, (u64, PeerId)>,
     pub(crate) standing: Standing,
     pub(crate) slots: SlotIndex,
-    republish_queue: VecDeque<Record>,
+    pub(crate) republish_queue: VecDeque<Record>,
     last_join_republish: Option<Instant>,
     records_accepted: u64,
     pub(crate) requests_sent: u64,
@@ -82,6 +77,8 @@ pub struct Runner {
     pub(crate) inbound: crate::inbound::InboundPool,
     /// The user's own store calls, off this task (see own_lane.rs).
     pub(crate) own: crate::own_lane::OwnLane,
+    /// Puts answered busy, sent again shortly (see put.rs).
+    pub(crate) busy_retries: crate::put::BusyRetries,
     /// Offers of newcomers' records to replicas (see placement.rs).
     pub(crate) relays: crate::placement::Relays,
 }
@@ -131,6 +128,7 @@ impl Runner {
             mdns_redial: Default::default(),
             inbound,
             own,
+            busy_retries: Default::default(),
             relays: Default::default(),
         }
     }
@@ -164,7 +162,10 @@ impl Runner {
         let republish_every = self.config.replication.republish_interval;
         let mut republish = interval_at(start + republish_every, republish_every);
         republish.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut drain = interval_at(start + REPUBLISH_TICK, REPUBLISH_TICK);
+        let mut drain = interval_at(
+            start + crate::maintenance::REPUBLISH_TICK,
+            crate::maintenance::REPUBLISH_TICK,
+        );
         drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // recon7: due reconcile passes.
         let mut reconcile = tokio::time::interval(crate::reconcile_driver::TICK);
@@ -175,6 +176,7 @@ impl Runner {
         let mut redial = tokio::time::interval(crate::mdns_redial::TICK);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
+            let busy_due = self.busy_retries.next_due();
             tokio::select! {
                 command = self.commands.recv() => match command {
                     None | Some(Command::Stop) => break,
@@ -183,6 +185,8 @@ impl Runner {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 Some(done) = self.inbound.next_done() => self.on_inbound_done(done),
                 Some(then) = self.own.next() => then(&mut self),
+                _ = tokio::time::sleep_until(busy_due.unwrap_or_else(Instant::now)),
+                    if busy_due.is_some() => self.resend_busy_puts(),
                 _ = sweep.tick() => self.sweep(),
                 _ = republish.tick() => self.republish(),
                 _ = drain.tick(), if !self.republish_queue.is_empty() => self.drain_republish(),
@@ -295,7 +299,7 @@ impl Runner {
             }
             Command::Maintain { reply } => self.own.run(
                 |store| {
-                    log_sweep(store.sweep());
+                    crate::maintenance::log_sweep(store.sweep());
                     store.inner().outbox_list()
                 },
                 move |runner, queued| {
@@ -553,54 +557,5 @@ impl Runner {
                 self.mdns_redial.failed(peer, Instant::now());
             }
         }
-    }
-
-    fn sweep(&mut self) {
-        self.own.spawn(|store| log_sweep(store.lock().sweep()));
-    }
-
-    /// Queues every live outbox record for republishing (sent in batches by
-    /// [`Runner::drain_republish`]), once the own lane has read the outbox.
-    fn republish(&mut self) {
-        self.own.run(
-            |store| store.inner().outbox_list(),
-            |runner, queued| runner.queue_republish(queued),
-        );
-    }
-
-    fn queue_republish(&mut self, queued: Result<Vec<Record>, pigeonhole::store::StoreError>) {
-        match queued {
-            Ok(queued) => {
-                if !queued.is_empty() {
-                    debug!(records = queued.len(), "republishing the outbox");
-                }
-                self.republish_queue = queued.into();
-            }
-            Err(error) => warn!(%error, "outbox unreadable"),
-        }
-    }
-
-    /// Sends the next batch of queued records through the put path: each
-    /// replica answers whether it holds the record, and one that did not
-    /// stores it now (the publisher asks the replicas, not its own store).
-    fn drain_republish(&mut self) {
-        if self.routing_size() == 0 {
-            return;
-        }
-        for _ in 0..REPUBLISH_BATCH {
-            let Some(record) = self.republish_queue.pop_front() else {
-                break;
-            };
-            self.put_record(record, None);
-        }
-    }
-}
-
-/// Logs what an expiry sweep did.
-fn log_sweep(swept: Result<usize, pigeonhole::store::StoreError>) {
-    match swept {
-        Ok(0) => {}
-        Ok(swept) => info!(swept, "expired records swept"),
-        Err(error) => warn!(%error, "sweep failed"),
     }
 }
