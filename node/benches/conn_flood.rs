@@ -123,20 +123,15 @@ async fn run_phase(
 /// target's peer id and address, separated by a space.
 const FLOODER_TARGET: &str = "PIGEONHOLE_FLOODER_TARGET";
 
-/// The counts of a flood, in the order the child prints them.
+/// The counts of a flood, in the order the child prints them
+/// ([`FloodCounts::tallies`]).
 const COUNT_FIELDS: usize = 6;
 
 fn counts_line(counts: &FloodCounts) -> String {
-    [
-        &counts.sent,
-        &counts.stored,
-        &counts.refused,
-        &counts.busy,
-        &counts.failed,
-        &counts.established,
-    ]
-    .map(|n| n.load(Ordering::Relaxed).to_string())
-    .join(" ")
+    counts
+        .tallies()
+        .map(|n| n.load(Ordering::Relaxed).to_string())
+        .join(" ")
 }
 
 /// The child's side: floods the target, prints `started` once the first
@@ -224,17 +219,7 @@ async fn start_flood_somewhere(victim: &Node) -> Flood {
             }
             let fields: Vec<usize> = line.split(' ').filter_map(|n| n.parse().ok()).collect();
             if fields.len() == COUNT_FIELDS {
-                for (counter, value) in [
-                    &shared.sent,
-                    &shared.stored,
-                    &shared.refused,
-                    &shared.busy,
-                    &shared.failed,
-                    &shared.established,
-                ]
-                .into_iter()
-                .zip(fields)
-                {
+                for (counter, value) in shared.tallies().into_iter().zip(fields) {
                     counter.store(value, Ordering::Relaxed);
                 }
             }

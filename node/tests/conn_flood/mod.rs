@@ -126,6 +126,19 @@ pub struct FloodCounts {
 }
 
 impl FloodCounts {
+    /// The final tallies, in one fixed order (sent, stored, refused, busy,
+    /// failed, established): what a flood run in another process reports.
+    pub fn tallies(&self) -> [&AtomicUsize; 6] {
+        [
+            &self.sent,
+            &self.stored,
+            &self.refused,
+            &self.busy,
+            &self.failed,
+            &self.established,
+        ]
+    }
+
     /// Puts answered or failed so far.
     pub fn settled(&self) -> usize {
         self.stored.load(Ordering::Relaxed)
