@@ -1,6 +1,6 @@
 //! The node's peer protocols read from a peer's stream: the mailbox
-//! protocol (`/pigeonhole/mailbox/2.0.0`: put, list, next-seq and their
-//! answers) and replica repair (`/pigeonhole/reconcile/1.0.0`). Decoding
+//! protocol (`/pigeonhole/mailbox/2.1.0` with referrals and `2.0.0`
+//! without: put, list, next-seq and their answers) and replica repair (`/pigeonhole/reconcile/1.0.0`). Decoding
 //! must never panic or allocate without bound, and a message that decodes
 //! must survive a round trip: encode it again, decode that, same message.
 #![no_main]
@@ -9,7 +9,7 @@ use futures::executor::block_on;
 use futures::io::Cursor;
 use libfuzzer_sys::fuzz_target;
 use libp2p::request_response::Codec;
-use pigeonhole_node::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
+use pigeonhole_node::mailbox_protocol::{MAILBOX_PROTOCOL, MAILBOX_PROTOCOL_V3, MailboxCodec};
 use pigeonhole_node::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
 
 /// Decodes `data` as a request and as a response of `codec`; whatever
@@ -36,5 +36,6 @@ macro_rules! round_trip {
 
 fuzz_target!(|data: &[u8]| {
     round_trip!(MailboxCodec, MAILBOX_PROTOCOL, data);
+    round_trip!(MailboxCodec, MAILBOX_PROTOCOL_V3, data);
     round_trip!(ReconcileCodec, RECONCILE_PROTOCOL, data);
 });

@@ -38,7 +38,7 @@ use pigeonhole::record::MAX_RECORD_BYTES;
 
 use crate::config::{NodeConfig, Transport};
 use crate::error::NodeError;
-use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MailboxCodec};
+use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MAILBOX_PROTOCOL_V3, MailboxCodec};
 use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
 use crate::shared_store::SharedStore;
 
@@ -130,8 +130,13 @@ pub fn build_swarm(
                 Some(cfg) => Some(mdns::tokio::Behaviour::new(cfg, peer_id)?),
                 None => None,
             };
+            // Version 4 first (answers with referrals); version 3 still
+            // answered and spoken to peers that only know it.
             let mailbox = request_response::Behaviour::new(
-                [(MAILBOX_PROTOCOL, ProtocolSupport::Full)],
+                [
+                    (MAILBOX_PROTOCOL, ProtocolSupport::Full),
+                    (MAILBOX_PROTOCOL_V3, ProtocolSupport::Full),
+                ],
                 request_response::Config::default()
                     .with_request_timeout(request_timeout)
                     .with_max_concurrent_streams(peer_limits.mailbox_streams),

@@ -83,6 +83,9 @@ pub(crate) enum Answer {
         /// The judged record's id, if it was valid (a newcomer's newly
         /// stored record is relayed to the replicas of standing).
         record_id: Option<[u8; 32]>,
+        /// The mailbox a read asked about: its answer gets this node's
+        /// referrals on the swarm task (the routing table lives there).
+        about: Option<MailboxId>,
     },
     /// A reconcile answer.
     Reconcile(ReconcileResponse),
@@ -127,6 +130,7 @@ impl JobContext {
                     slot: judged.slot,
                     stored: judged.stored,
                     record_id: judged.record_id,
+                    about: None,
                 }
             }
             Job::List {
@@ -138,6 +142,7 @@ impl JobContext {
                 slot: None,
                 stored: false,
                 record_id: None,
+                about: Some(mailbox),
             },
             Job::NextSeq { mailbox, bucket } => {
                 let seq = self
@@ -149,10 +154,14 @@ impl JobContext {
                     response: seq
                         .inspect_err(|error| warn!(%error, "store read failed; answering nothing"))
                         .ok()
-                        .map(MailboxResponse::NextSeq),
+                        .map(|seq| MailboxResponse::NextSeq {
+                            seq,
+                            closer: Vec::new(),
+                        }),
                     slot: None,
                     stored: false,
                     record_id: None,
+                    about: Some(mailbox),
                 }
             }
             Job::Sync(mailbox, message) => Answer::Reconcile(self.reconcile(peer, || {
@@ -287,6 +296,7 @@ impl JobContext {
         Some(MailboxResponse::List {
             records: page,
             more: more || cut,
+            closer: Vec::new(),
         })
     }
 }

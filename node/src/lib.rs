@@ -70,6 +70,7 @@ pub mod reconcile;
 pub mod reconcile_codec;
 mod reconcile_driver;
 pub mod record_store;
+pub mod referral;
 mod replicas;
 mod runner;
 mod serve;

@@ -1,175 +1,173 @@
-//! Finding a mailbox's replicas before reading it.
+//! Finding a mailbox's replicas: referrals given and followed, and the
+//! peers found for each mailbox.
 //!
-//! Why: a read asks the replicas of a mailbox as this node's routing table
-//! sees them. Right after a (re)start that table holds the one or two peers
-//! the node dialled, so the "replicas" it would ask are merely the closest
-//! peers it happens to know; they may hold nothing of the mailbox, and the
-//! read returns an incomplete inbox. So before the first read of a mailbox
-//! (and again once [`LOOKUP_TTL`] has passed) the node runs one Kademlia
-//! closest-peers lookup on the mailbox id, learns the `factor` peers
-//! really closest to it (not Kademlia's 20, which cost about 40 requests a
-//! lookup at 200 nodes: placement needs only the replicas, its spares come
-//! from the routing table), and only then asks them. Reads of the same
-//! mailbox that arrive while the lookup runs wait for it (one lookup per
-//! mailbox at a time). A lookup that fails or times out still lets the reads go ahead
-//! with what the routing table knows: a lookup improves a read, it never
-//! blocks one. A node with no peers at all reads its own store at once.
+//! Why: a node's routing table keeps 20 peers per k-bucket, so beyond about
+//! 40 peers it does not know who is closest to an arbitrary mailbox, and a
+//! read or publish sent to "the closest peers it knows" reaches peers that
+//! hold nothing of the mailbox. Until peer protocol version 4 the node ran
+//! a Kademlia closest-peers lookup before the first read of each mailbox:
+//! ~10 requests in 3–4 sequential round trips at 200 nodes, before the read
+//! itself even started (and one round trip more than needed on a small
+//! LAN, where the routing table already knew everyone). Now every List and
+//! NextSeq answer carries the answering peer's closest known peers to the
+//! mailbox ([`crate::referral`], as Kademlia's `GET_VALUE` answers with
+//! closer peers); a read starts at once with the peers this node believes
+//! closest, and when an answer names closer ones the read asks those too
+//! ([`crate::protocol`], at most [`MAX_REFERRAL_ROUNDS`] times).
 //!
-//! The peers a lookup found are also *remembered* for [`LOOKUP_TTL`] and
-//! placement ([`crate::placement`]) takes them as candidates next to the
-//! routing table. Why: the routing table cannot be relied on to hold them.
-//! Its k-buckets keep 20 peers each, and the peers closest to a mailbox
-//! all fall into one bucket of this node (the one the mailbox id falls
-//! into); on a network of more than about 40 peers that bucket is often
-//! full of other, connected peers, and libp2p then refuses the newly found
-//! ones (`add_address` fails). Placement read from the routing table alone
-//! then named the closest peers *this node happened to keep*: at 100 nodes
-//! on the memory transport a reader that had just looked the mailbox up
-//! asked two peers outside the true replica set and found 4 of 40 records,
-//! although the 5 true replicas held all 40 (`node/tests/scale_delivery.rs`).
+//! The peers learned this way are *remembered* per mailbox for
+//! [`FOUND_TTL`], and placement ([`crate::placement`]) takes them as
+//! candidates next to the routing table. Why: the routing table cannot be
+//! relied on to hold them. The peers closest to a mailbox all fall into one
+//! k-bucket of this node; on a network of more than about 40 peers that
+//! bucket is often full of other, connected peers and libp2p refuses the
+//! new ones. Their addresses go to the swarm's address book
+//! (`Swarm::add_peer_address`), from which the mailbox protocol dials.
+//! A remembered peer that then fails to answer is forgotten at once.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use libp2p::PeerId;
-use libp2p::kad::{GetClosestPeersError, GetClosestPeersOk, QueryId, RoutingUpdate};
+use libp2p::kad::{KBucketKey, RecordKey};
+use libp2p::{Multiaddr, PeerId};
 use pigeonhole::record::MailboxId;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::queries::ReadKind;
+use crate::mailbox_protocol::MailboxResponse;
+use crate::referral::{MAX_REFERRAL_ADDRS, Referral};
 use crate::runner::Runner;
 
-/// How long the closest peers found for a mailbox are trusted. Within it
-/// the routing table (which the lookup filled) is the replica set; the
-/// reconciliation on every connection keeps replicas complete meanwhile.
-pub const LOOKUP_TTL: Duration = Duration::from_secs(60);
-/// Most mailboxes whose lookup time is remembered (older ones are looked
-/// up again, which costs one lookup, never correctness).
+/// How long the peers found for a mailbox are remembered as candidates.
+pub const FOUND_TTL: Duration = Duration::from_secs(60);
+/// Most times one read asks further peers because answers named closer
+/// ones (each time is one more round trip).
+pub const MAX_REFERRAL_ROUNDS: u8 = 3;
+/// Most mailboxes whose found peers are remembered (the oldest are
+/// dropped: that costs one referral round trip later, never correctness).
 const MAX_REMEMBERED: usize = 1024;
 
-/// What a finished lookup found.
+/// What was found for one mailbox.
 struct Found {
-    /// When the lookup finished.
+    /// When it was last added to.
     at: Instant,
-    /// The remote peers found closest to the mailbox, closest first.
+    /// Remote peers, closest to the mailbox first.
     peers: Vec<PeerId>,
 }
 
-/// Lookups done and in flight.
+/// The peers found per mailbox.
 #[derive(Default)]
 pub(crate) struct Lookups {
     done: HashMap<MailboxId, Found>,
-    in_flight: HashMap<QueryId, (MailboxId, Vec<ReadKind>)>,
-    by_mailbox: HashMap<MailboxId, QueryId>,
-    /// Lookups started since the node started.
-    pub(crate) started: u64,
-    /// Kademlia requests the finished lookups sent.
-    pub(crate) requests: u64,
+    /// Reads that asked peers named by a referral, since start.
+    pub(crate) followed: u64,
 }
 
 impl Lookups {
-    fn fresh(&self, mailbox: &MailboxId, now: Instant) -> bool {
-        self.done
-            .get(mailbox)
-            .is_some_and(|found| now.saturating_duration_since(found.at) < LOOKUP_TTL)
-    }
-
-    fn mark_done(&mut self, mailbox: MailboxId, peers: Vec<PeerId>, now: Instant) {
-        if self.done.len() >= MAX_REMEMBERED && !self.done.contains_key(&mailbox) {
-            self.done
-                .retain(|_, found| now.saturating_duration_since(found.at) < LOOKUP_TTL);
-            if self.done.len() >= MAX_REMEMBERED {
-                self.done.clear();
-            }
-        }
-        self.done.insert(mailbox, Found { at: now, peers });
-    }
-
-    /// The peers the last lookup of `mailbox` found closest to it, closest
-    /// first, while that lookup is fresh (none otherwise).
+    /// The peers found closest to `mailbox`, closest first, while fresh.
     pub(crate) fn found(&self, mailbox: &MailboxId, now: Instant) -> &[PeerId] {
         match self.done.get(mailbox) {
-            Some(found) if now.saturating_duration_since(found.at) < LOOKUP_TTL => &found.peers,
+            Some(found) if now.saturating_duration_since(found.at) < FOUND_TTL => &found.peers,
             _ => &[],
         }
     }
 
-    /// Whether `id` is one of these lookups.
-    pub(crate) fn owns(&self, id: &QueryId) -> bool {
-        self.in_flight.contains_key(id)
+    /// Forgets `peer` everywhere (it failed to answer).
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        for found in self.done.values_mut() {
+            found.peers.retain(|p| p != peer);
+        }
+    }
+
+    fn make_room(&mut self, now: Instant) {
+        if self.done.len() < MAX_REMEMBERED {
+            return;
+        }
+        self.done
+            .retain(|_, found| now.saturating_duration_since(found.at) < FOUND_TTL);
+        if self.done.len() >= MAX_REMEMBERED {
+            self.done.clear();
+        }
     }
 }
 
 impl Runner {
-    /// Starts a read of `mailbox`, after a closest-peers lookup when the
-    /// replica set is not known with confidence (see the module docs).
-    pub(crate) fn start_read(&mut self, mailbox: MailboxId, kind: ReadKind) {
-        let now = Instant::now();
-        if self.routing_size() == 0 || self.lookups.fresh(&mailbox, now) {
-            return self.read_now(mailbox, kind);
+    /// Completes a List or NextSeq answer about `mailbox` to `asker` with
+    /// this node's referrals: the `factor` peers of its routing table
+    /// closest to the mailbox (the asker left out), with their addresses.
+    pub(crate) fn add_referrals(
+        &mut self,
+        mailbox: MailboxId,
+        asker: PeerId,
+        response: &mut MailboxResponse,
+    ) {
+        let closer = match response {
+            MailboxResponse::List { closer, .. } | MailboxResponse::NextSeq { closer, .. } => {
+                closer
+            }
+            _ => return,
+        };
+        let factor = self.config.replication.factor.get();
+        let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+        let mut known: Vec<(libp2p::kad::KBucketDistance, PeerId, Vec<Multiaddr>)> = Vec::new();
+        for bucket in self.kad().kbuckets() {
+            for entry in bucket.iter() {
+                let peer = *entry.node.key.preimage();
+                if peer == asker {
+                    continue;
+                }
+                let addrs = entry
+                    .node
+                    .value
+                    .iter()
+                    .take(MAX_REFERRAL_ADDRS)
+                    .cloned()
+                    .collect();
+                known.push((entry.node.key.distance(&target), peer, addrs));
+            }
         }
-        if let Some(id) = self.lookups.by_mailbox.get(&mailbox).copied()
-            && let Some((_, waiting)) = self.lookups.in_flight.get_mut(&id)
-        {
-            waiting.push(kind);
-            return;
-        }
-        // The `factor` closest are all placement needs (spares come from
-        // the routing table): the lookup ends once those have answered,
-        // instead of waiting for Kademlia's 20.
-        let factor = self.config.replication.factor;
-        let id = self.kad().get_n_closest_peers(mailbox.0.to_vec(), factor);
-        self.lookups.started += 1;
-        debug!(?id, "looking up a mailbox's replicas before reading it");
-        self.lookups.in_flight.insert(id, (mailbox, vec![kind]));
-        self.lookups.by_mailbox.insert(mailbox, id);
+        known.sort_unstable_by_key(|(distance, _, _)| *distance);
+        *closer = known
+            .into_iter()
+            .take(factor)
+            .map(|(_, peer, addrs)| Referral { peer, addrs })
+            .collect();
     }
 
-    /// A mailbox lookup finished: remember the peers found (placement takes
-    /// them as candidates from now on, whether or not the routing table
-    /// had room for them) and run the reads that waited.
-    pub(crate) fn on_closest_peers(
-        &mut self,
-        id: QueryId,
-        result: Result<GetClosestPeersOk, GetClosestPeersError>,
-    ) {
-        let Some((mailbox, waiting)) = self.lookups.in_flight.remove(&id) else {
-            return;
-        };
-        self.lookups.by_mailbox.remove(&mailbox);
-        let peers = match result {
-            Ok(ok) => ok.peers,
-            Err(GetClosestPeersError::Timeout { peers, .. }) => {
-                debug!("mailbox lookup timed out; reading with what was found");
-                peers
-            }
-        };
-        let (mut found, mut unrouted) = (Vec::with_capacity(peers.len()), 0);
-        for peer in peers {
-            if peer.peer_id == self.local {
+    /// Takes in the referrals an answer about `mailbox` carried: their
+    /// addresses into the swarm's address book, their peers into the found
+    /// peers of the mailbox. Returns whether a peer was new there.
+    pub(crate) fn learn_referrals(&mut self, mailbox: &MailboxId, closer: Vec<Referral>) -> bool {
+        let now = Instant::now();
+        let mut found = self.lookups.found(mailbox, now).to_vec();
+        let mut new = false;
+        for Referral { peer, addrs } in closer {
+            if peer == self.local {
                 continue;
             }
-            let mut routed = false;
-            for addr in peer.addrs {
-                routed |= matches!(
-                    self.kad().add_address(&peer.peer_id, addr),
-                    RoutingUpdate::Success
-                );
+            for addr in addrs {
+                self.swarm.add_peer_address(peer, addr);
             }
-            unrouted += usize::from(!routed);
-            found.push(peer.peer_id);
+            if !found.contains(&peer) {
+                found.push(peer);
+                new = true;
+            }
         }
-        if unrouted > 0 {
-            debug!(
-                unrouted,
-                found = found.len(),
-                "the routing table had no room for some of a mailbox's closest peers"
-            );
+        if !new {
+            return false;
         }
-        self.lookups.mark_done(mailbox, found, Instant::now());
-        for kind in waiting {
-            self.read_now(mailbox, kind);
-        }
+        let target = KBucketKey::new(RecordKey::new(&mailbox.0));
+        found.sort_by_key(|peer| KBucketKey::from(*peer).distance(&target));
+        found.truncate(2 * self.config.replication.factor.get());
+        self.lookups.make_room(now);
+        self.lookups.done.insert(
+            *mailbox,
+            Found {
+                at: now,
+                peers: found,
+            },
+        );
+        debug!(?mailbox, "referrals named new peers close to a mailbox");
+        true
     }
 }

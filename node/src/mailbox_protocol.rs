@@ -1,5 +1,5 @@
-//! Peer protocol v2, `/pigeonhole/mailbox/2.0.0`: requests to one replica of
-//! a mailbox, one round trip each.
+//! Peer protocol v2, `/pigeonhole/mailbox/2.1.0` (and `2.0.0`): requests to
+//! one replica of a mailbox, one round trip each.
 //!
 //! Why, next to Kademlia: placement is by mailbox (all slots of mailbox M on
 //! the peers closest to M), so a replica can answer for the whole mailbox —
@@ -18,13 +18,19 @@
 //! | List | `0x02 ‖ mailbox[32] ‖ has_cursor u8 ‖ [instance u64 ‖ record_id[32]] ‖ limit u16` |
 //! | NextSeq | `0x03 ‖ mailbox[32] ‖ bucket u32` |
 //! | Put answer | `0x81 ‖ outcome u8` (0 stored, 1 already held) or `0x81 ‖ 2 ‖ kind u8 ‖ reason str16` |
-//! | List answer | `0x82 ‖ more u8 ‖ count u16 ‖ count × bytes16(record)` |
-//! | NextSeq answer | `0x83 ‖ seq u32` |
+//! | List answer | `0x82 ‖ more u8 ‖ count u16 ‖ count × bytes16(record) ‖ referrals` |
+//! | NextSeq answer | `0x83 ‖ seq u32 ‖ referrals` |
 //! | Busy answer (to any request) | `0x84` |
 //!
 //! Every message is bounded: a list page carries at most
 //! [`MAX_PAGE_RECORDS`] records and [`MAX_PAGE_BYTES`] of them, and a
 //! request at most [`MAX_REQUEST`] bytes (a put carries one record).
+//!
+//! `referrals` ([`crate::referral`], protocol version 4) are the answering
+//! peer's closest known peers to the mailbox; they are sent only on
+//! `/pigeonhole/mailbox/2.1.0` streams. A `2.0.0` stream (a version-3 peer)
+//! carries the same messages without them, so the two versions
+//! interoperate: the node offers `2.1.0` first and accepts both.
 //!
 //! "Busy" (protocol version 3) means the replica did nothing: the asking
 //! peer is over its budget or the replica's worker queue is full (see
@@ -40,8 +46,13 @@ use pigeonhole::codec::{Reader, Writer};
 use pigeonhole::mailbox::ListCursor;
 use pigeonhole::record::{DhtKey, InstanceId, MAX_RECORD_BYTES, MailboxId};
 
-/// The protocol name.
-pub const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/mailbox/2.0.0");
+pub use crate::referral::Referral;
+
+/// The protocol name (version 4: answers carry referrals).
+pub const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new("/pigeonhole/mailbox/2.1.0");
+/// The version-3 protocol name: the same messages without referrals, still
+/// answered so that version-3 peers interoperate.
+pub const MAILBOX_PROTOCOL_V3: StreamProtocol = StreamProtocol::new("/pigeonhole/mailbox/2.0.0");
 
 /// Most records one list answer carries.
 pub const MAX_PAGE_RECORDS: u16 = 256;
@@ -113,9 +124,17 @@ pub enum MailboxResponse {
         records: Vec<Vec<u8>>,
         /// Whether more records follow the last one.
         more: bool,
+        /// The answering peer's closest known peers to the mailbox
+        /// (version 4; empty on a version-3 stream).
+        closer: Vec<Referral>,
     },
     /// To a next-seq question.
-    NextSeq(u32),
+    NextSeq {
+        /// The first free seq of the bucket asked about.
+        seq: u32,
+        /// As for [`MailboxResponse::List`].
+        closer: Vec<Referral>,
+    },
     /// To any request: nothing was done, ask another replica (the asking
     /// peer is over its budget, or the replica's queue is full).
     Busy,
@@ -241,8 +260,24 @@ pub fn decode_request(bytes: &[u8]) -> io::Result<MailboxRequest> {
     Ok(request)
 }
 
-/// Encodes a response.
+/// Encodes a response as version 4 (with referrals).
 pub fn encode_response(response: &MailboxResponse) -> Vec<u8> {
+    encode_response_as(response, true)
+}
+
+/// Decodes a version-4 response (with referrals).
+pub fn decode_response(bytes: &[u8]) -> io::Result<MailboxResponse> {
+    decode_response_as(bytes, true)
+}
+
+/// Whether streams of `protocol` carry referrals (version 4).
+fn has_referrals(protocol: &StreamProtocol) -> bool {
+    *protocol != MAILBOX_PROTOCOL_V3
+}
+
+/// Encodes a response; `referrals`: as version 4, else as version 3 (the
+/// referrals left out).
+pub fn encode_response_as(response: &MailboxResponse, referrals: bool) -> Vec<u8> {
     let mut writer = Writer::with_capacity(64);
     match response {
         MailboxResponse::Put(answer) => {
@@ -263,7 +298,11 @@ pub fn encode_response(response: &MailboxResponse) -> Vec<u8> {
                 }
             }
         }
-        MailboxResponse::List { records, more } => {
+        MailboxResponse::List {
+            records,
+            more,
+            closer,
+        } => {
             writer
                 .u8(0x82)
                 .u8(u8::from(*more))
@@ -271,9 +310,15 @@ pub fn encode_response(response: &MailboxResponse) -> Vec<u8> {
             for record in records {
                 writer.bytes16(record);
             }
+            if referrals {
+                crate::referral::encode(&mut writer, closer);
+            }
         }
-        MailboxResponse::NextSeq(seq) => {
+        MailboxResponse::NextSeq { seq, closer } => {
             writer.u8(0x83).raw(&seq.to_be_bytes());
+            if referrals {
+                crate::referral::encode(&mut writer, closer);
+            }
         }
         MailboxResponse::Busy => {
             writer.u8(0x84);
@@ -282,8 +327,8 @@ pub fn encode_response(response: &MailboxResponse) -> Vec<u8> {
     writer.into_bytes()
 }
 
-/// Decodes a response.
-pub fn decode_response(bytes: &[u8]) -> io::Result<MailboxResponse> {
+/// Decodes a response; `referrals` as for [`encode_response_as`].
+pub fn decode_response_as(bytes: &[u8], referrals: bool) -> io::Result<MailboxResponse> {
     let mut reader = Reader::new(bytes);
     let response = match reader.u8("tag").map_err(bad)? {
         0x81 => MailboxResponse::Put(match reader.u8("outcome").map_err(bad)? {
@@ -309,14 +354,32 @@ pub fn decode_response(bytes: &[u8]) -> io::Result<MailboxResponse> {
             for _ in 0..count {
                 records.push(reader.bytes16("record").map_err(bad)?.to_vec());
             }
-            MailboxResponse::List { records, more }
+            let closer = closer_of(&mut reader, referrals)?;
+            MailboxResponse::List {
+                records,
+                more,
+                closer,
+            }
         }
-        0x83 => MailboxResponse::NextSeq(u32_of(&mut reader, "seq")?),
+        0x83 => {
+            let seq = u32_of(&mut reader, "seq")?;
+            let closer = closer_of(&mut reader, referrals)?;
+            MailboxResponse::NextSeq { seq, closer }
+        }
         0x84 => MailboxResponse::Busy,
         _ => return Err(bad("unknown response")),
     };
     reader.finish().map_err(bad)?;
     Ok(response)
+}
+
+/// The referrals at the end of an answer (none on a version-3 stream).
+fn closer_of(reader: &mut Reader<'_>, referrals: bool) -> io::Result<Vec<Referral>> {
+    if referrals {
+        crate::referral::decode(reader)
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 impl request_response::Codec for MailboxCodec {
@@ -337,13 +400,13 @@ impl request_response::Codec for MailboxCodec {
 
     async fn read_response<T>(
         &mut self,
-        _: &StreamProtocol,
+        protocol: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<MailboxResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode_response(&read_all(io).await?)
+        decode_response_as(&read_all(io).await?, has_referrals(protocol))
     }
 
     async fn write_request<T>(
@@ -361,14 +424,15 @@ impl request_response::Codec for MailboxCodec {
 
     async fn write_response<T>(
         &mut self,
-        _: &StreamProtocol,
+        protocol: &StreamProtocol,
         io: &mut T,
         response: MailboxResponse,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&encode_response(&response)).await?;
+        io.write_all(&encode_response_as(&response, has_referrals(protocol)))
+            .await?;
         io.close().await
     }
 }
@@ -417,12 +481,20 @@ mod tests {
             MailboxResponse::List {
                 records: vec![vec![1; 100], vec![2; 8192]],
                 more: true,
+                closer: vec![Referral {
+                    peer: libp2p::PeerId::random(),
+                    addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()],
+                }],
             },
             MailboxResponse::List {
                 records: vec![],
                 more: false,
+                closer: vec![],
             },
-            MailboxResponse::NextSeq(17),
+            MailboxResponse::NextSeq {
+                seq: 17,
+                closer: vec![],
+            },
             MailboxResponse::Busy,
         ];
         for response in responses {
@@ -445,6 +517,22 @@ mod tests {
         for bytes in junk {
             assert!(decode_request(bytes).is_err(), "{bytes:?}");
         }
+        // A version-3 stream carries no referrals: they are left out.
+        let with = MailboxResponse::NextSeq {
+            seq: 3,
+            closer: vec![Referral {
+                peer: libp2p::PeerId::random(),
+                addrs: vec![],
+            }],
+        };
+        assert_eq!(
+            decode_response_as(&encode_response_as(&with, false), false).unwrap(),
+            MailboxResponse::NextSeq {
+                seq: 3,
+                closer: vec![]
+            }
+        );
+        assert!(decode_response_as(&encode_response_as(&with, true), false).is_err());
         let mut too_many = vec![0x82, 0];
         too_many.extend_from_slice(&(MAX_PAGE_RECORDS + 1).to_be_bytes());
         for bytes in [&[][..], &[0x81, 7], &[0x82, 2, 0, 0], &too_many, &[0x83, 0]] {

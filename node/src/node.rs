@@ -50,12 +50,11 @@ pub struct NodeStatus {
     /// Protocol-v2 requests this node has sent since start (what a read or
     /// a publish costs on the network; benches count it).
     pub requests_sent: u64,
-    /// Mailbox lookups (Kademlia closest-peers queries run before the first
-    /// read of a mailbox, see `lookup.rs`) started since start.
-    pub lookups: u64,
-    /// Kademlia requests those lookups sent (counted when each finishes):
-    /// with [`NodeStatus::requests_sent`], what reads cost on the network.
-    pub lookup_requests: u64,
+    /// Reads that asked further peers because an answer named peers
+    /// closer to the mailbox (referrals, peer protocol version 4) since
+    /// start: each cost one more round trip (its requests are counted in
+    /// [`NodeStatus::requests_sent`]).
+    pub referrals_followed: u64,
 }
 
 /// How a publish ended when it succeeded.

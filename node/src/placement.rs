@@ -119,8 +119,8 @@ impl Runner {
         // Connected peers of standing that the routing table left out (a
         // full k-bucket: ground ids share a prefix and can fill the bucket
         // a trusted buddy's node falls into) are candidates too; so are the
-        // connected peers a fresh lookup found closest to the mailbox (its
-        // bucket here is often full of farther peers: see `crate::lookup`).
+        // peers that referrals named closest to the mailbox (its bucket
+        // here is often full of farther peers: see `crate::lookup`).
         let found = self.lookups.found(mailbox, Instant::now());
         let mut extra: Vec<PeerId> = self
             .swarm
@@ -129,7 +129,7 @@ impl Runner {
             .copied()
             .collect();
         for peer in found {
-            if self.swarm.is_connected(peer) && !all.contains(peer) && !extra.contains(peer) {
+            if !all.contains(peer) && !extra.contains(peer) {
                 extra.push(*peer);
             }
         }
@@ -350,13 +350,16 @@ mod tests {
                 bucket: 1,
                 reply,
             },
-            candidates: Default::default(),
+            mailbox: MailboxId([0; 32]),
+            order: Vec::new(),
+            asked: Vec::new(),
+            failed: Vec::new(),
+            referral_rounds: 0,
             waiting: 0,
             // This node holds record 1; the honest peer serves 1, the
             // sybil a record it minted (2).
             answers: vec![page(&[1]), page(&[1]), page(&[2])],
             answered_by: vec![None, Some(honest), Some(sybil)],
-            remote_answers: 2,
             local_pending: false,
         };
         credit_served(&mut standing, &op);

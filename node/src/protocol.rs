@@ -19,8 +19,6 @@
 //!   listings), else a Kademlia lookup of the slot key (what a plain
 //!   Kademlia writer, such as another implementation, would have used).
 
-use std::collections::VecDeque;
-
 use libp2p::PeerId;
 use libp2p::kad::QueryId;
 use libp2p::request_response::{self, OutboundRequestId};
@@ -32,6 +30,7 @@ use crate::command::Reply;
 use crate::error::NodeError;
 use crate::keys::record_key;
 use crate::local_read::{LocalRead, SAMPLE_PER_PAGE};
+use crate::lookup::MAX_REFERRAL_ROUNDS;
 use crate::mailbox_protocol::{
     MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, slot_key_of, slot_of,
 };
@@ -135,15 +134,47 @@ impl Runner {
         }
     }
 
-    /// Sends the read to the replica set as the routing table knows it now:
+    /// Starts a read of `mailbox` at once, from the replicas this node
+    /// believes closest; answers name closer peers when there are any
+    /// (see [`crate::lookup`]).
+    pub(crate) fn start_read(&mut self, mailbox: MailboxId, kind: ReadKind) {
+        let placement = self.placement(&mailbox);
+        let order = self.read_order(&placement);
+        let local = (placement.is_replica || order.is_empty()).then(|| LocalRead::of(&kind));
+        let op = ReadOp {
+            kind,
+            mailbox,
+            order,
+            asked: Vec::new(),
+            failed: Vec::new(),
+            referral_rounds: 0,
+            waiting: 0,
+            answers: Vec::new(),
+            answered_by: Vec::new(),
+            local_pending: local.is_some(),
+        };
+        let id = self.new_op(Op::Read(Box::new(op)));
+        if let Some(local) = local {
+            // This node's own answer comes from the own lane, while the
+            // replicas are asked.
+            let validator = self.validator.clone();
+            let now = self.config.clock.now();
+            self.own.run(
+                move |store| local.answer(store.inner(), &validator, now),
+                move |runner, answer| runner.on_local_answer(id, answer),
+            );
+        }
+        self.ask_more(id);
+    }
+
+    /// The order in which a read asks the replica set of `placement`:
     /// replicas of standing first (so a read does not stop at silent
     /// sybils while replicas of standing remain) — those also among the
     /// closest overall before the others, as every writer sends to those
     /// whatever its own view of standing — then the other closest peers;
-    /// replicas that do not answer (departed, still routed) are stood in
-    /// for by the next peers of standing, then the next-closest.
-    pub(crate) fn read_now(&mut self, mailbox: MailboxId, kind: ReadKind) {
-        let placement = self.placement(&mailbox);
+    /// then, for replicas that do not answer (departed, still routed), the
+    /// next peers of standing, then the next-closest.
+    fn read_order(&mut self, placement: &crate::placement::Placement) -> Vec<PeerId> {
         let mut groups: [Vec<PeerId>; 3] = Default::default();
         if placement.blind {
             groups[0] = placement.closest.clone();
@@ -159,37 +190,16 @@ impl Runner {
                 .copied()
                 .collect();
         }
-        let mut candidates = VecDeque::new();
+        let mut order = Vec::new();
         for mut group in groups {
             self.standing.rank(&mut group);
-            candidates.extend(group);
+            order.extend(group);
         }
         if !placement.blind {
-            candidates.extend(placement.standing_spares);
+            order.extend(&placement.standing_spares);
         }
-        candidates.extend(placement.other_spares);
-        let local = (placement.is_replica || candidates.is_empty()).then(|| LocalRead::of(&kind));
-        let op = ReadOp {
-            kind,
-            candidates,
-            waiting: 0,
-            answers: Vec::new(),
-            answered_by: Vec::new(),
-            remote_answers: 0,
-            local_pending: local.is_some(),
-        };
-        let id = self.new_op(Op::Read(op));
-        if let Some(local) = local {
-            // This node's own answer comes from the own lane, while the
-            // replicas are asked.
-            let validator = self.validator.clone();
-            let now = self.config.clock.now();
-            self.own.run(
-                move |store| local.answer(store.inner(), &validator, now),
-                move |runner, answer| runner.on_local_answer(id, answer),
-            );
-        }
-        self.ask_more(id);
+        order.extend(&placement.other_spares);
+        order
     }
 
     /// This node's own answer to read `id`, back from the own lane.
@@ -208,20 +218,22 @@ impl Runner {
         self.ask_more(id);
     }
 
-    /// Sends the read to further candidates until [`READ_REPLICAS`] remote
-    /// answers are in or on their way; finishes when nothing is in flight.
+    /// Asks the first [`READ_REPLICAS`] peers of the read's order that have
+    /// not failed, where not asked yet; finishes when nothing is in flight.
     fn ask_more(&mut self, id: u64) {
         let Some(Op::Read(op)) = self.ops.get_mut(&id) else {
             return;
         };
-        let mut to_ask = Vec::new();
-        while op.remote_answers + op.waiting < READ_REPLICAS {
-            let Some(peer) = op.candidates.pop_front() else {
-                break;
-            };
-            op.waiting += 1;
-            to_ask.push(peer);
-        }
+        let to_ask: Vec<PeerId> = op
+            .order
+            .iter()
+            .filter(|peer| !op.failed.contains(peer))
+            .take(READ_REPLICAS)
+            .filter(|peer| !op.asked.contains(peer))
+            .copied()
+            .collect();
+        op.asked.extend(&to_ask);
+        op.waiting += to_ask.len();
         let request = match &op.kind {
             ReadKind::List {
                 mailbox,
@@ -252,7 +264,7 @@ impl Runner {
             self.send(id, peer, request.clone());
         }
         if done && let Some(Op::Read(op)) = self.ops.remove(&id) {
-            self.finish_read(op);
+            self.finish_read(*op);
         }
     }
 
@@ -262,53 +274,107 @@ impl Runner {
             return;
         };
         op.waiting -= 1;
+        let mailbox = op.mailbox;
+        let mut closer = Vec::new();
         let answer = match (response, &op.kind) {
-            (Some(MailboxResponse::NextSeq(seq)), ReadKind::NextSeq { .. }) => {
+            (Some(MailboxResponse::NextSeq { seq, closer: named }), ReadKind::NextSeq { .. }) => {
+                closer = named;
                 Some((ReadAnswer::Seq(seq), 0))
             }
             (
-                Some(MailboxResponse::List { records, more }),
+                Some(MailboxResponse::List {
+                    records,
+                    more,
+                    closer: named,
+                }),
                 ReadKind::List { mailbox, after, .. },
-            ) => Some(check_page(
-                &self.validator,
-                now,
-                mailbox,
-                *after,
-                records,
-                more,
-                SAMPLE_PER_PAGE,
-            )),
+            ) => {
+                closer = named;
+                Some(check_page(
+                    &self.validator,
+                    now,
+                    mailbox,
+                    *after,
+                    records,
+                    more,
+                    SAMPLE_PER_PAGE,
+                ))
+            }
             (
-                Some(MailboxResponse::List { records, .. }),
+                Some(MailboxResponse::List {
+                    records,
+                    closer: named,
+                    ..
+                }),
                 ReadKind::Slot {
                     mailbox, instance, ..
                 },
-            ) => Some(check_page(
-                &self.validator,
-                now,
-                mailbox,
-                before(*instance),
-                records,
-                false,
-                usize::MAX,
-            )),
+            ) => {
+                closer = named;
+                Some(check_page(
+                    &self.validator,
+                    now,
+                    mailbox,
+                    before(*instance),
+                    records,
+                    false,
+                    usize::MAX,
+                ))
+            }
             _ => None,
         };
         match answer {
             Some((answer, invalid)) => {
-                op.remote_answers += 1;
                 if invalid > 0 {
                     debug!(%peer, invalid, "replica served invalid records");
                     self.standing.served_invalid(&peer);
                 }
-                if let Some(Op::Read(op)) = self.ops.get_mut(&id) {
-                    op.answers.push(answer);
-                    op.answered_by.push(Some(peer));
-                }
+                op.answers.push(answer);
+                op.answered_by.push(Some(peer));
             }
-            None => debug!(%peer, "replica did not answer a read; asking the next"),
+            None => {
+                debug!(%peer, "replica did not answer a read; asking the next");
+                op.failed.push(peer);
+                self.lookups.forget(&peer);
+            }
+        }
+        if !closer.is_empty() && self.learn_referrals(&mailbox, closer) {
+            self.follow_referrals(id);
         }
         self.ask_more(id);
+    }
+
+    /// Answers of read `id` named peers new to this node: recompute the
+    /// read's order (placement now counts them), so that closer replicas
+    /// are asked too (at most [`MAX_REFERRAL_ROUNDS`] times per read).
+    fn follow_referrals(&mut self, id: u64) {
+        let Some(Op::Read(op)) = self.ops.get(&id) else {
+            return;
+        };
+        if op.referral_rounds >= MAX_REFERRAL_ROUNDS {
+            return;
+        }
+        let mailbox = op.mailbox;
+        let placement = self.placement(&mailbox);
+        let order = self.read_order(&placement);
+        let Some(Op::Read(op)) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let before = op
+            .order
+            .iter()
+            .filter(|p| !op.failed.contains(p))
+            .take(READ_REPLICAS);
+        let after = order
+            .iter()
+            .filter(|p| !op.failed.contains(p))
+            .take(READ_REPLICAS);
+        if before.eq(after) {
+            return;
+        }
+        op.referral_rounds += 1;
+        op.order = order;
+        self.lookups.followed += 1;
     }
 
     fn finish_read(&mut self, op: ReadOp) {

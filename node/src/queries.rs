@@ -115,29 +115,37 @@ pub enum ReadAnswer {
     Seq(u32),
 }
 
-/// A read in flight: asks up to two replicas at a time, the next one when
-/// one fails, and merges what answered.
+/// A read in flight: asks the first two peers of its order, the next one
+/// when one fails, the closer ones when an answer names them, and merges
+/// what answered.
 pub struct ReadOp {
     /// What is asked, and who waits.
     pub kind: ReadKind,
-    /// Replicas not asked yet, best standing first.
-    pub candidates: VecDeque<PeerId>,
+    /// The mailbox read.
+    pub mailbox: MailboxId,
+    /// The replicas to ask, best first (recomputed when referrals name
+    /// peers closer to the mailbox).
+    pub order: Vec<PeerId>,
+    /// Peers asked so far.
+    pub asked: Vec<PeerId>,
+    /// Peers asked that did not answer.
+    pub failed: Vec<PeerId>,
+    /// Times the order was recomputed from referrals.
+    pub referral_rounds: u8,
     /// Requests not yet answered.
     pub waiting: usize,
     /// Answers so far (this node's own first, when it is a replica).
     pub answers: Vec<ReadAnswer>,
     /// Who gave each answer (`None`: this node), for crediting standing.
     pub answered_by: Vec<Option<PeerId>>,
-    /// Remote answers so far.
-    pub remote_answers: usize,
     /// This node's own answer is still being read (on the own lane).
     pub local_pending: bool,
 }
 
-/// Any operation in flight (the put boxed: it is much larger than a read).
+/// Any operation in flight (boxed: the two differ much in size).
 pub enum Op {
     /// A put to the replica set.
     Put(Box<PutOp>),
     /// A read from the replica set.
-    Read(ReadOp),
+    Read(Box<ReadOp>),
 }

@@ -216,8 +216,7 @@ impl Runner {
             connected_peers: self.swarm.connected_peers().count(),
             records_accepted: self.records_accepted,
             requests_sent: self.requests_sent,
-            lookups: self.lookups.started,
-            lookup_requests: self.lookups.requests,
+            referrals_followed: self.lookups.followed,
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -496,21 +495,13 @@ impl Runner {
                 }
             }
             kad::Event::OutboundQueryProgressed {
-                id,
-                result,
-                step,
-                stats,
+                id, result, step, ..
             } => match result {
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(PeerRecord {
                     peer: Some(peer),
                     record,
                 }))) => self.on_found(id, peer, record.value),
                 QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
-                QueryResult::GetClosestPeers(result) if self.lookups.owns(&id) => {
-                    self.lookups.requests += u64::from(stats.num_requests());
-                    self.on_closest_peers(id, result);
-                    self.publish_status();
-                }
                 QueryResult::Bootstrap(result) if step.last => {
                     if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {
                         let _ = reply.send(

@@ -144,10 +144,11 @@ impl Runner {
         } = done;
         match answer {
             Answer::Mailbox {
-                response,
+                mut response,
                 slot,
                 stored,
                 record_id,
+                about,
             } => {
                 if let Some((mailbox, instance)) = slot {
                     self.slots.remember(mailbox, instance);
@@ -159,6 +160,9 @@ impl Runner {
                     if let (Some((mailbox, _)), Some(id)) = (slot, record_id) {
                         self.relay_from_newcomer(peer, mailbox, id);
                     }
+                }
+                if let (Some(mailbox), Some(response)) = (about, response.as_mut()) {
+                    self.add_referrals(mailbox, peer, response);
                 }
                 match response {
                     Some(response) => self.finish(reply, BusyOr::Mailbox(response)),

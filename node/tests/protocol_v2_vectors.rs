@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use libp2p::identity::Keypair;
 use pigeonhole::contact::{ContactCode, InboxToken};
 use pigeonhole::identity::Identity;
 use pigeonhole::mailbox::ListCursor;
 use pigeonhole::record::{DhtKey, InstanceId};
 use pigeonhole_node::RefusalKind;
 use pigeonhole_node::mailbox_protocol::{
-    MailboxRequest, MailboxResponse, PutAnswer, decode_request, decode_response, encode_request,
-    encode_response,
+    MailboxRequest, MailboxResponse, PutAnswer, Referral, decode_request, decode_response,
+    decode_response_as, encode_request, encode_response, encode_response_as,
 };
 
 fn computed() -> Vec<(&'static str, String)> {
@@ -73,10 +74,43 @@ fn computed() -> Vec<(&'static str, String)> {
             MailboxResponse::List {
                 records: vec![vec![0xAA, 0xBB]],
                 more: true,
+                closer: Vec::new(),
             },
         ),
-        ("v2.next_seq_answer", MailboxResponse::NextSeq(7)),
+        (
+            "v2.next_seq_answer",
+            MailboxResponse::NextSeq {
+                seq: 7,
+                closer: Vec::new(),
+            },
+        ),
         ("v3.busy_answer", MailboxResponse::Busy),
+    ];
+    // Version 4 (`/pigeonhole/mailbox/2.1.0`): the same answers with
+    // referrals — Alice's node id at one LAN address.
+    let referral = Referral {
+        peer: Keypair::ed25519_from_bytes([0x01; 32])
+            .expect("a 32-byte secret")
+            .public()
+            .to_peer_id(),
+        addrs: vec!["/ip4/192.168.1.20/tcp/4001".parse().expect("an address")],
+    };
+    let referred = [
+        (
+            "v4.list_answer",
+            MailboxResponse::List {
+                records: vec![vec![0xAA, 0xBB]],
+                more: true,
+                closer: vec![referral.clone()],
+            },
+        ),
+        (
+            "v4.next_seq_answer",
+            MailboxResponse::NextSeq {
+                seq: 7,
+                closer: vec![referral],
+            },
+        ),
     ];
     let mut out = Vec::new();
     for (name, request) in requests {
@@ -85,6 +119,12 @@ fn computed() -> Vec<(&'static str, String)> {
         out.push((name, hex::encode(bytes)));
     }
     for (name, response) in responses {
+        // Version-3 streams: no referral section.
+        let bytes = encode_response_as(&response, false);
+        assert_eq!(decode_response_as(&bytes, false).unwrap(), response);
+        out.push((name, hex::encode(bytes)));
+    }
+    for (name, response) in referred {
         let bytes = encode_response(&response);
         assert_eq!(decode_response(&bytes).unwrap(), response);
         out.push((name, hex::encode(bytes)));

@@ -112,3 +112,74 @@ async fn fresh_readers_find_every_record_on_thin_routing_tables() {
         readers.len()
     );
 }
+
+/// Round trips on thin routing tables (issue 7, "publish ≤ 3 round trips
+/// after routing warm-up"; peer protocol version 4, referrals). A publish
+/// into a fresh mailbox in the writer's farthest k-bucket is a next-seq
+/// read plus a put: the read follows at most one round of referrals, so
+/// the publish is at most three round trips; an idle read of a fresh
+/// mailbox asks at most two more peers than where the routing table knows
+/// the replicas, and a second read within the found peers' lifetime asks
+/// exactly two. (Before version 4 a Kademlia lookup ran before each of
+/// these reads: 3–4 round trips more.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_publishes_follow_at_most_one_referral_round() {
+    init_tracing();
+    let n = nodes_from_env(60);
+    let clock = clock();
+    let nodes = thin_cluster(n, &clock).await;
+    // Warm-up: every node publishes once (connections exist).
+    for (i, node) in nodes.iter().enumerate() {
+        mailbox(node, &clock)
+            .publish(
+                &identity(1),
+                request_draft(MailboxId::derive(b"warm", &[i as u8]), DAY),
+            )
+            .await
+            .expect("warm-up publish");
+    }
+    let (mut rounds, mut first_reads, mut again_reads) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..10 {
+        let writer = &nodes[(k * 7 + 1) % n];
+        let inbox = mailbox_in_far_bucket(writer, 1000 + k);
+        let before = writer.status();
+        writer.next_seq(inbox, 1).await.expect("next seq");
+        rounds.push(writer.status().referrals_followed - before.referrals_followed);
+        mailbox(writer, &clock)
+            .publish(&identity(2), request_draft(inbox, DAY))
+            .await
+            .expect("publish");
+        let reader = &nodes[(k * 7 + 30) % n];
+        let idle = mailbox_in_far_bucket(reader, 2000 + k);
+        for pass in 0..2 {
+            let before = reader.status();
+            let fetched = mailbox(reader, &clock)
+                .fetch_all(idle)
+                .await
+                .expect("fetch");
+            assert!(fetched.records.is_empty());
+            let sent = reader.status().requests_sent - before.requests_sent;
+            if pass == 0 {
+                first_reads.push(sent)
+            } else {
+                again_reads.push(sent)
+            }
+        }
+    }
+    stop_all(&nodes).await;
+    eprintln!(
+        "referral rounds per next seq {rounds:?}; idle read requests, first {first_reads:?}, again {again_reads:?}"
+    );
+    assert!(
+        rounds.iter().all(|r| *r <= 1),
+        "referral rounds per read: {rounds:?}"
+    );
+    assert!(
+        first_reads.iter().all(|r| *r <= 4),
+        "first reads: {first_reads:?}"
+    );
+    assert!(
+        again_reads.iter().all(|r| *r == 2),
+        "second reads: {again_reads:?}"
+    );
+}

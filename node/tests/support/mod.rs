@@ -407,9 +407,13 @@ impl SilentPeer {
                             MailboxResponse::List {
                                 records: served.clone(),
                                 more: false,
+                                closer: Vec::new(),
                             }
                         }
-                        MailboxRequest::NextSeq { .. } => MailboxResponse::NextSeq(0),
+                        MailboxRequest::NextSeq { .. } => MailboxResponse::NextSeq {
+                            seq: 0,
+                            closer: Vec::new(),
+                        },
                     };
                     let _ = swarm
                         .behaviour_mut()
