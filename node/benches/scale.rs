@@ -20,10 +20,14 @@
 //! * **fetch of 100 records** in one mailbox, from 10 nodes that never
 //!   read it: requests and p50;
 //! * **publish** into 100 fresh mailboxes from rotating writers: requests,
-//!   referral rounds per publish, p50; and **round trips**: publish p50
-//!   divided by the p50 of one round (a `next_seq` of a mailbox read just
-//!   before: two requests in parallel, answered from SQLite), in the same
-//!   cluster;
+//!   p50, and **round trips** counted two ways: the sequential request
+//!   rounds (the next-seq read, each referral round it followed, the put;
+//!   a put to a peer not yet connected also waits for the dial), and the
+//!   publish p50 divided by the p50 of one round (a `next_seq` of a mailbox
+//!   read just before: two requests in parallel, answered from SQLite) —
+//!   an upper bound, since a put round costs more than a next-seq round
+//!   here: every replica checks a signature and writes SQLite, and all
+//!   nodes share the process's two cores;
 //! * the **baseline**: plain Kademlia `put_record` (Quorum::One) and
 //!   `get_record` of the same records, with their request counts (kad's
 //!   own query statistics);
@@ -363,7 +367,7 @@ fn main() {
     }
     println!();
     println!(
-        "| nodes | fetch 100 records (first read): v2 req / referral rounds | p50 ms | all found | publish: v2 req | referral rounds/publish | publish p50 ms | one round p50 ms | publish ÷ round | kad put_record: req | p50 ms | ok | publish ÷ put_record | kad get_record: req | p50 ms | found |"
+        "| nodes | fetch 100 records (first read): v2 req / referral rounds | p50 ms | all found | publish: v2 req | request rounds/publish (next seq + referral rounds + put) | publish p50 ms | one round p50 ms | publish ÷ round | kad put_record: req | p50 ms | ok | publish ÷ put_record | kad get_record: req | p50 ms | found |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
@@ -375,7 +379,7 @@ fn main() {
             r.fetch.2,
             r.fetch.3,
             r.publish.0,
-            r.publish.1,
+            2.0 + r.publish.1,
             r.publish.2,
             r.round_p50,
             r.publish.2 / r.round_p50,

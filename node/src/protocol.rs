@@ -11,9 +11,10 @@
 //!   stores locally, queues the record in its outbox and says so
 //!   ([`Published::Alone`]): it is sent when peers appear (republish).
 //! * **list / next seq** — ask two replicas of good standing at once (the
-//!   next one when one fails), merge the answers (union by record id, every
-//!   record validated here), and answer. One replica's silence or empty
-//!   answer never hides what another replica holds.
+//!   next one when one fails; the closer ones when an answer's referrals
+//!   name them, see [`crate::lookup`]), merge the answers (union by record
+//!   id, every record validated here), and answer. One replica's silence or
+//!   empty answer never hides what another replica holds.
 //! * **get** (a slot, for the probe fallback) — a one-slot listing of the
 //!   record's mailbox when the slot's mailbox is known (from earlier puts or
 //!   listings), else a Kademlia lookup of the slot key (what a plain

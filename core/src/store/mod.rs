@@ -26,7 +26,7 @@
 //! IMMEDIATE ([`write_tx`]): it takes the write lock before its first read,
 //! so a second connection can never make it fail with `SQLITE_BUSY_SNAPSHOT`
 //! at the upgrade (which the busy handler does not retry). Waiting for the
-//! lock is covered by the busy timeout.
+//! lock is covered by the busy handler ([`wait_for_lock`], up to ~30 s).
 //!
 //! Rows are not trusted when read back: each held record passes the
 //! [`Validator`] again on every read, and rows that fail for good
@@ -136,7 +136,7 @@ impl Store {
         // FULL: see the module doc for the tables that depend on it.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_handler(Some(wait_for_lock))?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -276,6 +276,28 @@ impl Store {
         }
         Ok(records)
     }
+}
+
+/// Most attempts [`wait_for_lock`] makes: with its sleeps (1, 2, … 20 ms,
+/// then 20 ms each) about 30 s of waiting.
+const MAX_LOCK_ATTEMPTS: i32 = 1_510;
+
+/// SQLite's busy handler for every connection: waits for another
+/// connection's write lock in short sleeps, up to about 30 s, before the
+/// statement fails with "database is locked".
+///
+/// Why not `busy_timeout(5 s)`: SQLite's lock is not fair. Under sustained
+/// writes from several connections (the SDK opens more than one, each
+/// commit an fsync) a waiter that sleeps up to 100 ms between tries can
+/// lose the lock to the others for more than 5 s on a loaded machine, and
+/// the write then fails — a lost outbox row or intent
+/// (`core/tests/store_durability.rs` failed that way beside a build).
+/// Short sleeps retry more often, and a longer bound turns starvation into
+/// latency instead of a lost write.
+fn wait_for_lock(attempt: i32) -> bool {
+    let sleep_ms = (attempt.max(0) as u64 + 1).min(20);
+    std::thread::sleep(std::time::Duration::from_millis(sleep_ms));
+    attempt < MAX_LOCK_ATTEMPTS
 }
 
 /// A transaction that takes the write lock before its first statement
