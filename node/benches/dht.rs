@@ -23,7 +23,10 @@
 //! * cold start: process start to the first publish → fetch between two nodes;
 //! * resident memory per idle node with 24 nodes.
 //!
-//! `PIGEONHOLE_DHT_ONLY=fetch_all` runs only the `fetch_all` rows.
+//! `PIGEONHOLE_DHT_ONLY=fetch_all` runs only the `fetch_all` rows; with it,
+//! `PIGEONHOLE_DHT_LIVE=1000` (a comma-separated list) picks the rows and
+//! `PIGEONHOLE_DHT_RUNS=200` the fetches per row (default 10): a profiler
+//! then sees mostly the reads, not the publishes that set them up.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -421,8 +424,14 @@ async fn idle_sync(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64)
     (requests as f64 / MAILBOXES as f64, stats(times).p50)
 }
 
-/// fetch_all of `live` records on 8 nodes: (p50 ms, max ms, all found every time).
-async fn fetch_all(live: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64, bool) {
+/// fetch_all of `live` records on 8 nodes, `runs` times: (p50 ms, max ms,
+/// all found every time).
+async fn fetch_all(
+    live: usize,
+    runs: usize,
+    subnet: u8,
+    clock: &Arc<ManualClock>,
+) -> (f64, f64, bool) {
     let nodes = sdk_cluster(8, subnet, clock).await;
     let inbox = mailbox_id("fetch_all", live);
     // Publish from 8 senders on 8 nodes, one after another (many writers
@@ -438,7 +447,7 @@ async fn fetch_all(live: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f
     }
     let mut times = Vec::new();
     let mut all = true;
-    for run in 0..10 {
+    for run in 0..runs {
         let reader = &nodes[run % 8];
         let t = Instant::now();
         let fetched = mailbox(reader, clock)
@@ -509,11 +518,16 @@ fn main() {
         // `PIGEONHOLE_DHT_ONLY=fetch_all`: only the fetch_all rows (to
         // compare a change to the read path quickly; same rows, same code).
         if std::env::var("PIGEONHOLE_DHT_ONLY").as_deref() == Ok("fetch_all") {
+            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let runs = env("PIGEONHOLE_DHT_RUNS").map_or(10, |v| v.parse().expect("PIGEONHOLE_DHT_RUNS"));
+            let rows: Vec<usize> = env("PIGEONHOLE_DHT_LIVE").map_or(vec![1, 100, 1000], |v| {
+                v.split(',').map(|n| n.trim().parse().expect("PIGEONHOLE_DHT_LIVE")).collect()
+            });
             println!();
-            println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time (10 runs) |");
+            println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time ({runs} runs) |");
             println!("|---|---|---|---|");
-            for (i, live) in [1usize, 100, 1000].into_iter().enumerate() {
-                let (p50, max, all) = fetch_all(live, 40 + i as u8, &clock).await;
+            for (i, live) in rows.into_iter().enumerate() {
+                let (p50, max, all) = fetch_all(live, runs, 40 + i as u8, &clock).await;
                 println!("| {live} live | {p50:.1} | {max:.1} | {all} |");
             }
             return;
@@ -547,7 +561,7 @@ fn main() {
 
         let mut fetch_rows = Vec::new();
         for (i, live) in [1usize, 100, 1000].into_iter().enumerate() {
-            fetch_rows.push((live, fetch_all(live, 40 + i as u8, &clock).await));
+            fetch_rows.push((live, fetch_all(live, 10, 40 + i as u8, &clock).await));
         }
         let (rate, sus, sus_errors) = sustained(10, 50, &clock).await;
 
