@@ -358,6 +358,7 @@ mod tests {
             answered_by: vec![None, Some(honest), Some(sybil)],
             remote_answers: 2,
             local_pending: false,
+            verified: Default::default(),
         };
         credit_served(&mut standing, &op);
         let mut peers = vec![sybil, honest];

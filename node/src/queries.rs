@@ -132,6 +132,9 @@ pub struct ReadOp {
     pub remote_answers: usize,
     /// This node's own answer is still being read (on the own lane).
     pub local_pending: bool,
+    /// Records that passed the full validator in this read's sampled
+    /// checks (see [`crate::merge::Verified`]).
+    pub verified: crate::merge::Verified,
 }
 
 /// Any operation in flight (the put boxed: it is much larger than a read).
