@@ -24,9 +24,8 @@
 //! * resident memory per idle node with 24 nodes.
 //!
 //! `PIGEONHOLE_DHT_ONLY=fetch_all` runs only the `fetch_all` rows; with it,
-//! `PIGEONHOLE_DHT_LIVE=1000` (a comma-separated list) picks the rows and
-//! `PIGEONHOLE_DHT_RUNS=200` the fetches per row (default 10): a profiler
-//! then sees mostly the reads, not the publishes that set them up.
+//! `PIGEONHOLE_DHT_LIVE=1000` picks rows and `PIGEONHOLE_DHT_RUNS=300` the
+//! fetches per row (default 10), so a profiler sees mostly the reads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -424,8 +423,7 @@ async fn idle_sync(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64)
     (requests as f64 / MAILBOXES as f64, stats(times).p50)
 }
 
-/// fetch_all of `live` records on 8 nodes, `runs` times: (p50 ms, max ms,
-/// all found every time).
+/// fetch_all of `live` records on 8 nodes, `runs` times: (p50 ms, max ms, all found every time).
 async fn fetch_all(
     live: usize,
     runs: usize,
@@ -518,15 +516,14 @@ fn main() {
         // `PIGEONHOLE_DHT_ONLY=fetch_all`: only the fetch_all rows (to
         // compare a change to the read path quickly; same rows, same code).
         if std::env::var("PIGEONHOLE_DHT_ONLY").as_deref() == Ok("fetch_all") {
-            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-            let runs = env("PIGEONHOLE_DHT_RUNS").map_or(10, |v| v.parse().expect("PIGEONHOLE_DHT_RUNS"));
-            let rows: Vec<usize> = env("PIGEONHOLE_DHT_LIVE").map_or(vec![1, 100, 1000], |v| {
-                v.split(',').map(|n| n.trim().parse().expect("PIGEONHOLE_DHT_LIVE")).collect()
-            });
+            let env = |name, default: &str| std::env::var(name).unwrap_or(default.into());
+            let runs: usize = env("PIGEONHOLE_DHT_RUNS", "10").parse().expect("PIGEONHOLE_DHT_RUNS");
+            let live = env("PIGEONHOLE_DHT_LIVE", "1,100,1000");
+            let rows = live.split(',').map(|n| n.trim().parse::<usize>().expect("PIGEONHOLE_DHT_LIVE"));
             println!();
             println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time ({runs} runs) |");
             println!("|---|---|---|---|");
-            for (i, live) in rows.into_iter().enumerate() {
+            for (i, live) in rows.enumerate() {
                 let (p50, max, all) = fetch_all(live, runs, 40 + i as u8, &clock).await;
                 println!("| {live} live | {p50:.1} | {max:.1} | {all} |");
             }
