@@ -54,8 +54,10 @@ pub struct Identity {
 impl Identity {
     /// A new random identity from the operating system's RNG.
     pub fn generate() -> Self {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret[..]);
         Self {
-            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+            signing: SigningKey::from_bytes(&secret),
         }
     }
 
@@ -151,5 +153,14 @@ mod tests {
         let identity = Identity::generate();
         let again = Identity::from_secret_bytes(*identity.secret_bytes());
         assert_eq!(identity.public_key(), again.public_key());
+    }
+
+    /// The seed comes from the OS RNG: never the zero buffer it is drawn
+    /// into, never the same twice.
+    #[test]
+    fn generated_identities_are_random() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        assert_ne!(*a.secret_bytes(), [0; 32]);
+        assert_ne!(a.public_key(), b.public_key());
     }
 }

@@ -23,7 +23,9 @@
 //! * cold start: process start to the first publish → fetch between two nodes;
 //! * resident memory per idle node with 24 nodes.
 //!
-//! `PIGEONHOLE_DHT_ONLY=fetch_all` runs only the `fetch_all` rows.
+//! `PIGEONHOLE_DHT_ONLY=fetch_all` runs only the `fetch_all` rows; with it,
+//! `PIGEONHOLE_DHT_LIVE=1000` picks rows and `PIGEONHOLE_DHT_RUNS=300` the
+//! fetches per row (default 10), so a profiler sees mostly the reads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -421,8 +423,13 @@ async fn idle_sync(n: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64)
     (requests as f64 / MAILBOXES as f64, stats(times).p50)
 }
 
-/// fetch_all of `live` records on 8 nodes: (p50 ms, max ms, all found every time).
-async fn fetch_all(live: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f64, bool) {
+/// fetch_all of `live` records on 8 nodes, `runs` times: (p50 ms, max ms, all found every time).
+async fn fetch_all(
+    live: usize,
+    runs: usize,
+    subnet: u8,
+    clock: &Arc<ManualClock>,
+) -> (f64, f64, bool) {
     let nodes = sdk_cluster(8, subnet, clock).await;
     let inbox = mailbox_id("fetch_all", live);
     // Publish from 8 senders on 8 nodes, one after another (many writers
@@ -438,7 +445,7 @@ async fn fetch_all(live: usize, subnet: u8, clock: &Arc<ManualClock>) -> (f64, f
     }
     let mut times = Vec::new();
     let mut all = true;
-    for run in 0..10 {
+    for run in 0..runs {
         let reader = &nodes[run % 8];
         let t = Instant::now();
         let fetched = mailbox(reader, clock)
@@ -509,11 +516,15 @@ fn main() {
         // `PIGEONHOLE_DHT_ONLY=fetch_all`: only the fetch_all rows (to
         // compare a change to the read path quickly; same rows, same code).
         if std::env::var("PIGEONHOLE_DHT_ONLY").as_deref() == Ok("fetch_all") {
+            let env = |name, default: &str| std::env::var(name).unwrap_or(default.into());
+            let runs: usize = env("PIGEONHOLE_DHT_RUNS", "10").parse().expect("PIGEONHOLE_DHT_RUNS");
+            let live = env("PIGEONHOLE_DHT_LIVE", "1,100,1000");
+            let rows = live.split(',').map(|n| n.trim().parse::<usize>().expect("PIGEONHOLE_DHT_LIVE"));
             println!();
-            println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time (10 runs) |");
+            println!("| fetch_all on 8 nodes | p50 ms | max ms | all records every time ({runs} runs) |");
             println!("|---|---|---|---|");
-            for (i, live) in [1usize, 100, 1000].into_iter().enumerate() {
-                let (p50, max, all) = fetch_all(live, 40 + i as u8, &clock).await;
+            for (i, live) in rows.enumerate() {
+                let (p50, max, all) = fetch_all(live, runs, 40 + i as u8, &clock).await;
                 println!("| {live} live | {p50:.1} | {max:.1} | {all} |");
             }
             return;
@@ -547,7 +558,7 @@ fn main() {
 
         let mut fetch_rows = Vec::new();
         for (i, live) in [1usize, 100, 1000].into_iter().enumerate() {
-            fetch_rows.push((live, fetch_all(live, 40 + i as u8, &clock).await));
+            fetch_rows.push((live, fetch_all(live, 10, 40 + i as u8, &clock).await));
         }
         let (rate, sus, sus_errors) = sustained(10, 50, &clock).await;
 

@@ -14,7 +14,7 @@ use pigeonhole::store::Store;
 use tracing::warn;
 
 use crate::error::NodeError;
-use crate::merge::{check_page, positioned};
+use crate::merge::{Verified, check_page, positioned};
 use crate::queries::{ReadAnswer, ReadKind};
 
 /// Records of each listing page that this node validates in full (see
@@ -59,12 +59,15 @@ impl LocalRead {
         }
     }
 
-    /// This node's answer, from `store`, at time `now`.
+    /// This node's answer, from `store`, at time `now` (sampled records
+    /// already in `verified` are not checked again; see
+    /// [`crate::merge::check_page`]).
     pub(crate) fn answer(
         self,
         store: &Store,
         validator: &Validator,
         now: u64,
+        verified: &Verified,
     ) -> Result<ReadAnswer, NodeError> {
         Ok(match self {
             LocalRead::List {
@@ -73,12 +76,20 @@ impl LocalRead {
                 limit,
             } => {
                 let (rows, more) = store.list_mailbox_raw(&mailbox, after, u32::from(limit))?;
-                let (answer, invalid) =
-                    check_page(validator, now, &mailbox, after, rows, more, SAMPLE_PER_PAGE);
-                if invalid > 0 {
-                    warn!(invalid, "held rows failed their checks");
+                let checked = check_page(
+                    validator,
+                    now,
+                    &mailbox,
+                    after,
+                    rows,
+                    more,
+                    SAMPLE_PER_PAGE,
+                    verified,
+                );
+                if checked.invalid > 0 {
+                    warn!(invalid = checked.invalid, "held rows failed their checks");
                 }
-                answer
+                checked.answer
             }
             LocalRead::NextSeq { mailbox, bucket } => {
                 ReadAnswer::Seq(store.next_seq(&mailbox, bucket)?)

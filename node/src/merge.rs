@@ -4,8 +4,19 @@
 //! (cheaply for every record, in full for a sample — the mailbox validates
 //! every record it is given anyway), and the pages of two or more replicas
 //! are merged into one page that skips nothing any of them holds.
+//!
+//! The answers of one read are mostly the same records: replicas of one
+//! mailbox hold the same pages, so the sample of each answer falls on the
+//! same records. A read therefore remembers which record ids passed the
+//! full validator ([`Verified`]); a sampled record whose id is already
+//! there counts as checked without a second signature check. That keeps
+//! what the sample is for: the id is the SHA-256 of the record's exact
+//! bytes, so a replica whose sampled record matches a verified id served
+//! a valid record, and one that serves anything else (a forgery, another
+//! record's bytes altered) has a new id and is checked in full.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pigeonhole::mailbox::ListCursor;
 use pigeonhole::record::{DhtKey, InstanceId, MailboxId, Record, Validator};
@@ -35,16 +46,50 @@ pub fn positioned(record: &Record) -> (ListCursor, Vec<u8>) {
     (cursor_of(record), record.bytes().to_vec())
 }
 
+/// Ids of the records that passed the full validator during one read,
+/// shared by the checks of its answers: this node's own (on the own lane)
+/// and the replicas' (on the swarm task). Cloning shares the set.
+#[derive(Clone, Debug, Default)]
+pub struct Verified(Arc<Mutex<HashSet<[u8; 32]>>>);
+
+impl Verified {
+    fn contains(&self, id: &[u8; 32]) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
+    }
+
+    fn insert(&self, id: [u8; 32]) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
+    }
+}
+
+/// What [`check_page`] found in a replica's page.
+pub struct PageCheck {
+    /// The records kept, for merging.
+    pub answer: ReadAnswer,
+    /// Records found invalid (the replica's standing pays for them).
+    pub invalid: usize,
+    /// Full validations run (sampled records not already in [`Verified`]).
+    pub full_checks: usize,
+}
+
 /// Checks a replica's page: every record must be of `mailbox`, after
 /// `after`, and unexpired (cheap checks on the header bytes); up to
-/// `sample` of them, spread over the page, pass the full validator.
+/// `sample` of them, spread over the page, pass the full validator — or
+/// are already in `verified` (the same bytes passed it earlier in this
+/// read), which those that pass are added to.
 ///
 /// Why a sample: the caller (the mailbox) validates every record with the
 /// one validator anyway, so a forged record never reaches a user; checking
 /// all of them here too would double the signature checks of a read. The
 /// sample is what a replica's standing is judged on: a replica that serves
-/// forged records is caught and loses its standing. Returns the answer and
-/// how many records were found invalid.
+/// forged records is caught and loses its standing.
+#[allow(clippy::too_many_arguments)]
 pub fn check_page(
     validator: &Validator,
     now: u64,
@@ -53,10 +98,12 @@ pub fn check_page(
     records: Vec<Vec<u8>>,
     more: bool,
     sample: usize,
-) -> (ReadAnswer, usize) {
+    verified: &Verified,
+) -> PageCheck {
     let stride = records.len().div_ceil(sample.max(1)).max(1);
     let mut kept = Vec::with_capacity(records.len());
     let mut invalid = 0;
+    let mut full_checks = 0;
     let mut last = None;
     for (index, bytes) in records.into_iter().enumerate() {
         let Some((of, instance)) = slot_of(&bytes) else {
@@ -75,9 +122,10 @@ pub fn check_page(
         if expires_at_of(&bytes).is_none_or(|expires| expires <= now) {
             continue;
         }
-        if index % stride == 0 {
+        if index % stride == 0 && !verified.contains(&position.record_id) {
+            full_checks += 1;
             match validator.validate(&DhtKey::for_slot(mailbox, instance), &bytes, now) {
-                Ok(_) => {}
+                Ok(_) => verified.insert(position.record_id),
                 Err(error) if error.kind() == pigeonhole::record::ErrorKind::Expired => continue,
                 Err(_) => {
                     invalid += 1;
@@ -87,14 +135,15 @@ pub fn check_page(
         }
         kept.push((position, bytes));
     }
-    (
-        ReadAnswer::Page {
+    PageCheck {
+        answer: ReadAnswer::Page {
             records: kept,
             more,
             last,
         },
         invalid,
-    )
+        full_checks,
+    }
 }
 
 /// The signed `expires_at` of a record's bytes (header offset 82), unchecked.
@@ -146,6 +195,80 @@ pub fn merge_pages(answers: Vec<ReadAnswer>, limit: usize) -> (bool, Vec<(ListCu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pigeonhole::identity::Identity;
+    use pigeonhole::record::body::SEALED_SCHEME_V1;
+    use pigeonhole::record::{Header, Kind, Policy};
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// `n` signed records of one mailbox, in listing order.
+    fn signed_page(n: u32) -> (MailboxId, Vec<Vec<u8>>) {
+        let mailbox = MailboxId::derive(b"test", b"merge");
+        let sender = Identity::from_secret_bytes([9; 32]);
+        let expires_at = NOW + 3_600;
+        let mut records: Vec<Vec<u8>> = (0..n)
+            .map(|seq| {
+                let header = Header {
+                    kind: Kind::BuddyRequest,
+                    mailbox,
+                    instance: InstanceId {
+                        bucket: InstanceId::bucket_of(expires_at),
+                        seq,
+                    },
+                    sender: sender.public_key(),
+                    created_at: NOW - 10,
+                    expires_at,
+                };
+                let mut body = vec![SEALED_SCHEME_V1];
+                body.resize(200, 7);
+                header.sign(&sender, &body)
+            })
+            .collect();
+        records.sort_by_key(|bytes| {
+            let (_, instance) = slot_of(bytes).unwrap();
+            (instance, pigeonhole::record::record_id(bytes))
+        });
+        (mailbox, records)
+    }
+
+    /// Two replicas serving the same page: the second one's sample is the
+    /// records already verified for the first, so it costs no signature
+    /// check; a replica serving a forgery in a sampled place is still
+    /// caught (its bytes, so its id, differ from the verified record's).
+    #[test]
+    fn a_record_verified_for_one_answer_is_not_checked_again_for_another() {
+        let validator = Validator::new(Policy::default());
+        let (mailbox, records) = signed_page(16);
+        let verified = Verified::default();
+        let check = |records: &Vec<Vec<u8>>| {
+            check_page(
+                &validator,
+                NOW,
+                &mailbox,
+                None,
+                records.clone(),
+                false,
+                8,
+                &verified,
+            )
+        };
+        let first = check(&records);
+        assert_eq!((first.full_checks, first.invalid), (8, 0));
+        let second = check(&records);
+        assert_eq!(
+            (second.full_checks, second.invalid),
+            (0, 0),
+            "the same bytes were verified for the first answer"
+        );
+        let mut forged = records.clone();
+        *forged[2].last_mut().unwrap() ^= 1; // a sampled place (stride 2)
+        let third = check(&forged);
+        assert_eq!((third.full_checks, third.invalid), (1, 1));
+        let ReadAnswer::Page { records: kept, .. } = third.answer else {
+            panic!("a page")
+        };
+        assert_eq!(kept.len(), 15, "the forgery is dropped, the rest kept");
+    }
 
     fn at(seq: u32) -> ListCursor {
         ListCursor {

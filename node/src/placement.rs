@@ -361,6 +361,7 @@ mod tests {
             answers: vec![page(&[1]), page(&[1]), page(&[2])],
             answered_by: vec![None, Some(honest), Some(sybil)],
             local_pending: false,
+            verified: Default::default(),
         };
         credit_served(&mut standing, &op);
         let mut peers = vec![sybil, honest];

@@ -25,7 +25,7 @@ use libp2p::kad::QueryId;
 use libp2p::request_response::{self, OutboundRequestId};
 use pigeonhole::mailbox::{ListCursor, ListPage};
 use pigeonhole::record::{DhtKey, MailboxId, Record};
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use crate::command::Reply;
 use crate::error::NodeError;
@@ -35,7 +35,7 @@ use crate::lookup::MAX_REFERRAL_ROUNDS;
 use crate::mailbox_protocol::{
     MAX_PAGE_RECORDS, MailboxCodec, MailboxRequest, MailboxResponse, slot_key_of, slot_of,
 };
-use crate::merge::{before, check_page, merge_pages};
+use crate::merge::{PageCheck, Verified, before, check_page, merge_pages};
 use crate::queries::{Op, Pending, PendingGet, ReadAnswer, ReadKind, ReadOp};
 use crate::runner::Runner;
 
@@ -153,7 +153,9 @@ impl Runner {
             answers: Vec::new(),
             answered_by: Vec::new(),
             local_pending: local.is_some(),
+            verified: Verified::default(),
         };
+        let verified = op.verified.clone();
         let id = self.new_op(Op::Read(Box::new(op)));
         if let Some(local) = local {
             // This node's own answer comes from the own lane, while the
@@ -161,7 +163,7 @@ impl Runner {
             let validator = self.validator.clone();
             let now = self.config.clock.now();
             self.own.run(
-                move |store| local.answer(store.inner(), &validator, now),
+                move |store| local.answer(store.inner(), &validator, now, &verified),
                 move |runner, answer| runner.on_local_answer(id, answer),
             );
         }
@@ -280,7 +282,11 @@ impl Runner {
         let answer = match (response, &op.kind) {
             (Some(MailboxResponse::NextSeq { seq, closer: named }), ReadKind::NextSeq { .. }) => {
                 closer = named;
-                Some((ReadAnswer::Seq(seq), 0))
+                Some(PageCheck {
+                    answer: ReadAnswer::Seq(seq),
+                    invalid: 0,
+                    full_checks: 0,
+                })
             }
             (
                 Some(MailboxResponse::List {
@@ -299,6 +305,7 @@ impl Runner {
                     records,
                     more,
                     SAMPLE_PER_PAGE,
+                    &op.verified,
                 ))
             }
             (
@@ -320,12 +327,18 @@ impl Runner {
                     records,
                     false,
                     usize::MAX,
+                    &op.verified,
                 ))
             }
             _ => None,
         };
         match answer {
-            Some((answer, invalid)) => {
+            Some(PageCheck {
+                answer,
+                invalid,
+                full_checks,
+            }) => {
+                trace!(%peer, full_checks, "checked a replica's answer");
                 if invalid > 0 {
                     debug!(%peer, invalid, "replica served invalid records");
                     self.standing.served_invalid(&peer);

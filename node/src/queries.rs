@@ -140,6 +140,9 @@ pub struct ReadOp {
     pub answered_by: Vec<Option<PeerId>>,
     /// This node's own answer is still being read (on the own lane).
     pub local_pending: bool,
+    /// Records that passed the full validator in this read's sampled
+    /// checks (see [`crate::merge::Verified`]).
+    pub verified: crate::merge::Verified,
 }
 
 /// Any operation in flight (boxed: the two differ much in size).
