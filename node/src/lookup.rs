@@ -38,7 +38,8 @@ use crate::mailbox_protocol::MailboxResponse;
 use crate::referral::{MAX_REFERRAL_ADDRS, Referral};
 use crate::runner::Runner;
 
-/// How long the peers found for a mailbox are remembered as candidates.
+/// How long the peers found for a mailbox are remembered as candidates
+/// after the last answer that named them.
 pub const FOUND_TTL: Duration = Duration::from_secs(60);
 /// Most times one read asks further peers because answers named closer
 /// ones (each time is one more round trip).
@@ -77,6 +78,45 @@ impl Lookups {
         for found in self.done.values_mut() {
             found.peers.retain(|p| p != peer);
         }
+    }
+
+    /// Adds `peers` to the found peers of `mailbox` (kept closest first by
+    /// `distance`, at most `cap`) and marks them fresh as of `now` — also
+    /// when nothing was new: an answer that names the same peers again
+    /// confirms them, so a mailbox read every 30 s never pays the referral
+    /// round again. Returns whether a peer was new.
+    pub(crate) fn merge<D: Ord>(
+        &mut self,
+        mailbox: &MailboxId,
+        peers: &[PeerId],
+        now: Instant,
+        cap: usize,
+        distance: impl Fn(&PeerId) -> D,
+    ) -> bool {
+        let mut found = self.found(mailbox, now).to_vec();
+        let before = found.len();
+        for peer in peers {
+            if !found.contains(peer) {
+                found.push(*peer);
+            }
+        }
+        let new = found.len() > before;
+        if new {
+            found.sort_by_key(|peer| distance(peer));
+            found.truncate(cap);
+        }
+        if found.is_empty() {
+            return false;
+        }
+        self.make_room(now);
+        self.done.insert(
+            *mailbox,
+            Found {
+                at: now,
+                peers: found,
+            },
+        );
+        new
     }
 
     fn make_room(&mut self, now: Instant) {
@@ -138,9 +178,7 @@ impl Runner {
     /// addresses into the swarm's address book, their peers into the found
     /// peers of the mailbox. Returns whether a peer was new there.
     pub(crate) fn learn_referrals(&mut self, mailbox: &MailboxId, closer: Vec<Referral>) -> bool {
-        let now = Instant::now();
-        let mut found = self.lookups.found(mailbox, now).to_vec();
-        let mut new = false;
+        let mut peers = Vec::with_capacity(closer.len());
         for Referral { peer, addrs } in closer {
             if peer == self.local {
                 continue;
@@ -148,26 +186,47 @@ impl Runner {
             for addr in addrs {
                 self.swarm.add_peer_address(peer, addr);
             }
-            if !found.contains(&peer) {
-                found.push(peer);
-                new = true;
-            }
-        }
-        if !new {
-            return false;
+            peers.push(peer);
         }
         let target = KBucketKey::new(RecordKey::new(&mailbox.0));
-        found.sort_by_key(|peer| KBucketKey::from(*peer).distance(&target));
-        found.truncate(2 * self.config.replication.factor.get());
-        self.lookups.make_room(now);
-        self.lookups.done.insert(
-            *mailbox,
-            Found {
-                at: now,
-                peers: found,
-            },
+        let cap = 2 * self.config.replication.factor.get();
+        let new = self
+            .lookups
+            .merge(mailbox, &peers, Instant::now(), cap, |peer| {
+                KBucketKey::from(*peer).distance(&target)
+            });
+        if new {
+            debug!(?mailbox, "referrals named new peers close to a mailbox");
+        }
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found peers stay fresh while answers keep naming them, and expire
+    /// [`FOUND_TTL`] after the last answer that did.
+    #[test]
+    fn found_peers_are_refreshed_by_every_answer_that_names_them() {
+        let mailbox = MailboxId([7; 32]);
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        let rank = |peer: &PeerId| peers.iter().position(|p| p == peer);
+        let mut lookups = Lookups::default();
+        let start = Instant::now();
+        assert!(lookups.merge(&mailbox, &peers[..2], start, 10, rank));
+        let later = start + FOUND_TTL - Duration::from_secs(10);
+        assert!(
+            !lookups.merge(&mailbox, &peers[..2], later, 10, rank),
+            "nothing new"
         );
-        debug!(?mailbox, "referrals named new peers close to a mailbox");
-        true
+        let after_first_ttl = start + FOUND_TTL + Duration::from_secs(10);
+        assert_eq!(lookups.found(&mailbox, after_first_ttl), &peers[..2]);
+        assert!(lookups.found(&mailbox, later + FOUND_TTL).is_empty());
+        assert!(lookups.merge(&mailbox, &peers[2..], later, 2, rank));
+        assert_eq!(lookups.found(&mailbox, later), &peers[..2], "closest kept");
+        lookups.forget(&peers[0]);
+        assert_eq!(lookups.found(&mailbox, later), &peers[1..2]);
     }
 }
