@@ -58,13 +58,13 @@ struct Found {
 
 /// The peers found per mailbox.
 #[derive(Default)]
-pub(crate) struct Lookups {
+pub(crate) struct FoundPeers {
     done: HashMap<MailboxId, Found>,
     /// Reads that asked peers named by a referral, since start.
     pub(crate) followed: u64,
 }
 
-impl Lookups {
+impl FoundPeers {
     /// The peers found closest to `mailbox`, closest first, while fresh.
     pub(crate) fn found(&self, mailbox: &MailboxId, now: Instant) -> &[PeerId] {
         match self.done.get(mailbox) {
@@ -191,7 +191,7 @@ impl Runner {
         let target = KBucketKey::new(RecordKey::new(&mailbox.0));
         let cap = 2 * self.config.replication.factor.get();
         let new = self
-            .lookups
+            .found_peers
             .merge(mailbox, &peers, Instant::now(), cap, |peer| {
                 KBucketKey::from(*peer).distance(&target)
             });
@@ -213,20 +213,24 @@ mod tests {
         let mailbox = MailboxId([7; 32]);
         let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
         let rank = |peer: &PeerId| peers.iter().position(|p| p == peer);
-        let mut lookups = Lookups::default();
+        let mut found_peers = FoundPeers::default();
         let start = Instant::now();
-        assert!(lookups.merge(&mailbox, &peers[..2], start, 10, rank));
+        assert!(found_peers.merge(&mailbox, &peers[..2], start, 10, rank));
         let later = start + FOUND_TTL - Duration::from_secs(10);
         assert!(
-            !lookups.merge(&mailbox, &peers[..2], later, 10, rank),
+            !found_peers.merge(&mailbox, &peers[..2], later, 10, rank),
             "nothing new"
         );
         let after_first_ttl = start + FOUND_TTL + Duration::from_secs(10);
-        assert_eq!(lookups.found(&mailbox, after_first_ttl), &peers[..2]);
-        assert!(lookups.found(&mailbox, later + FOUND_TTL).is_empty());
-        assert!(lookups.merge(&mailbox, &peers[2..], later, 2, rank));
-        assert_eq!(lookups.found(&mailbox, later), &peers[..2], "closest kept");
-        lookups.forget(&peers[0]);
-        assert_eq!(lookups.found(&mailbox, later), &peers[1..2]);
+        assert_eq!(found_peers.found(&mailbox, after_first_ttl), &peers[..2]);
+        assert!(found_peers.found(&mailbox, later + FOUND_TTL).is_empty());
+        assert!(found_peers.merge(&mailbox, &peers[2..], later, 2, rank));
+        assert_eq!(
+            found_peers.found(&mailbox, later),
+            &peers[..2],
+            "closest kept"
+        );
+        found_peers.forget(&peers[0]);
+        assert_eq!(found_peers.found(&mailbox, later), &peers[1..2]);
     }
 }

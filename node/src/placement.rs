@@ -121,7 +121,7 @@ impl Runner {
         // a trusted buddy's node falls into) are candidates too; so are the
         // peers that referrals named closest to the mailbox (its bucket
         // here is often full of farther peers: see `crate::lookup`).
-        let found = self.lookups.found(mailbox, Instant::now());
+        let found = self.found_peers.found(mailbox, Instant::now());
         let mut extra: Vec<PeerId> = self
             .swarm
             .connected_peers()

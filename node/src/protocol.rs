@@ -349,7 +349,7 @@ impl Runner {
             None => {
                 debug!(%peer, "replica did not answer a read; asking the next");
                 op.failed.push(peer);
-                self.lookups.forget(&peer);
+                self.found_peers.forget(&peer);
             }
         }
         if !closer.is_empty() && self.learn_referrals(&mailbox, closer) {
@@ -388,7 +388,7 @@ impl Runner {
         }
         op.referral_rounds += 1;
         op.order = order;
-        self.lookups.followed += 1;
+        self.found_peers.followed += 1;
     }
 
     fn finish_read(&mut self, op: ReadOp) {

@@ -124,7 +124,7 @@ impl Runner {
                 op.refusals.push((peer, kind, reason));
             }
             None => {
-                self.lookups.forget(&peer);
+                self.found_peers.forget(&peer);
                 // A silent peer of standing is stood in for by the next
                 // peer of standing, any other by the next-closest peer.
                 let spare = if of_standing {

@@ -69,8 +69,8 @@ pub struct Runner {
     pub(crate) requests_sent: u64,
     // recon7: replica repair state (see reconcile_driver.rs).
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
-    /// Mailbox lookups before reads (see [`crate::lookup`]).
-    pub(crate) lookups: crate::lookup::Lookups,
+    /// The peers found close to each mailbox (see [`crate::lookup`]).
+    pub(crate) found_peers: crate::lookup::FoundPeers,
     /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
     mdns_redial: crate::mdns_redial::MdnsRedial,
     /// Other peers' requests, answered off this task (see inbound.rs).
@@ -124,7 +124,7 @@ impl Runner {
             records_accepted: 0,
             requests_sent: 0,
             reconciler: Default::default(),
-            lookups: Default::default(),
+            found_peers: Default::default(),
             mdns_redial: Default::default(),
             inbound,
             own,
@@ -216,7 +216,7 @@ impl Runner {
             connected_peers: self.swarm.connected_peers().count(),
             records_accepted: self.records_accepted,
             requests_sent: self.requests_sent,
-            referrals_followed: self.lookups.followed,
+            referrals_followed: self.found_peers.followed,
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
