@@ -28,8 +28,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use libp2p::PeerId;
 use libp2p::kad::{KBucketKey, RecordKey};
-use libp2p::{Multiaddr, PeerId};
 use pigeonhole::record::MailboxId;
 use tokio::time::Instant;
 use tracing::debug;
@@ -149,29 +149,35 @@ impl Runner {
         };
         let factor = self.config.replication.factor.get();
         let target = KBucketKey::new(RecordKey::new(&mailbox.0));
-        let mut known: Vec<(libp2p::kad::KBucketDistance, PeerId, Vec<Multiaddr>)> = Vec::new();
-        for bucket in self.kad().kbuckets() {
-            for entry in bucket.iter() {
-                let peer = *entry.node.key.preimage();
-                if peer == asker {
-                    continue;
-                }
-                let addrs = entry
-                    .node
-                    .value
-                    .iter()
-                    .take(MAX_REFERRAL_ADDRS)
-                    .cloned()
-                    .collect();
-                known.push((entry.node.key.distance(&target), peer, addrs));
-            }
-        }
-        known.sort_unstable_by_key(|(distance, _, _)| *distance);
-        *closer = known
+        let nearest: Vec<PeerId> = self
+            .routed_by_distance(&target)
             .into_iter()
+            .filter(|peer| *peer != asker)
             .take(factor)
-            .map(|(_, peer, addrs)| Referral { peer, addrs })
             .collect();
+        let mut referrals = Vec::with_capacity(nearest.len());
+        for peer in nearest {
+            let addrs = self
+                .kad()
+                .kbucket(peer)
+                .and_then(|bucket| {
+                    bucket
+                        .iter()
+                        .find(|entry| *entry.node.key.preimage() == peer)
+                        .map(|entry| {
+                            entry
+                                .node
+                                .value
+                                .iter()
+                                .take(MAX_REFERRAL_ADDRS)
+                                .cloned()
+                                .collect()
+                        })
+                })
+                .unwrap_or_default();
+            referrals.push(Referral { peer, addrs });
+        }
+        *closer = referrals;
     }
 
     /// Takes in the referrals an answer about `mailbox` carried: their

@@ -294,39 +294,24 @@ impl Runner {
                     more,
                     closer: named,
                 }),
-                ReadKind::List { mailbox, after, .. },
+                ReadKind::List { .. } | ReadKind::Slot { .. },
             ) => {
                 closer = named;
+                // A listing page is sampled; a one-slot read (a handful of
+                // records, the probe fallback) is checked in full.
+                let (after, more, sample) = match &op.kind {
+                    ReadKind::Slot { instance, .. } => (before(*instance), false, usize::MAX),
+                    ReadKind::List { after, .. } => (*after, more, SAMPLE_PER_PAGE),
+                    ReadKind::NextSeq { .. } => unreachable!("matched as a listing above"),
+                };
                 Some(check_page(
                     &self.validator,
                     now,
-                    mailbox,
-                    *after,
+                    &mailbox,
+                    after,
                     records,
                     more,
-                    SAMPLE_PER_PAGE,
-                    &op.verified,
-                ))
-            }
-            (
-                Some(MailboxResponse::List {
-                    records,
-                    closer: named,
-                    ..
-                }),
-                ReadKind::Slot {
-                    mailbox, instance, ..
-                },
-            ) => {
-                closer = named;
-                Some(check_page(
-                    &self.validator,
-                    now,
-                    mailbox,
-                    before(*instance),
-                    records,
-                    false,
-                    usize::MAX,
+                    sample,
                     &op.verified,
                 ))
             }
