@@ -157,6 +157,7 @@ async fn cluster(n: usize, clock: &Arc<ManualClock>) -> (Vec<Node>, usize) {
 struct Row {
     nodes: usize,
     routing_median: usize,
+    roster_pulls: f64,
     start_secs: f64,
     rss_mib: f64,
     idle_first: (f64, f64, f64),
@@ -193,6 +194,10 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     eprintln!("{n} nodes: started and warmed up in {start_secs:.1} s, RSS {rss:.0} MiB");
 
     // Idle sync: 20 empty mailboxes from one node, then again.
+    tracing::info!(
+        routing = nodes[n / 2].status().routing_peers,
+        "idle sync starts"
+    );
     let reader = mailbox(&nodes[n / 2], clock);
     let mut idle = Vec::new();
     for _pass in 0..2 {
@@ -212,6 +217,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         idle.push((per(v2), per(kad), p50(times)));
     }
 
+    tracing::info!("idle sync ends");
     // Fetch of 100 records from 10 nodes that never read the mailbox.
     let inbox = mailbox_id(&format!("fetch{n}"), 0);
     for i in 0..FETCH_RECORDS {
@@ -267,6 +273,11 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     let (v2, rounds, _) = delta(&nodes, &before);
     let per = |x: u64| x as f64 / PUBLISHES as f64;
     let publish = (per(v2), per(rounds), p50(times));
+    let roster_pulls = nodes
+        .iter()
+        .map(|node| node.status().roster_pulls)
+        .sum::<u64>() as f64
+        / n as f64;
     for node in nodes {
         node.stop().await;
     }
@@ -301,6 +312,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     Row {
         nodes: n,
         routing_median,
+        roster_pulls,
         start_secs,
         rss_mib: rss,
         idle_first: idle[0],
@@ -314,6 +326,11 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
 }
 
 fn main() {
+    // Nothing is logged unless RUST_LOG asks (e.g. `pigeonhole_node=debug`).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let counts: Vec<usize> = std::env::var("PIGEONHOLE_SCALE_NODES")
         .unwrap_or_else(|_| "20,200".into())
         .split(',')
@@ -347,15 +364,16 @@ fn main() {
     );
     println!();
     println!(
-        "| nodes | start+warm-up s | routing table median | RSS MiB (process, all nodes up) | idle sync, first: v2 req / referral rounds | p50 ms | idle sync, again (<60 s): v2 req / referral rounds | p50 ms |"
+        "| nodes | start+warm-up s | routing table median (after bootstrap) | roster pulls per node (whole run) | RSS MiB (process, all nodes up) | idle sync, first: v2 req / referral rounds | p50 ms | idle sync, again (<60 s): v2 req / referral rounds | p50 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.1} | {} | {:.0} | {:.1} / {:.2} | {:.2} | {:.1} / {:.2} | {:.2} |",
+            "| {} | {:.1} | {} | {:.1} | {:.0} | {:.1} / {:.2} | {:.2} | {:.1} / {:.2} | {:.2} |",
             r.nodes,
             r.start_secs,
             r.routing_median,
+            r.roster_pulls,
             r.rss_mib,
             r.idle_first.0,
             r.idle_first.1,

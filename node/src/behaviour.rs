@@ -18,11 +18,15 @@
 //! (js-libp2p's kad-dht) ping a new peer before admitting it to their
 //! routing table, and it lets us notice a dead connection before a request
 //! times out on it. The reconcile protocol repairs replicas (see
-//! [`crate::reconcile`]). libp2p `connection_limits` comes first and caps
+//! [`crate::reconcile`]); the roster exchange and k-buckets of
+//! [`crate::roster::ROUTING_BUCKET_SIZE`] let every node know every LAN
+//! peer ([`crate::roster`]). libp2p `connection_limits` comes first and caps
 //! inbound connections (total, per peer, in handshake), and both
 //! request-response protocols cap their streams per connection
 //! ([`crate::peer_limits::PeerLimits`]): one peer cannot pin the node's
 //! memory or its swarm task.
+
+use std::num::NonZeroUsize;
 
 use libp2p::core::transport::{MemoryTransport, Transport as _};
 use libp2p::core::upgrade;
@@ -40,6 +44,7 @@ use crate::config::{NodeConfig, Transport};
 use crate::error::NodeError;
 use crate::mailbox_protocol::{MAILBOX_PROTOCOL, MAILBOX_PROTOCOL_V3, MailboxCodec};
 use crate::reconcile_codec::{RECONCILE_PROTOCOL, ReconcileCodec};
+use crate::roster::{ROSTER_PROTOCOL, ROUTING_BUCKET_SIZE, RosterCodec};
 use crate::shared_store::SharedStore;
 
 /// Our Kademlia protocol name.
@@ -53,6 +58,8 @@ pub const IDENTIFY_PROTOCOL: &str = "/pigeonhole/id/1.0.0";
 /// Largest Kademlia message: the largest valid record plus room for the
 /// key, framing and the closer-peers list a response carries.
 pub const MAX_KAD_PACKET: usize = MAX_RECORD_BYTES + 8 * 1024;
+/// Concurrent roster streams per connection (a node asks one at a time).
+const ROSTER_STREAMS: usize = 2;
 
 pub use derived::{Behaviour, BehaviourEvent};
 
@@ -82,6 +89,9 @@ mod derived {
         pub ping: ping::Behaviour,
         /// Replica repair by set reconciliation (see [`crate::reconcile`]).
         pub reconcile: request_response::Behaviour<ReconcileCodec>,
+        /// The roster exchange: every LAN peer known (see
+        /// [`crate::roster`]).
+        pub roster: request_response::Behaviour<RosterCodec>,
     }
 }
 
@@ -98,7 +108,12 @@ pub fn kad_config(config: &NodeConfig) -> kad::Config {
         .set_replication_factor(replication.factor)
         .set_parallelism(replication.parallelism)
         .set_query_timeout(replication.query_timeout)
-        .set_caching(kad::Caching::Disabled);
+        .set_caching(kad::Caching::Disabled)
+        .set_kbucket_size(if config.one_hop_routing {
+            NonZeroUsize::new(ROUTING_BUCKET_SIZE).expect("a non-zero bucket size")
+        } else {
+            kad::K_VALUE
+        });
     kad
 }
 
@@ -153,6 +168,12 @@ pub fn build_swarm(
                     request_response::Config::default()
                         .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(peer_limits.reconcile_streams),
+                ),
+                roster: request_response::Behaviour::new(
+                    [(ROSTER_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(ROSTER_STREAMS),
                 ),
             })
         };

@@ -9,8 +9,8 @@
 //! visited (pending entries applied, as libp2p does) and the few peers
 //! sorted once: the same peers in the same order.
 
-use libp2p::PeerId;
 use libp2p::kad::{KBucketDistance, KBucketKey, RecordKey};
+use libp2p::{Multiaddr, PeerId};
 
 use crate::runner::Runner;
 
@@ -25,5 +25,20 @@ impl Runner {
         }
         peers.sort_unstable_by_key(|(distance, _)| *distance);
         peers.into_iter().map(|(_, peer)| peer).collect()
+    }
+
+    /// Up to `max` of the addresses the routing table holds for `peer`
+    /// (none when it is not routed): what referrals and roster answers
+    /// send.
+    pub(crate) fn routed_addresses(&mut self, peer: PeerId, max: usize) -> Vec<Multiaddr> {
+        self.kad()
+            .kbucket(peer)
+            .and_then(|bucket| {
+                bucket
+                    .iter()
+                    .find(|entry| *entry.node.key.preimage() == peer)
+                    .map(|entry| entry.node.value.iter().take(max).cloned().collect())
+            })
+            .unwrap_or_default()
     }
 }

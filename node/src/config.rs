@@ -128,6 +128,13 @@ pub struct NodeConfig {
     /// What other peers may ask of this node: connection limits, streams,
     /// per-peer budgets and the inbound worker pool.
     pub peer_limits: PeerLimits,
+    /// Know every peer of the network (default on): k-buckets of
+    /// [`crate::roster::ROUTING_BUCKET_SIZE`] peers and roster pulls
+    /// ([`crate::roster`]), so that a read or publish asks a mailbox's
+    /// replicas at once. Off: Kademlia's 20-peer k-buckets and no roster
+    /// pulls (roster requests are still answered), for networks much larger
+    /// than a LAN; reads then find replicas by following referrals.
+    pub one_hop_routing: bool,
 }
 
 impl Default for NodeConfig {
@@ -147,6 +154,7 @@ impl Default for NodeConfig {
             expiry_grace: pigeonhole::store::expiry::DEFAULT_EXPIRY_GRACE,
             idle_connection_timeout: Duration::from_secs(60),
             peer_limits: PeerLimits::default(),
+            one_hop_routing: true,
         }
     }
 }

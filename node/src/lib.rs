@@ -26,7 +26,10 @@
 //!   reader asks first;
 //! * `placement` — who holds a mailbox: the closest peers of standing and
 //!   the closest overall;
-//! * `lookup` — finding a mailbox's closest peers before reading it;
+//! * `lookup`, [`referral`] — referrals: answers name closer peers, and
+//!   the peers found per mailbox;
+//! * [`roster`] — every LAN peer known (large k-buckets, the roster
+//!   exchange), so a read asks the right replicas at once;
 //! * [`mailbox_protocol`] — peer protocol v2 (put, list, next seq) and its codec;
 //! * `queries`, `protocol`, `serve` — operations in flight, publishing and
 //!   reading through the replica set, answering other peers;
@@ -72,6 +75,7 @@ mod reconcile_driver;
 pub mod record_store;
 pub mod referral;
 mod replicas;
+pub mod roster;
 mod runner;
 mod serve;
 pub mod shared_store;

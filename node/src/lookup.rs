@@ -157,24 +157,7 @@ impl Runner {
             .collect();
         let mut referrals = Vec::with_capacity(nearest.len());
         for peer in nearest {
-            let addrs = self
-                .kad()
-                .kbucket(peer)
-                .and_then(|bucket| {
-                    bucket
-                        .iter()
-                        .find(|entry| *entry.node.key.preimage() == peer)
-                        .map(|entry| {
-                            entry
-                                .node
-                                .value
-                                .iter()
-                                .take(MAX_REFERRAL_ADDRS)
-                                .cloned()
-                                .collect()
-                        })
-                })
-                .unwrap_or_default();
+            let addrs = self.routed_addresses(peer, MAX_REFERRAL_ADDRS);
             referrals.push(Referral { peer, addrs });
         }
         *closer = referrals;

@@ -55,6 +55,10 @@ pub struct NodeStatus {
     /// start: each cost one more round trip (its requests are counted in
     /// [`NodeStatus::requests_sent`]).
     pub referrals_followed: u64,
+    /// Roster requests this node has sent since start (peer protocol
+    /// version 5, see `crate::roster`: the background cost of knowing every
+    /// LAN peer; not counted in [`NodeStatus::requests_sent`]).
+    pub roster_pulls: u64,
 }
 
 /// How a publish ended when it succeeded.

@@ -48,7 +48,18 @@ pub struct Referral {
 
 /// Appends `referrals` (cut to the limits) to `writer`.
 pub(crate) fn encode(writer: &mut Writer, referrals: &[Referral]) {
-    let referrals = &referrals[..referrals.len().min(MAX_REFERRALS)];
+    encode_at_most(writer, referrals, MAX_REFERRALS);
+}
+
+/// Reads a referral list written by [`encode`].
+pub(crate) fn decode(reader: &mut Reader<'_>) -> io::Result<Vec<Referral>> {
+    decode_at_most(reader, MAX_REFERRALS)
+}
+
+/// Appends the first `max` (at most 255) of `peers` to `writer` in the
+/// referral format: also the roster answer's format ([`crate::roster`]).
+pub(crate) fn encode_at_most(writer: &mut Writer, peers: &[Referral], max: usize) {
+    let referrals = &peers[..peers.len().min(max).min(usize::from(u8::MAX))];
     writer.u8(referrals.len() as u8);
     for referral in referrals {
         writer.bytes16(&referral.peer.to_bytes());
@@ -65,10 +76,11 @@ pub(crate) fn encode(writer: &mut Writer, referrals: &[Referral]) {
     }
 }
 
-/// Reads a referral list written by [`encode`].
-pub(crate) fn decode(reader: &mut Reader<'_>) -> io::Result<Vec<Referral>> {
+/// Reads a list written by [`encode_at_most`], refusing more than `max`
+/// peers.
+pub(crate) fn decode_at_most(reader: &mut Reader<'_>, max: usize) -> io::Result<Vec<Referral>> {
     let count = usize::from(reader.u8("referral count").map_err(bad)?);
-    if count > MAX_REFERRALS {
+    if count > max {
         return Err(bad("too many referrals"));
     }
     let mut referrals = Vec::with_capacity(count);

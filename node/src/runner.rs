@@ -71,6 +71,7 @@ pub struct Runner {
     pub(crate) reconciler: crate::reconcile_driver::Reconciler,
     /// The peers found close to each mailbox (see [`crate::lookup`]).
     pub(crate) found_peers: crate::lookup::FoundPeers,
+    pub(crate) roster: crate::roster::Roster,
     /// Failed dials to mDNS-found peers, retried (see mdns_redial.rs).
     mdns_redial: crate::mdns_redial::MdnsRedial,
     /// Other peers' requests, answered off this task (see inbound.rs).
@@ -125,6 +126,7 @@ impl Runner {
             requests_sent: 0,
             reconciler: Default::default(),
             found_peers: Default::default(),
+            roster: Default::default(),
             mdns_redial: Default::default(),
             inbound,
             own,
@@ -175,6 +177,9 @@ impl Runner {
         repair.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut redial = tokio::time::interval(crate::mdns_redial::TICK);
         redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let roster_tick = crate::roster::ROSTER_FOLLOW_UP;
+        let mut roster = interval_at(start + roster_tick, roster_tick);
+        roster.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let busy_due = self.busy_retries.next_due();
             tokio::select! {
@@ -193,6 +198,7 @@ impl Runner {
                 _ = reconcile.tick(), if self.reconciler.has_due() => self.run_due_passes(),
                 _ = repair.tick() => self.schedule_periodic_repair(),
                 _ = redial.tick(), if !self.mdns_redial.is_empty() => self.redial_mdns(),
+                _ = roster.tick() => self.pull_roster_in_turn(),
             }
         }
         info!(peer = %self.local, "node stopping");
@@ -217,6 +223,7 @@ impl Runner {
             records_accepted: self.records_accepted,
             requests_sent: self.requests_sent,
             referrals_followed: self.found_peers.followed,
+            roster_pulls: self.roster.pulls,
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
@@ -430,6 +437,7 @@ impl Runner {
                 });
             }
             SwarmEvent::Behaviour(BehaviourEvent::Reconcile(event)) => self.on_reconcile(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Roster(event)) => self.on_roster(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
                 for (peer, _) in gone {
                     self.mdns_redial.expired(&peer);
@@ -456,6 +464,9 @@ impl Runner {
                 self.standing.connected(peer_id);
                 // recon7: every (re)connection asks for a replica-repair pass.
                 self.reconciler.on_connected(peer_id);
+                // The first peer met tells this node who else is here.
+                self.roster.seen(peer_id, Instant::now());
+                self.pull_roster(Some(peer_id), false);
                 self.publish_status();
             }
             SwarmEvent::ConnectionClosed {
@@ -466,6 +477,7 @@ impl Runner {
             } => {
                 debug!(%peer_id, num_established, ?cause, "connection closed");
                 if num_established == 0 {
+                    self.roster.seen(peer_id, Instant::now());
                     self.standing.disconnected(&peer_id);
                     self.inbound.forget(&peer_id);
                 }
@@ -504,6 +516,9 @@ impl Runner {
                 QueryResult::GetRecord(_) if step.last => self.on_get_finished(id),
                 QueryResult::Bootstrap(result) if step.last => {
                     if let Some(Pending::Bootstrap(reply)) = self.pending.remove(&id) {
+                        // Connections exist now: ask the peer connected
+                        // longest who else is here.
+                        self.pull_roster(None, true);
                         let _ = reply.send(
                             result
                                 .map(|_| ())
