@@ -12,7 +12,7 @@
 //! warm-up), then every node publishes once and reads once (connections
 //! exist, as in a network that has run a while). Measured per node count:
 //! * **idle sync**: `fetch_all` of 20 empty mailboxes from one node, the
-//!   first time (a mailbox lookup before the read) and again within the
+//!   first time (where referrals or rosters must have named the replicas) and again within the
 //!   found peers' lifetime (60 s: a phone syncing every 30 s), counted by
 //!   the nodes' `requests_sent` (protocol v2, referral-driven asks
 //!   included) and `referrals_followed` (reads that asked further peers
@@ -31,7 +31,10 @@
 //! * the **baseline**: plain Kademlia `put_record` (Quorum::One) and
 //!   `get_record` of the same records, with their request counts (kad's
 //!   own query statistics);
-//! * resident memory of the process with all nodes running.
+//! * resident memory of the process with all nodes running, and the roster
+//!   pulls per node over the whole run (peer protocol version 5: the
+//!   background cost of every node knowing every other; not counted in the
+//!   request figures above).
 
 #[path = "scale/plain.rs"]
 mod plain;
@@ -117,8 +120,8 @@ fn snapshot(nodes: &[Node]) -> Vec<(u64, u64, u64)> {
 
 /// `n` memory-transport nodes: each knows the first, then every node runs
 /// a Kademlia bootstrap (twice: the second round finds the peers that
-/// joined after a node's first). Returns the nodes and the median routing
-/// table size reached.
+/// joined after a node's first; each also pulls a roster). Returns the
+/// nodes and the median routing table size right after.
 async fn cluster(n: usize, clock: &Arc<ManualClock>) -> (Vec<Node>, usize) {
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {

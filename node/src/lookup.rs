@@ -13,7 +13,9 @@
 //! mailbox ([`crate::referral`], as Kademlia's `GET_VALUE` answers with
 //! closer peers); a read starts at once with the peers this node believes
 //! closest, and when an answer names closer ones the read asks those too
-//! ([`crate::protocol`], at most [`MAX_REFERRAL_ROUNDS`] times).
+//! ([`crate::protocol`], at most [`MAX_REFERRAL_ROUNDS`] times). Since
+//! peer protocol version 5 a LAN node knows every peer ([`crate::roster`])
+//! and referrals only correct a roster that is behind.
 //!
 //! The peers learned this way are *remembered* per mailbox for
 //! [`FOUND_TTL`], and placement ([`crate::placement`]) takes them as

@@ -13,9 +13,10 @@
 //! peer's `factor` closest known peers to the mailbox (with addresses), the
 //! reader asks at once the peers it believes closest, and when the answers
 //! name closer ones it asks those too ([`crate::protocol`]). Where the
-//! routing table already knows the replicas (a LAN of tens of phones,
-//! everyone found by mDNS) nothing extra is sent; at 200 nodes a read costs
-//! one more round trip the first time a mailbox is read.
+//! routing table already knows the replicas (one-hop routing on a LAN,
+//! [`crate::roster`]) nothing extra is sent; where it does not (one-hop
+//! routing off, or a roster still behind) a read costs one more round trip
+//! the first time a mailbox is read.
 //!
 //! Wire (version 4 only; a `/pigeonhole/mailbox/2.0.0` stream carries no
 //! referrals and is decoded as an empty list): `n u8 ‖ n × (bytes16

@@ -71,6 +71,9 @@ pub const ROSTER_INTERVAL: Duration = Duration::from_secs(120);
 /// just joined, or a LAN where many arrived at once, converges in a few
 /// pulls; then back to [`ROSTER_INTERVAL`]). Also the timer's tick.
 pub const ROSTER_FOLLOW_UP: Duration = Duration::from_secs(5);
+/// Failed roster requests in a row that are retried after
+/// [`ROSTER_FOLLOW_UP`] (then at [`ROSTER_INTERVAL`]).
+const MAX_QUICK_RETRIES: u8 = 3;
 /// How long a peer nobody has been connected to stays in roster answers.
 pub const ROSTER_TTL: Duration = Duration::from_secs(15 * 60);
 /// Most peers whose last presence is remembered (sybils cannot grow it).
@@ -178,9 +181,12 @@ pub(crate) struct Roster {
     asking: Option<OutboundRequestId>,
     /// When the last request was sent.
     last: Option<Instant>,
-    /// The last answer taught new peers: pull again after
-    /// [`ROSTER_FOLLOW_UP`] rather than [`ROSTER_INTERVAL`].
+    /// The last answer taught new peers (or a few requests in a row
+    /// failed): pull again after [`ROSTER_FOLLOW_UP`] rather than
+    /// [`ROSTER_INTERVAL`].
     learning: bool,
+    /// Requests failed in a row.
+    failures: u8,
     /// Requests sent since start.
     pub(crate) pulls: u64,
     /// When each peer was last known present (connected to this node, or
@@ -192,7 +198,9 @@ impl Roster {
     /// `peer` was present at `at`.
     pub(crate) fn seen(&mut self, peer: PeerId, at: Instant) {
         if self.seen.len() >= MAX_SEEN && !self.seen.contains_key(&peer) {
-            self.seen.retain(|_, last| last.elapsed() < ROSTER_TTL);
+            let now = Instant::now();
+            self.seen
+                .retain(|_, last| now.saturating_duration_since(*last) < ROSTER_TTL);
             if self.seen.len() >= MAX_SEEN {
                 return;
             }
@@ -201,10 +209,10 @@ impl Roster {
         *last = (*last).max(at);
     }
 
-    /// Seconds since `peer` was last known present, while under
-    /// [`ROSTER_TTL`].
-    fn age(&self, peer: &PeerId) -> Option<u16> {
-        let elapsed = self.seen.get(peer)?.elapsed();
+    /// Seconds from when `peer` was last known present to `now`, while
+    /// under [`ROSTER_TTL`].
+    fn age(&self, peer: &PeerId, now: Instant) -> Option<u16> {
+        let elapsed = now.saturating_duration_since(*self.seen.get(peer)?);
         (elapsed < ROSTER_TTL).then(|| u16::try_from(elapsed.as_secs()).unwrap_or(u16::MAX))
     }
 }
@@ -239,9 +247,17 @@ impl Runner {
         self.publish_status();
     }
 
-    /// The timer's pull, when due: the connected peers in turn.
+    /// The timer's pull, when due: the connected peers of standing in turn
+    /// (any connected peer while none has standing), so that a sybil's
+    /// made-up roster is not asked for once honest peers have standing.
     pub(crate) fn pull_roster_in_turn(&mut self) {
         let mut connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if connected
+            .iter()
+            .any(|peer| self.standing.has_standing(peer))
+        {
+            connected.retain(|peer| self.standing.has_standing(peer));
+        }
         if connected.is_empty() {
             return;
         }
@@ -265,6 +281,7 @@ impl Runner {
     /// [`ROSTER_TTL`].
     fn answer_roster(&mut self, asker: PeerId, channel: ResponseChannel<Vec<RosterEntry>>) {
         let target = KBucketKey::new(RecordKey::new(&PeerId::random().to_bytes()));
+        let now = Instant::now();
         let mut peers = Vec::new();
         for peer in self.routed_by_distance(&target) {
             if peers.len() == MAX_ROSTER {
@@ -273,7 +290,7 @@ impl Runner {
             let age = if self.swarm.is_connected(&peer) {
                 Some(0)
             } else {
-                self.roster.age(&peer)
+                self.roster.age(&peer, now)
             };
             let Some(age_secs) = age.filter(|_| peer != asker) else {
                 continue;
@@ -313,6 +330,7 @@ impl Runner {
         }
         let learned = self.routing_size().saturating_sub(before);
         self.roster.learning = learned > 0;
+        self.roster.failures = 0;
         debug!(%from, learned, "roster answer taken in");
         self.publish_status();
     }
@@ -350,6 +368,11 @@ impl Runner {
                 debug!(%peer, %error, "roster request failed");
                 if self.roster.asking == Some(request_id) {
                     self.roster.asking = None;
+                    // Ask the next peer soon, a few times in a row (the
+                    // first peer met may be an older version or a raw
+                    // libp2p peer), then at the normal interval.
+                    self.roster.failures = self.roster.failures.saturating_add(1);
+                    self.roster.learning = self.roster.failures <= MAX_QUICK_RETRIES;
                 }
             }
             _ => {}
@@ -360,6 +383,30 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer's age grows from its last known presence; the youngest
+    /// report wins; past the TTL it is no longer passed on (a peer that
+    /// left is not gossiped for ever); the memory is bounded.
+    #[tokio::test]
+    async fn ages_grow_until_a_connection_and_expire() {
+        let (mut roster, peer, t0) = (Roster::default(), PeerId::random(), Instant::now());
+        assert_eq!(roster.age(&peer, t0), None, "never seen");
+        roster.seen(peer, t0);
+        assert_eq!(roster.age(&peer, t0 + Duration::from_secs(100)), Some(100));
+        roster.seen(peer, t0 + Duration::from_secs(60));
+        roster.seen(peer, t0 + Duration::from_secs(30));
+        assert_eq!(
+            roster.age(&peer, t0 + Duration::from_secs(100)),
+            Some(40),
+            "the latest presence counts"
+        );
+        let expired = t0 + Duration::from_secs(60) + ROSTER_TTL;
+        assert_eq!(roster.age(&peer, expired), None);
+        for _ in 0..MAX_SEEN + 10 {
+            roster.seen(PeerId::random(), t0);
+        }
+        assert!(roster.seen.len() <= MAX_SEEN);
+    }
 
     #[test]
     fn roster_answers_round_trip_and_limits_hold() {

@@ -15,6 +15,7 @@ use pigeonhole_node::mailbox_protocol::{
     MailboxRequest, MailboxResponse, PutAnswer, Referral, decode_request, decode_response,
     decode_response_as, encode_request, encode_response, encode_response_as,
 };
+use pigeonhole_node::roster::{RosterEntry, decode_roster, encode_roster};
 
 fn computed() -> Vec<(&'static str, String)> {
     // The version-1 stand-in keeps the inbox id these vectors were made with.
@@ -95,6 +96,7 @@ fn computed() -> Vec<(&'static str, String)> {
             .to_peer_id(),
         addrs: vec!["/ip4/192.168.1.20/tcp/4001".parse().expect("an address")],
     };
+    let referral_for_roster = referral.clone();
     let referred = [
         (
             "v4.list_answer",
@@ -129,6 +131,14 @@ fn computed() -> Vec<(&'static str, String)> {
         assert_eq!(decode_response(&bytes).unwrap(), response);
         out.push((name, hex::encode(bytes)));
     }
+    // Version 5: a roster answer naming the same peer, aged 42 seconds.
+    let roster = [RosterEntry {
+        peer: referral_for_roster,
+        age_secs: 42,
+    }];
+    let bytes = encode_roster(&roster);
+    assert_eq!(decode_roster(&bytes).unwrap(), roster);
+    out.push(("v5.roster_answer", hex::encode(bytes)));
     // The Kademlia record key is the raw 32-byte slot key.
     out.push((
         "v2.kad_record_key",

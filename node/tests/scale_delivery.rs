@@ -1,8 +1,11 @@
 //! Delivery at scale: many real nodes on libp2p's in-process memory
 //! transport, started the way the scale bench starts them (every node knows
-//! the first, then Kademlia bootstraps), so routing tables are thin; records
-//! published into one mailbox from many writers are read in full by readers
-//! that never read that mailbox before.
+//! the first, then Kademlia bootstraps); records published into one mailbox
+//! from many writers are read in full by readers that never read that
+//! mailbox before. Twice: with one-hop routing off (Kademlia's 20-peer
+//! k-buckets, no roster pulls: routing tables are thin and reads find the
+//! replicas through referrals) and on (the default: every node learns every
+//! peer from rosters, and reads ask the replicas at once).
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
@@ -27,12 +30,13 @@ fn nodes_from_env(default: usize) -> usize {
 
 /// `n` memory-transport nodes, each told only the first, then two rounds
 /// of Kademlia bootstrap on every node: the scale bench's start.
-async fn thin_cluster(n: usize, clock: &Arc<ManualClock>) -> Vec<Node> {
+async fn cluster(n: usize, clock: &Arc<ManualClock>, one_hop_routing: bool) -> Vec<Node> {
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {
         let config = NodeConfig {
             clock: clock.clone(),
             idle_connection_timeout: Duration::from_secs(600),
+            one_hop_routing,
             ..NodeConfig::memory()
         };
         nodes.push(Node::start(config).await.expect("start node"));
@@ -74,10 +78,20 @@ fn mailbox_in_far_bucket(reader: &Node, tag: usize) -> MailboxId {
 /// in its own farthest bucket, each holding 2 records from other nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_readers_find_every_record_on_thin_routing_tables() {
+    fresh_readers_find_every_record(false).await;
+}
+
+/// The same with one-hop routing (the default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_readers_find_every_record_with_one_hop_routing() {
+    fresh_readers_find_every_record(true).await;
+}
+
+async fn fresh_readers_find_every_record(one_hop_routing: bool) {
     init_tracing();
     let n = nodes_from_env(60);
     let clock = clock();
-    let nodes = thin_cluster(n, &clock).await;
+    let nodes = cluster(n, &clock, one_hop_routing).await;
     let mut sizes: Vec<usize> = nodes.iter().map(|n| n.status().routing_peers).collect();
     sizes.sort();
     eprintln!("{n} nodes, routing table median {}", sizes[n / 2]);
@@ -113,7 +127,7 @@ async fn fresh_readers_find_every_record_on_thin_routing_tables() {
     );
 }
 
-/// Round trips on thin routing tables (issue 7, "publish ≤ 3 round trips
+/// Round trips on thin routing tables (one-hop routing off; issue 7, "publish ≤ 3 round trips
 /// after routing warm-up"; peer protocol version 4, referrals). A publish
 /// into a fresh mailbox in the writer's farthest k-bucket is a next-seq
 /// read plus a put: the read follows at most one round of referrals, so
@@ -127,7 +141,7 @@ async fn reads_and_publishes_follow_at_most_one_referral_round() {
     init_tracing();
     let n = nodes_from_env(60);
     let clock = clock();
-    let nodes = thin_cluster(n, &clock).await;
+    let nodes = cluster(n, &clock, false).await;
     // Warm-up: every node publishes once (connections exist).
     for (i, node) in nodes.iter().enumerate() {
         mailbox(node, &clock)
@@ -181,5 +195,57 @@ async fn reads_and_publishes_follow_at_most_one_referral_round() {
     assert!(
         again_reads.iter().all(|r| *r == 2),
         "second reads: {again_reads:?}"
+    );
+}
+
+/// One-hop routing (256-peer k-buckets, rosters): after the scale bench's
+/// start every node routes every other, and the first read of a fresh
+/// mailbox in the reader's farthest k-bucket asks exactly the two replicas:
+/// no referral round (with 20-peer k-buckets a node routes about 40 of 59
+/// peers here and the same reads asked up to 4 peers, see the test above).
+/// At 60 nodes Kademlia's own bootstrap lookups, with room in the buckets,
+/// meet nearly everyone; what only rosters give (a peer never met, at 200
+/// nodes most of the far half) is tested in `roster.rs` and measured by the
+/// scale bench.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hop_routing_reads_the_replicas_at_once() {
+    init_tracing();
+    let n = nodes_from_env(60);
+    let clock = clock();
+    let nodes = cluster(n, &clock, true).await;
+    // Rosters spread within a few follow-up pulls (5 s apart); bounded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while nodes.iter().any(|node| node.status().routing_peers < n - 1)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let routed: Vec<usize> = nodes.iter().map(|n| n.status().routing_peers).collect();
+    let pulls: u64 = nodes.iter().map(|n| n.status().roster_pulls).sum();
+    eprintln!("routing tables {routed:?}; roster pulls {pulls}");
+    let mut first_reads = Vec::new();
+    for k in 0..10 {
+        let reader = &nodes[(k * 7 + 3) % n];
+        let idle = mailbox_in_far_bucket(reader, 3000 + k);
+        let before = reader.status();
+        let fetched = mailbox(reader, &clock)
+            .fetch_all(idle)
+            .await
+            .expect("fetch");
+        assert!(fetched.records.is_empty());
+        let after = reader.status();
+        first_reads.push((
+            after.requests_sent - before.requests_sent,
+            after.referrals_followed - before.referrals_followed,
+        ));
+    }
+    stop_all(&nodes).await;
+    assert!(
+        routed.iter().all(|r| *r == n - 1),
+        "every node routes every other: {routed:?}"
+    );
+    assert!(
+        first_reads.iter().all(|r| *r == (2, 0)),
+        "first reads (requests, referral rounds): {first_reads:?}"
     );
 }

@@ -1,0 +1,213 @@
+//! The roster exchange (peer protocol version 5, `/pigeonhole/roster/1.0.0`)
+//! between real nodes and raw rust-libp2p peers on loopback TCP: what a
+//! node answers (its connected peers at age 0, peers that left with their
+//! age, never the asker), and what it takes in (a peer it never met and
+//! that no Kademlia lookup could have found becomes a replica it reads
+//! from; a peer reported absent for longer than the TTL does not).
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use libp2p::request_response::{self, Event, Message, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
+use pigeonhole::record::MailboxId;
+use pigeonhole_node::Node;
+use pigeonhole_node::referral::Referral;
+use pigeonhole_node::roster::{
+    ROSTER_PROTOCOL, ROSTER_TTL, RosterCodec, RosterEntry, RosterRequest,
+};
+use support::*;
+
+type RosterSwarm = Swarm<request_response::Behaviour<RosterCodec>>;
+
+/// A raw libp2p peer (TCP, noise, yamux) speaking only the roster
+/// protocol: no Kademlia, no identify, no mailbox protocol.
+async fn roster_swarm() -> (RosterSwarm, Multiaddr) {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::new(
+                [(ROSTER_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    let peer = *swarm.local_peer_id();
+    (swarm, addr.with(libp2p::multiaddr::Protocol::P2p(peer)))
+}
+
+/// Asks `node` for its roster from the raw peer `swarm`.
+async fn ask(swarm: &mut RosterSwarm, node: &Node) -> Vec<RosterEntry> {
+    let id = swarm.behaviour_mut().send_request_with_addresses(
+        &node.peer_id(),
+        RosterRequest,
+        node.listen_addrs(),
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .expect("roster answer in time");
+        match event {
+            SwarmEvent::Behaviour(Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) if request_id == id => return response,
+            SwarmEvent::Behaviour(Event::OutboundFailure {
+                request_id, error, ..
+            }) if request_id == id => panic!("roster request failed: {error}"),
+            _ => {}
+        }
+    }
+}
+
+fn age_of(entries: &[RosterEntry], peer: PeerId) -> Option<u16> {
+    entries
+        .iter()
+        .find(|entry| entry.peer.peer == peer)
+        .map(|entry| entry.age_secs)
+}
+
+/// A node's roster names the peers connected to it at age 0 with their
+/// addresses, a peer that left with its (small, growing) age, and never
+/// the asker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_names_present_peers_with_their_ages() {
+    init_tracing();
+    let clock = clock();
+    let nodes = cluster(3, &clock).await;
+    let (mut raw, _) = roster_swarm().await;
+    let asker = *raw.local_peer_id();
+    let entries = ask(&mut raw, &nodes[0]).await;
+    for other in &nodes[1..] {
+        assert_eq!(age_of(&entries, other.peer_id()), Some(0), "{entries:?}");
+        let entry = entries.iter().find(|e| e.peer.peer == other.peer_id());
+        assert!(
+            entry.is_some_and(|e| e.peer.addrs.contains(&other.listen_addrs()[0])),
+            "addresses sent: {entries:?}"
+        );
+    }
+    assert_eq!(age_of(&entries, asker), None, "the asker is left out");
+    let left = nodes[2].peer_id();
+    nodes[2].stop().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while nodes[0].status().connected_peers > 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let entries = ask(&mut raw, &nodes[0]).await;
+    let age = age_of(&entries, left);
+    assert!(
+        age.is_some_and(|age| (1..60).contains(&age)),
+        "a peer that just left is named with its age: {age:?}"
+    );
+    assert_eq!(age_of(&entries, nodes[1].peer_id()), Some(0));
+    stop_all(&nodes[..2]).await;
+}
+
+/// A node whose only peer is a raw roster peer (no Kademlia, so no lookup
+/// can teach it anything) learns from that peer's roster a node it never
+/// met, and reads a record from it; a peer reported absent for the TTL
+/// or longer is not taken in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_never_met_is_routed_and_read_from_after_a_roster() {
+    init_tracing();
+    let clock = clock();
+    let holder = Node::start(node_config(&clock)).await.expect("start");
+    let inbox = MailboxId::derive(b"roster-test", b"inbox");
+    // Alone: stored by the holder itself (and queued in its outbox).
+    mailbox(&holder, &clock)
+        .publish(&identity(1), request_draft(inbox, DAY))
+        .await
+        .expect("publish alone");
+    let (mut raw, raw_addr) = roster_swarm().await;
+    let gone = PeerId::random();
+    let answer = vec![
+        RosterEntry {
+            peer: Referral {
+                peer: holder.peer_id(),
+                addrs: holder.listen_addrs(),
+            },
+            age_secs: 5,
+        },
+        RosterEntry {
+            peer: Referral {
+                peer: gone,
+                addrs: vec!["/ip4/127.0.0.1/tcp/9".parse().unwrap()],
+            },
+            age_secs: u16::try_from(ROSTER_TTL.as_secs()).unwrap(),
+        },
+    ];
+    let newcomer = Node::start(node_config(&clock)).await.expect("start");
+    newcomer.add_peer(raw_addr).await.expect("add the raw peer");
+    // Serve the newcomer's roster request (its first connection asks).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut served = false;
+    while !served {
+        let event = tokio::time::timeout_at(deadline, raw.select_next_some())
+            .await
+            .expect("the newcomer asks for a roster in time");
+        if let SwarmEvent::Behaviour(Event::Message {
+            message: Message::Request { channel, .. },
+            ..
+        }) = event
+        {
+            raw.behaviour_mut()
+                .send_response(channel, answer.clone())
+                .expect("answer sent");
+            served = true;
+        }
+    }
+    let driver = tokio::spawn(async move {
+        loop {
+            raw.select_next_some().await;
+        }
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while newcomer.status().routing_peers < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = newcomer.status();
+    let fetched = mailbox(&newcomer, &clock)
+        .fetch_all(inbox)
+        .await
+        .expect("fetch");
+    driver.abort();
+    assert_eq!(
+        status.routing_peers, 2,
+        "the raw peer and the holder are routed, the long-gone peer is not: {status:?}"
+    );
+    assert!(status.roster_pulls >= 1);
+    assert_eq!(
+        fetched.records.len(),
+        1,
+        "the record is read from the peer the roster named"
+    );
+    stop_all(&[holder, newcomer]).await;
+}
