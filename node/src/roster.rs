@@ -247,6 +247,15 @@ impl Runner {
         self.publish_status();
     }
 
+    /// The first peer this node connects to tells it who else is here
+    /// (later connections do not trigger pulls: a sybil that connects must
+    /// not be asked whenever a pull is due).
+    pub(crate) fn pull_roster_from_first_peer(&mut self, peer: PeerId) {
+        if self.roster.last.is_none() {
+            self.pull_roster(Some(peer), false);
+        }
+    }
+
     /// The timer's pull, when due: the connected peers of standing in turn
     /// (any connected peer while none has standing), so that a sybil's
     /// made-up roster is not asked for once honest peers have standing.

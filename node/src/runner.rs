@@ -464,9 +464,8 @@ impl Runner {
                 self.standing.connected(peer_id);
                 // recon7: every (re)connection asks for a replica-repair pass.
                 self.reconciler.on_connected(peer_id);
-                // The first peer met tells this node who else is here.
                 self.roster.seen(peer_id, Instant::now());
-                self.pull_roster(Some(peer_id), false);
+                self.pull_roster_from_first_peer(peer_id);
                 self.publish_status();
             }
             SwarmEvent::ConnectionClosed {
