@@ -14,9 +14,12 @@
 //! * **idle sync**: `fetch_all` of 20 empty mailboxes from one node, the
 //!   first time (where referrals or rosters must have named the replicas) and again within the
 //!   found peers' lifetime (60 s: a phone syncing every 30 s), counted by
-//!   the nodes' `requests_sent` (protocol v2, referral-driven asks
-//!   included) and `referrals_followed` (reads that asked further peers
-//!   because an answer named closer ones: one more round trip each);
+//!   the reader's `requests_sent` (protocol v2, referral-driven asks
+//!   included: a read's requests are all sent by its reader) and
+//!   `referrals_followed` (reads that asked further peers because an
+//!   answer named closer ones: one more round trip each), with the
+//!   requests every other node sent in the same window beside them
+//!   (background: outbox republish when routing tables grow, relays);
 //! * **fetch of 100 records** in one mailbox, from 10 nodes that never
 //!   read it: requests and p50;
 //! * **publish** into 100 fresh mailboxes from rotating writers: requests,
@@ -98,23 +101,33 @@ fn rss_mib() -> f64 {
         / 1024.0
 }
 
-/// Requests a node has sent: (protocol v2, referral rounds, 0).
-fn sent(status: NodeStatus) -> (u64, u64, u64) {
-    (status.requests_sent, status.referrals_followed, 0)
+/// Requests a node has sent: (protocol v2, referral rounds).
+fn sent(status: NodeStatus) -> (u64, u64) {
+    (status.requests_sent, status.referrals_followed)
 }
 
-fn delta(nodes: &[Node], before: &[(u64, u64, u64)]) -> (u64, u64, u64) {
-    nodes.iter().zip(before).fold((0, 0, 0), |acc, (node, b)| {
+/// Since `before`: the requests and referral rounds of the nodes `counted`
+/// picks (a read's own requests are all sent by its reader), and the
+/// requests all other nodes sent meanwhile (background: republish, relays).
+fn delta(
+    nodes: &[Node],
+    before: &[(u64, u64)],
+    counted: impl Fn(usize) -> bool,
+) -> (u64, u64, u64) {
+    let mut sum = (0, 0, 0);
+    for (i, (node, b)) in nodes.iter().zip(before).enumerate() {
         let now = sent(node.status());
-        (
-            acc.0 + now.0 - b.0,
-            acc.1 + now.1 - b.1,
-            acc.2 + now.2 - b.2,
-        )
-    })
+        if counted(i) {
+            sum.0 += now.0 - b.0;
+            sum.1 += now.1 - b.1;
+        } else {
+            sum.2 += now.0 - b.0;
+        }
+    }
+    sum
 }
 
-fn snapshot(nodes: &[Node]) -> Vec<(u64, u64, u64)> {
+fn snapshot(nodes: &[Node]) -> Vec<(u64, u64)> {
     nodes.iter().map(|node| sent(node.status())).collect()
 }
 
@@ -160,12 +173,13 @@ async fn cluster(n: usize, clock: &Arc<ManualClock>) -> (Vec<Node>, usize) {
 struct Row {
     nodes: usize,
     routing_median: usize,
+    routing_min: usize,
     roster_pulls: f64,
     start_secs: f64,
     rss_mib: f64,
-    idle_first: (f64, f64, f64),
-    idle_again: (f64, f64, f64),
-    fetch: (f64, f64, f64, bool),
+    idle_first: (f64, f64, f64, f64),
+    idle_again: (f64, f64, f64, f64),
+    fetch: (f64, f64, f64, bool, f64),
     publish: (f64, f64, f64),
     round_p50: f64,
     base_put: (f64, f64, usize),
@@ -197,8 +211,14 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     eprintln!("{n} nodes: started and warmed up in {start_secs:.1} s, RSS {rss:.0} MiB");
 
     // Idle sync: 20 empty mailboxes from one node, then again.
+    let routing_min = nodes
+        .iter()
+        .map(|node| node.status().routing_peers)
+        .min()
+        .unwrap_or(0);
     tracing::info!(
         routing = nodes[n / 2].status().routing_peers,
+        routing_min,
         "idle sync starts"
     );
     let reader = mailbox(&nodes[n / 2], clock);
@@ -215,9 +235,9 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
             times.push(t.elapsed());
             assert!(fetched.records.is_empty());
         }
-        let (v2, kad, _) = delta(&nodes, &before);
+        let (v2, rounds, others) = delta(&nodes, &before, |i| i == n / 2);
         let per = |x: u64| x as f64 / IDLE_MAILBOXES as f64;
-        idle.push((per(v2), per(kad), p50(times)));
+        idle.push((per(v2), per(rounds), p50(times), per(others)));
     }
 
     tracing::info!("idle sync ends");
@@ -242,10 +262,11 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         times.push(t.elapsed());
         all &= fetched.records.len() == FETCH_RECORDS;
     }
-    let (v2, kad, _) = delta(&nodes, &before);
+    let readers: Vec<usize> = (0..FETCH_READERS).map(|r| (r * 13 + 5) % n).collect();
+    let (v2, rounds, others) = delta(&nodes, &before, |i| readers.contains(&i));
     eprintln!("{n} nodes: idle sync and fetch measured");
     let per = |x: u64| x as f64 / FETCH_READERS as f64;
-    let fetch = (per(v2), per(kad), p50(times), all);
+    let fetch = (per(v2), per(rounds), p50(times), all, per(others));
 
     // One round: next_seq of a mailbox this node has just read.
     let mut rounds = Vec::new();
@@ -273,7 +294,8 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
         times.push(t.elapsed());
         records.push((record.dht_key(), record.bytes().to_vec()));
     }
-    let (v2, rounds, _) = delta(&nodes, &before);
+    // A publish's requests: the writer's and its stand-ins' relays.
+    let (v2, rounds, _) = delta(&nodes, &before, |_| true);
     let per = |x: u64| x as f64 / PUBLISHES as f64;
     let publish = (per(v2), per(rounds), p50(times));
     let roster_pulls = nodes
@@ -315,6 +337,7 @@ async fn measure(n: usize, clock: &Arc<ManualClock>) -> Row {
     Row {
         nodes: n,
         routing_median,
+        routing_min,
         roster_pulls,
         start_secs,
         rss_mib: rss,
@@ -363,40 +386,44 @@ fn main() {
         "Pigeonhole scale bench — libp2p memory transport (noise + yamux), one process, {RECORD_BYTES}-byte signed records"
     );
     println!(
-        "per mailbox read / per publish: protocol v2 requests (referral-driven asks included), and reads that followed referrals (one more round trip each)"
+        "per mailbox read: the reader's protocol v2 requests (referral-driven asks included), reads that followed referrals (one more round trip each), and in brackets what all other nodes sent meanwhile; per publish: every node's requests"
     );
     println!();
     println!(
-        "| nodes | start+warm-up s | routing table median (after bootstrap) | roster pulls per node (whole run) | RSS MiB (process, all nodes up) | idle sync, first: v2 req / referral rounds | p50 ms | idle sync, again (<60 s): v2 req / referral rounds | p50 ms |"
+        "| nodes | start+warm-up s | routing table median after bootstrap / smallest after warm-up (of n − 1 peers) | roster pulls per node (whole run) | RSS MiB (process, all nodes up) | idle sync, first: reader's v2 req / referral rounds (other nodes' req meanwhile) | p50 ms | idle sync, again (<60 s): same | p50 ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.1} | {} | {:.1} | {:.0} | {:.1} / {:.2} | {:.2} | {:.1} / {:.2} | {:.2} |",
+            "| {} | {:.1} | {} / {} | {:.1} | {:.0} | {:.1} / {:.2} ({:.1}) | {:.2} | {:.1} / {:.2} ({:.1}) | {:.2} |",
             r.nodes,
             r.start_secs,
             r.routing_median,
+            r.routing_min,
             r.roster_pulls,
             r.rss_mib,
             r.idle_first.0,
             r.idle_first.1,
+            r.idle_first.3,
             r.idle_first.2,
             r.idle_again.0,
             r.idle_again.1,
+            r.idle_again.3,
             r.idle_again.2,
         );
     }
     println!();
     println!(
-        "| nodes | fetch 100 records (first read): v2 req / referral rounds | p50 ms | all found | publish: v2 req | request rounds/publish (next seq + referral rounds + put) | publish p50 ms | one round p50 ms | publish ÷ round | kad put_record: req | p50 ms | ok | publish ÷ put_record | kad get_record: req | p50 ms | found |"
+        "| nodes | fetch 100 records (first read): readers' v2 req / referral rounds (other nodes' req meanwhile) | p50 ms | all found | publish: v2 req | request rounds/publish (next seq + referral rounds + put) | publish p50 ms | one round p50 ms | publish ÷ round | kad put_record: req | p50 ms | ok | publish ÷ put_record | kad get_record: req | p50 ms | found |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.1} / {:.2} | {:.2} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} | {}/{PUBLISHES} | {:.2}× | {:.1} | {:.2} | {}/{PUBLISHES} |",
+            "| {} | {:.1} / {:.2} ({:.1}) | {:.2} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} | {}/{PUBLISHES} | {:.2}× | {:.1} | {:.2} | {}/{PUBLISHES} |",
             r.nodes,
             r.fetch.0,
             r.fetch.1,
+            r.fetch.4,
             r.fetch.2,
             r.fetch.3,
             r.publish.0,

@@ -32,8 +32,9 @@
 //! of standing first: the entry point of a QR code knows everyone who
 //! joined through it), and every [`ROSTER_INTERVAL`] from the connected
 //! peers in turn, so that peers who joined elsewhere spread — every
-//! [`ROSTER_FOLLOW_UP`] instead while answers still teach new peers (many
-//! phones arriving at once: the entry peer had not met them all yet). One
+//! [`ROSTER_FOLLOW_UP`] instead until [`QUIET_PULLS_TO_SETTLE`] pulls in a
+//! row taught nothing (many phones arriving at once: the entry peer had
+//! not met them all yet, its neighbours had). One
 //! request of a few KiB per node per interval once settled; referrals
 //! still correct a roster that is behind.
 //!
@@ -67,13 +68,14 @@ pub const ROUTING_BUCKET_SIZE: usize = 256;
 /// How often a node asks one of its connected peers for its roster once
 /// its roster is settled.
 pub const ROSTER_INTERVAL: Duration = Duration::from_secs(120);
-/// How soon the next pull follows one that taught new peers (a node that
-/// just joined, or a LAN where many arrived at once, converges in a few
-/// pulls; then back to [`ROSTER_INTERVAL`]). Also the timer's tick.
+/// How soon the next pull follows while the roster is not settled (a node
+/// that just joined, or a LAN where many arrived at once, converges in a
+/// few pulls; then back to [`ROSTER_INTERVAL`]). Also the timer's tick.
 pub const ROSTER_FOLLOW_UP: Duration = Duration::from_secs(5);
-/// Failed roster requests in a row that are retried after
-/// [`ROSTER_FOLLOW_UP`] (then at [`ROSTER_INTERVAL`]).
-const MAX_QUICK_RETRIES: u8 = 3;
+/// Pulls in a row that taught nothing (or failed) after which the roster
+/// is settled: one peer that knows no more than this node does not prove
+/// that nobody does (a peer the entry point never met is known to others).
+const QUIET_PULLS_TO_SETTLE: u8 = 3;
 /// How long a peer nobody has been connected to stays in roster answers.
 pub const ROSTER_TTL: Duration = Duration::from_secs(15 * 60);
 /// Most peers whose last presence is remembered (sybils cannot grow it).
@@ -181,12 +183,10 @@ pub(crate) struct Roster {
     asking: Option<OutboundRequestId>,
     /// When the last request was sent.
     last: Option<Instant>,
-    /// The last answer taught new peers (or a few requests in a row
-    /// failed): pull again after [`ROSTER_FOLLOW_UP`] rather than
-    /// [`ROSTER_INTERVAL`].
-    learning: bool,
-    /// Requests failed in a row.
-    failures: u8,
+    /// Pulls in a row that taught nothing or failed: below
+    /// [`QUIET_PULLS_TO_SETTLE`] the next follows after [`ROSTER_FOLLOW_UP`]
+    /// rather than [`ROSTER_INTERVAL`].
+    quiet: u8,
     /// Requests sent since start.
     pub(crate) pulls: u64,
     /// When each peer was last known present (connected to this node, or
@@ -222,7 +222,7 @@ impl Runner {
     /// its roster; unless `forced` (an explicit bootstrap), not while a
     /// request is in flight or before the next pull is due.
     pub(crate) fn pull_roster(&mut self, from: Option<PeerId>, forced: bool) {
-        let gap = if self.roster.learning {
+        let gap = if self.roster.quiet < QUIET_PULLS_TO_SETTLE {
             ROSTER_FOLLOW_UP
         } else {
             ROSTER_INTERVAL
@@ -338,8 +338,11 @@ impl Runner {
             }
         }
         let learned = self.routing_size().saturating_sub(before);
-        self.roster.learning = learned > 0;
-        self.roster.failures = 0;
+        self.roster.quiet = if learned > 0 {
+            0
+        } else {
+            self.roster.quiet.saturating_add(1)
+        };
         debug!(%from, learned, "roster answer taken in");
         self.publish_status();
     }
@@ -377,11 +380,10 @@ impl Runner {
                 debug!(%peer, %error, "roster request failed");
                 if self.roster.asking == Some(request_id) {
                     self.roster.asking = None;
-                    // Ask the next peer soon, a few times in a row (the
-                    // first peer met may be an older version or a raw
-                    // libp2p peer), then at the normal interval.
-                    self.roster.failures = self.roster.failures.saturating_add(1);
-                    self.roster.learning = self.roster.failures <= MAX_QUICK_RETRIES;
+                    // The next peer is asked soon (the first peer met may
+                    // be an older version or a raw libp2p peer), a few
+                    // times, then at the normal interval.
+                    self.roster.quiet = self.roster.quiet.saturating_add(1);
                 }
             }
             _ => {}
