@@ -58,11 +58,21 @@ async fn roster_swarm() -> (RosterSwarm, Multiaddr) {
     (swarm, addr.with(libp2p::multiaddr::Protocol::P2p(peer)))
 }
 
-/// Asks `node` for its roster from the raw peer `swarm`.
+/// Asks `node` for its roster from the raw peer `swarm`, naming no peer.
 async fn ask(swarm: &mut RosterSwarm, node: &Node) -> Vec<RosterEntry> {
+    ask_with(swarm, node, RosterRequest(Vec::new())).await
+}
+
+/// Sends `request` (the raw peer's own roster) to `node`; returns its
+/// answer.
+async fn ask_with(
+    swarm: &mut RosterSwarm,
+    node: &Node,
+    request: RosterRequest,
+) -> Vec<RosterEntry> {
     let id = swarm.behaviour_mut().send_request_with_addresses(
         &node.peer_id(),
-        RosterRequest,
+        request,
         node.listen_addrs(),
     );
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -210,4 +220,66 @@ async fn a_peer_never_met_is_routed_and_read_from_after_a_roster() {
         "the record is read from the peer the roster named"
     );
     stop_all(&[holder, newcomer]).await;
+}
+
+/// Push-pull: a roster request carries the asker's roster, which a node
+/// takes in while it knows no peer of standing (everyone is new), and
+/// not from a peer without standing once it knows peers of standing (a
+/// sybil's made-up roster would fill its routing table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_roster_is_taken_in_only_while_no_peer_has_standing() {
+    init_tracing();
+    let clock = clock();
+    let node = Node::start(node_config(&clock)).await.expect("start");
+    let named = [
+        Node::start(node_config(&clock)).await.expect("start"),
+        Node::start(node_config(&clock)).await.expect("start"),
+    ];
+    let roster_naming = |other: &Node| {
+        RosterRequest(vec![RosterEntry {
+            peer: Referral {
+                peer: other.peer_id(),
+                addrs: other.listen_addrs(),
+            },
+            age_secs: 3,
+        }])
+    };
+    let wait_routed = |count: usize| {
+        let node = node.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while node.status().routing_peers < count && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            node.status().routing_peers
+        }
+    };
+    // Blind: the pushed roster is taken in.
+    let (mut raw, _) = roster_swarm().await;
+    ask_with(&mut raw, &node, roster_naming(&named[0])).await;
+    assert_eq!(wait_routed(1).await, 1, "the pushed peer is routed");
+    // A peer of standing appears; a newcomer's push is then ignored.
+    let friend = Node::start(node_config(&clock)).await.expect("start");
+    friend
+        .add_peer(node.listen_addrs()[0].clone())
+        .await
+        .expect("add peer");
+    // Connected (both sides) before the clock moves: age counts from the
+    // connection.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while friend.status().connected_peers == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    age_cluster(&[node.clone(), friend.clone()], &clock).await;
+    let routed = wait_routed(2).await;
+    let (mut newcomer, _) = roster_swarm().await;
+    ask_with(&mut newcomer, &node, roster_naming(&named[1])).await;
+    let after = wait_routed(routed + 1).await;
+    stop_all(&[node, friend]).await;
+    stop_all(&named).await;
+    assert_eq!(
+        after, routed,
+        "a push from a peer without standing is not taken in"
+    );
 }
