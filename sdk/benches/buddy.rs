@@ -43,6 +43,10 @@ async fn node(ip: &str, bootstrap: Vec<pigeonhole_sdk::Multiaddr>, sync: Option<
 
 /// A user with an in-memory database on `peer`.
 fn user(peer: &Peer, name: &str) -> BuddyBook<Peer> {
+    user_with(peer, name, BuddyConfig::default())
+}
+
+fn user_with(peer: &Peer, name: &str, config: BuddyConfig) -> BuddyBook<Peer> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = Store::open_in_memory(Validator::default(), clock.clone()).expect("store");
     let mailbox = Mailbox::new(
@@ -52,7 +56,7 @@ fn user(peer: &Peer, name: &str) -> BuddyBook<Peer> {
         MailboxConfig::default(),
     );
     let book =
-        BuddyBook::new(Arc::new(store), mailbox, clock, BuddyConfig::default()).expect("book");
+        BuddyBook::new(Arc::new(store), mailbox, clock, config).expect("book");
     book.set_profile(name, None).expect("profile");
     book
 }
@@ -133,7 +137,17 @@ async fn main() {
     println!();
 
     // pending_requests() with 1, 10 and 100 pending, on a second recipient.
-    let recipient = user(others[0].peer(), "Busy");
+    // 100 pending from strangers: above the default cap on pending
+    // requests from unknown senders (50, issue 11), so this recipient
+    // raises it.
+    let recipient = user_with(
+        others[0].peer(),
+        "Busy",
+        BuddyConfig {
+            max_pending_unknown: 100,
+            ..BuddyConfig::default()
+        },
+    );
     let code = recipient.contact_code().unwrap().to_string();
     println!("| pending | sync_now() that fetched them | pending_requests() (median of 20) |");
     println!("|---|---|---|");
