@@ -85,7 +85,7 @@ pub const ROSTER_FOLLOW_UP: Duration = Duration::from_secs(5);
 /// Pulls in a row that taught nothing (or failed) after which the roster
 /// is settled: one peer that knows no more than this node does not prove
 /// that nobody does (a peer the entry point never met is known to others).
-const QUIET_PULLS_TO_SETTLE: u8 = 3;
+const QUIET_PULLS_TO_SETTLE: u8 = 5;
 /// How long a peer nobody has been connected to stays in roster answers.
 pub const ROSTER_TTL: Duration = Duration::from_secs(15 * 60);
 /// Most peers whose last presence is remembered (sybils cannot grow it).
