@@ -55,8 +55,7 @@ fn user_with(peer: &Peer, name: &str, config: BuddyConfig) -> BuddyBook<Peer> {
         clock.clone(),
         MailboxConfig::default(),
     );
-    let book =
-        BuddyBook::new(Arc::new(store), mailbox, clock, config).expect("book");
+    let book = BuddyBook::new(Arc::new(store), mailbox, clock, config).expect("book");
     book.set_profile(name, None).expect("profile");
     book
 }
