@@ -90,9 +90,9 @@ const QUIET_PULLS_TO_SETTLE: u8 = 5;
 pub const ROSTER_TTL: Duration = Duration::from_secs(15 * 60);
 /// Most peers whose last presence is remembered (sybils cannot grow it).
 const MAX_SEEN: usize = 4096;
-/// Largest roster answer read: `MAX_ROSTER` peers of 4 addresses of 255
+/// Largest roster request or answer read: `MAX_ROSTER` peers of 4 addresses of 255
 /// bytes would be ~270 KiB; real answers are ~100 bytes a peer.
-const MAX_ANSWER: usize = 320 * 1024;
+const MAX_MESSAGE: usize = 320 * 1024;
 
 /// A roster request: the asker's own roster (push-pull: the asked peer
 /// learns what the asker knows as the asker learns what it knows).
@@ -147,7 +147,7 @@ impl request_response::Codec for RosterCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode_roster(&read_bounded(io, MAX_ANSWER).await?).map(RosterRequest)
+        decode_roster(&read_bounded(io, MAX_MESSAGE).await?).map(RosterRequest)
     }
 
     async fn read_response<T>(
@@ -158,7 +158,7 @@ impl request_response::Codec for RosterCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode_roster(&read_bounded(io, MAX_ANSWER).await?)
+        decode_roster(&read_bounded(io, MAX_MESSAGE).await?)
     }
 
     async fn write_request<T>(

@@ -15,7 +15,7 @@ use common::*;
 use futures::StreamExt;
 use libp2p::request_response::{self, Event, Message, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use pigeonhole::record::MailboxId;
 use pigeonhole_node::Node;
 use pigeonhole_node::referral::Referral;
@@ -29,31 +29,16 @@ type RosterSwarm = Swarm<request_response::Behaviour<RosterCodec>>;
 /// A raw libp2p peer (TCP, noise, yamux) speaking only the roster
 /// protocol: no Kademlia, no identify, no mailbox protocol.
 async fn roster_swarm() -> (RosterSwarm, Multiaddr) {
-    let mut swarm = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
+    let mut swarm = raw_swarm(
+        |_| {
             request_response::Behaviour::new(
                 [(ROSTER_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default(),
             )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
-    swarm
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .unwrap();
-    let addr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            break address;
-        }
-    };
+        },
+        Duration::from_secs(60),
+    );
+    let addr = listen_on_loopback(&mut swarm).await;
     let peer = *swarm.local_peer_id();
     (swarm, addr.with(libp2p::multiaddr::Protocol::P2p(peer)))
 }
@@ -126,10 +111,9 @@ async fn a_roster_names_present_peers_with_their_ages() {
     assert_eq!(age_of(&entries, asker), None, "the asker is left out");
     let left = nodes[2].peer_id();
     nodes[2].stop().await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while nodes[0].status().connected_peers > 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    nodes[0]
+        .wait_for_status(|s| s.connected_peers <= 2, WAIT)
+        .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let entries = ask(&mut raw, &nodes[0]).await;
     let age = age_of(&entries, left);
@@ -199,11 +183,7 @@ async fn a_peer_never_met_is_routed_and_read_from_after_a_roster() {
             raw.select_next_some().await;
         }
     });
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while newcomer.status().routing_peers < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let status = newcomer.status();
+    let status = newcomer.wait_for_peers(2, WAIT).await;
     let fetched = mailbox(&newcomer, &clock)
         .fetch_all(inbox)
         .await
@@ -247,11 +227,9 @@ async fn a_pushed_roster_is_taken_in_only_while_no_peer_has_standing() {
     let wait_routed = |count: usize| {
         let node = node.clone();
         async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-            while node.status().routing_peers < count && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            node.status().routing_peers
+            node.wait_for_peers(count, Duration::from_secs(3))
+                .await
+                .routing_peers
         }
     };
     // Blind: the pushed roster is taken in.
@@ -266,10 +244,9 @@ async fn a_pushed_roster_is_taken_in_only_while_no_peer_has_standing() {
         .expect("add peer");
     // Connected (both sides) before the clock moves: age counts from the
     // connection.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while friend.status().connected_peers == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    friend
+        .wait_for_status(|s| s.connected_peers > 0, WAIT)
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     age_cluster(&[node.clone(), friend.clone()], &clock).await;
     let routed = wait_routed(2).await;

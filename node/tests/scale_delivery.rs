@@ -215,10 +215,9 @@ async fn one_hop_routing_reads_the_replicas_at_once() {
     let nodes = cluster(n, &clock, true).await;
     // Rosters spread within a few follow-up pulls (5 s apart); bounded.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while nodes.iter().any(|node| node.status().routing_peers < n - 1)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for node in &nodes {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        node.wait_for_peers(n - 1, left).await;
     }
     let routed: Vec<usize> = nodes.iter().map(|n| n.status().routing_peers).collect();
     let pulls: u64 = nodes.iter().map(|n| n.status().roster_pulls).sum();

@@ -224,15 +224,12 @@ impl RawClient {
     }
 }
 
-/// A bare peer speaking only the mailbox protocol v2, with no validation
-/// of its own: sends whatever it is given.
-/// A raw libp2p swarm (TCP, noise, yamux) that speaks only the mailbox
-/// protocol v2, with a fresh identity: the hostile peers' transport.
-pub fn raw_mailbox_swarm(
-    config: libp2p::request_response::Config,
+/// A raw libp2p swarm (TCP, noise, yamux) with a fresh identity and only
+/// the behaviour `make` builds: what hostile or foreign peers are made of.
+pub fn raw_swarm<B: NetworkBehaviour>(
+    make: impl FnOnce(&libp2p::identity::Keypair) -> B,
     idle: Duration,
-) -> Swarm<libp2p::request_response::Behaviour<MailboxCodec>> {
-    use libp2p::request_response::{self, ProtocolSupport};
+) -> Swarm<B> {
     SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -241,12 +238,35 @@ pub fn raw_mailbox_swarm(
             yamux::Config::default,
         )
         .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::new([(MAILBOX_PROTOCOL, ProtocolSupport::Full)], config)
-        })
+        .with_behaviour(make)
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build()
+}
+
+/// Makes `swarm` listen on a free loopback port; returns the address.
+pub async fn listen_on_loopback<B: NetworkBehaviour>(swarm: &mut Swarm<B>) -> Multiaddr {
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            return address;
+        }
+    }
+}
+
+/// A raw libp2p swarm that speaks only the mailbox protocol v2, with no
+/// validation of its own: the hostile peers' transport.
+pub fn raw_mailbox_swarm(
+    config: libp2p::request_response::Config,
+    idle: Duration,
+) -> Swarm<libp2p::request_response::Behaviour<MailboxCodec>> {
+    use libp2p::request_response::{self, ProtocolSupport};
+    raw_swarm(
+        |_| request_response::Behaviour::new([(MAILBOX_PROTOCOL, ProtocolSupport::Full)], config),
+        idle,
+    )
 }
 
 pub struct RawMailboxClient {
@@ -378,14 +398,7 @@ impl SilentPeer {
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
-        swarm
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-            .unwrap();
-        let addr = loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-                break address;
-            }
-        };
+        let addr = listen_on_loopback(&mut swarm).await;
         swarm.dial(target).unwrap();
         let peer_id = *swarm.local_peer_id();
         let lists = Arc::new(std::sync::atomic::AtomicUsize::new(0));
